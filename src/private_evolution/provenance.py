@@ -1,0 +1,81 @@
+"""Which library code a stage runs, as a digest that Snakemake sees as a param.
+
+Snakemake reruns a ``script:`` rule when its script changes, but never sees edits
+to modules the script imports. Each rule therefore carries a ``code`` param: a
+digest of its script and of every ``private_evolution`` module it imports,
+directly or through other package modules. Editing one of them changes the
+digest, and Snakemake reruns exactly the stages that run that code.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+
+PACKAGE = "private_evolution"
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _module_path(dotted: str) -> Path | None:
+    parts = dotted.split(".")
+    if parts[0] != PACKAGE:
+        return None
+    base = PACKAGE_DIR.joinpath(*parts[1:])
+    if base.with_suffix(".py").is_file():
+        return base.with_suffix(".py")
+    if (base / "__init__.py").is_file():
+        return base / "__init__.py"
+    return None
+
+
+def _imported_modules(path: Path) -> set[Path]:
+    """Package modules that ``path`` imports anywhere in its body (lazy imports included)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    if path.is_relative_to(PACKAGE_DIR):
+        relative = path.relative_to(PACKAGE_DIR).with_suffix("")
+        package_parts = [PACKAGE, *relative.parts[:-1]]
+    else:
+        package_parts = []
+    found: set[Path] = set()
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                anchor = package_parts[: len(package_parts) - node.level + 1] if package_parts else []
+                base = ".".join(anchor + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            names = [base] + [f"{base}.{alias.name}" for alias in node.names]
+        for name in names:
+            module = _module_path(name)
+            if module is not None:
+                found.add(module)
+        if names and names[0].split(".")[0] == PACKAGE:
+            found.add(PACKAGE_DIR / "__init__.py")
+    return found
+
+
+@lru_cache(maxsize=None)
+def code_files(script: str) -> tuple[Path, ...]:
+    """The script and, transitively, every package module it imports, in a stable order."""
+    pending, seen = [Path(script).resolve()], set()
+    while pending:
+        path = pending.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        pending.extend(_imported_modules(path) - seen)
+    return tuple(sorted(seen))
+
+
+def code_digest(script: str) -> str:
+    """sha256 (first 16 hex digits) over the code a stage script runs."""
+    digest = hashlib.sha256()
+    for path in code_files(script):
+        name = path.relative_to(PACKAGE_DIR.parent) if path.is_relative_to(PACKAGE_DIR.parent) else path.name
+        digest.update(str(name).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]

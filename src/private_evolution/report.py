@@ -1,0 +1,142 @@
+"""The tidy metrics table and the figures of an experiment.
+
+Metrics compare synthetic data with held-out REAL data, so they are not
+differentially private: they are for reporting, and the table says so.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .io import load_population, read_json
+
+NON_PRIVATE_NOTE = "evaluation against held-out real data: not differentially private"
+
+
+def collect_metrics(experiment: str, entries: list[dict], output_path: str) -> None:
+    """entries: {'epsilon': label, 'iteration': t, 'path': metrics.json}. Writes one row per metric value."""
+    import pandas as pd
+
+    rows = []
+    for entry in entries:
+        for metric, value in read_json(entry["path"]).items():
+            if metric.startswith("num_"):
+                continue
+            rows.append(
+                {
+                    "experiment": experiment,
+                    "epsilon": float(entry["epsilon"]),
+                    "iteration": int(entry["iteration"]),
+                    "metric": metric,
+                    "value": float(value),
+                    "note": NON_PRIVATE_NOTE,
+                }
+            )
+    table = pd.DataFrame(rows).sort_values(["metric", "epsilon", "iteration"])
+    Path(output_path).parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(output_path, index=False)
+
+
+def _metric_label(metric: str) -> str:
+    if metric.startswith("fd_"):
+        return f"Frechet distance ({metric[3:]} features)"
+    return metric
+
+
+def _epsilon_text(epsilon: float) -> str:
+    return "ε = ∞ (no noise)" if math.isinf(epsilon) else f"ε = {epsilon:g}"
+
+
+def plot_metric_vs_epsilon(table, metric: str, output_path: str, dpi: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = table[table.metric == metric]
+    last = rows[rows.iteration == rows.iteration.max()]
+    finite = last[np.isfinite(last.epsilon)].sort_values("epsilon")
+    figure, axis = plt.subplots(figsize=(5.5, 4))
+    axis.plot(finite.epsilon, finite.value, "o-", label=f"after T = {int(rows.iteration.max())} iterations")
+    for value in last[~np.isfinite(last.epsilon)].value:
+        axis.axhline(value, color="C2", linestyle="--", label=_epsilon_text(math.inf))
+    start = rows[rows.iteration == 0].value
+    if len(start):
+        axis.axhline(start.iloc[0], color="grey", linestyle=":", label="random population (t = 0)")
+    if len(finite):
+        axis.set_xscale("log")
+        axis.set_xticks(finite.epsilon, [f"{e:g}" for e in finite.epsilon])
+    axis.set_xlabel("privacy budget ε (δ fixed)")
+    axis.set_ylabel(_metric_label(metric) + "  (lower is better)")
+    axis.set_title(f"{rows.experiment.iloc[0]}: {metric} vs ε", fontsize=10)
+    axis.legend(fontsize=8)
+    axis.grid(alpha=0.3)
+    figure.text(0.01, 0.01, NON_PRIVATE_NOTE, fontsize=6, color="grey")
+    figure.tight_layout(rect=(0, 0.03, 1, 1))
+    figure.savefig(output_path, dpi=dpi)
+    plt.close(figure)
+
+
+def plot_metric_vs_iteration(table, metric: str, output_path: str, dpi: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = table[table.metric == metric]
+    figure, axis = plt.subplots(figsize=(5.5, 4))
+    for epsilon, curve in rows.groupby("epsilon", sort=True):
+        curve = curve.sort_values("iteration")
+        axis.plot(curve.iteration, curve.value, "o-", markersize=3, label=_epsilon_text(epsilon))
+    axis.set_xlabel("PE iteration t")
+    axis.set_ylabel(_metric_label(metric) + "  (lower is better)")
+    axis.set_title(f"{rows.experiment.iloc[0]}: {metric} vs iteration", fontsize=10)
+    axis.legend(fontsize=8)
+    axis.grid(alpha=0.3)
+    figure.text(0.01, 0.01, NON_PRIVATE_NOTE, fontsize=6, color="grey")
+    figure.tight_layout(rect=(0, 0.03, 1, 1))
+    figure.savefig(output_path, dpi=dpi)
+    plt.close(figure)
+
+
+def sample_grid(images: np.ndarray, labels: np.ndarray, num_classes: int, per_class: int) -> np.ndarray:
+    """A (classes x per_class) mosaic of the first samples of each class; blank where a class has fewer."""
+    height, width, channels = images.shape[1:]
+    mosaic = np.zeros((num_classes * height, per_class * width, channels), dtype=np.uint8)
+    for label in range(num_classes):
+        members = np.flatnonzero(labels == label)[:per_class]
+        for column, index in enumerate(members):
+            mosaic[label * height : (label + 1) * height, column * width : (column + 1) * width] = images[index]
+    return mosaic
+
+
+def plot_samples(finals: dict[str, str], class_names: list[str], per_class: int, output_path: str, dpi: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(finals), figsize=(2.2 * len(finals), 2.6), squeeze=False)
+    for axis, (label, path) in zip(axes[0], finals.items()):
+        population = load_population(path)
+        mosaic = sample_grid(population.images, population.labels, len(class_names), per_class)
+        axis.imshow(mosaic.squeeze(-1) if mosaic.shape[-1] == 1 else mosaic, cmap="gray", vmin=0, vmax=255)
+        axis.set_title(_epsilon_text(float(label)), fontsize=9)
+        axis.axis("off")
+    figure.suptitle("final synthetic samples (rows: classes)", fontsize=9)
+    figure.tight_layout()
+    figure.savefig(output_path, dpi=dpi)
+    plt.close(figure)
+
+
+def plot_all(metrics_csv: str, finals: dict[str, str], class_names: list[str], plot_cfg: dict, outputs) -> None:
+    import pandas as pd
+
+    table = pd.read_csv(metrics_csv)
+    metric = sorted(m for m in table.metric.unique() if m.startswith("fd_"))[0]
+    plot_metric_vs_epsilon(table, metric, outputs.fd_vs_epsilon, plot_cfg["dpi"])
+    plot_metric_vs_iteration(table, metric, outputs.fd_vs_iteration, plot_cfg["dpi"])
+    plot_samples(finals, class_names, plot_cfg["samples_per_class"], outputs.samples, plot_cfg["dpi"])

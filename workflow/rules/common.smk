@@ -1,0 +1,99 @@
+# Paths, wildcard constraints and the per-rule slices of the config.
+# Each rule gets only the config values it uses as params, so that changing an
+# option reruns exactly the stages it affects (Snakemake compares params).
+
+REPO = Path(workflow.basedir).parent
+PRIVATE = "results/{exp}/private"
+ITER_ZERO = "results/{exp}/shared/iter_0"
+ITER = "results/{exp}/eps_{eps}/iter_{t}"
+
+
+wildcard_constraints:
+    exp=r"[A-Za-z0-9][A-Za-z0-9_-]*",
+    eps=r"inf|[0-9]+(\.[0-9]+)?(e[+-]?[0-9]+)?",
+    t=r"[1-9][0-9]*",
+    run=r"shared|eps_[^/]+",
+    any_t=r"[0-9]+",
+    embedder=r"[a-z0-9_]+",
+    split=r"private|heldout",
+
+
+def stage_script(name):
+    return str(REPO / "src" / "scripts" / f"{name}.py")
+
+
+def code(name):
+    """Digest of the script and the library modules it imports (see provenance.py)."""
+    return code_digest(stage_script(name))
+
+
+def exp_cfg(wildcards):
+    return EXPERIMENTS[wildcards.exp]
+
+
+def embedder_params(wildcards):
+    return exp_cfg(wildcards).section("embedder")
+
+
+def api_target(exp):
+    """What an API needs of the dataset: public facts from the config, never the data."""
+    return {
+        "class_names": exp.dataset.class_names,
+        "image_size": exp.dataset.image_size,
+        "channels": exp.dataset.channels,
+    }
+
+
+def embed_name(wildcards):
+    return exp_cfg(wildcards).embedder.name
+
+
+def population_path(exp, eps, t):
+    base = ITER_ZERO if int(t) == 0 else ITER
+    return f"{base}/population.npz".format(exp=exp, eps=eps, t=t)
+
+
+def embedding_path(exp_name, eps, t):
+    base = ITER_ZERO if int(t) == 0 else ITER
+    name = EXPERIMENTS[exp_name].embedder.name
+    return f"{base}/embed_{name}.npz".format(exp=exp_name, eps=eps, t=t)
+
+
+def metrics_path(exp_name, eps, t):
+    base = ITER_ZERO if int(t) == 0 else ITER
+    name = EXPERIMENTS[exp_name].embedder.name
+    return f"{base}/metrics_{name}.json".format(exp=exp_name, eps=eps, t=t)
+
+
+def metrics_entries(exp_name):
+    exp = EXPERIMENTS[exp_name]
+    return [
+        {"epsilon": eps, "iteration": t, "path": metrics_path(exp_name, eps, t)}
+        for eps in exp.epsilon_labels
+        for t in range(exp.pe.iterations + 1)
+    ]
+
+
+def final_populations(exp_name):
+    exp = EXPERIMENTS[exp_name]
+    return [population_path(exp_name, eps, exp.pe.iterations) for eps in exp.epsilon_labels]
+
+
+def plot_paths(exp_name):
+    return {
+        name: f"results/{exp_name}/plots/{name}.png"
+        for name in ("fid_vs_epsilon", "fid_vs_iteration", "samples")
+    }
+
+
+def final_outputs(exp_name):
+    return [f"results/{exp_name}/metrics.csv", *plot_paths(exp_name).values()]
+
+
+def gpus(wildcards, stage):
+    exp = exp_cfg(wildcards)
+    if stage == "embed" and exp.embedder.name == "pixels":
+        return 0
+    if stage in ("vary", "random_population") and exp.api.name == "glyph_simulator":
+        return 0
+    return exp.compute.gpus

@@ -1,0 +1,40 @@
+# The private data: loaded, split and embedded once per experiment.
+# Everything under results/{exp}/private/ is private; only vote and evaluate read it.
+
+
+rule prepare_private:
+    output:
+        private=f"{PRIVATE}/private.npz",
+        heldout=f"{PRIVATE}/heldout.npz",
+    params:
+        dataset=lambda w: exp_cfg(w).section("dataset"),
+        code=code("prepare_private"),
+    log:
+        "results/{exp}/logs/prepare_private.log",
+    benchmark:
+        "results/{exp}/benchmarks/prepare_private.tsv"
+    conda:
+        "../../envs/pe.yaml"
+    script:
+        stage_script("prepare_private")
+
+
+rule embed_real:
+    input:
+        f"{PRIVATE}/{{split}}.npz",
+    output:
+        f"{PRIVATE}/{{split}}_embed_{{embedder}}.npz",
+    params:
+        embedder=embedder_params,
+        code=code("embed"),
+    threads: lambda w: EXPERIMENTS[w.exp].compute.embed_threads
+    resources:
+        gpu=lambda w: gpus(w, "embed"),
+    log:
+        "results/{exp}/logs/embed_real/{split}_{embedder}.log",
+    benchmark:
+        "results/{exp}/benchmarks/embed_real/{split}_{embedder}.tsv"
+    conda:
+        "../../envs/pe.yaml"
+    script:
+        stage_script("embed")
