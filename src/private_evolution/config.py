@@ -194,6 +194,8 @@ def check_experiment(exp: ExperimentConfig) -> list[str]:
             make_api(exp.section("api"), exp.dataset.class_names, exp.dataset.image_size, exp.dataset.channels)
         except PEError as err:
             problems.append(f"{where}.api: {err}")
+    if exp.dataset.name == "npz" and not (exp.dataset.path and Path(exp.dataset.path).is_file()):
+        problems.append(f"{where}.dataset.path: the npz dataset needs an existing file, got {exp.dataset.path!r}")
     num_classes = len(exp.dataset.class_names)
     if exp.pe.num_samples < num_classes:
         problems.append(

@@ -42,7 +42,7 @@ def collect_metrics(experiment: str, entries: list[dict], output_path: str) -> N
 
 def _metric_label(metric: str) -> str:
     if metric.startswith("fd_"):
-        return f"Frechet distance ({metric[3:]} features)"
+        return f"Fréchet distance, {metric[3:]} features\n(lower is better)"
     return metric
 
 
@@ -70,7 +70,7 @@ def plot_metric_vs_epsilon(table, metric: str, output_path: str, dpi: int) -> No
         axis.set_xscale("log")
         axis.set_xticks(finite.epsilon, [f"{e:g}" for e in finite.epsilon])
     axis.set_xlabel("privacy budget ε (δ fixed)")
-    axis.set_ylabel(_metric_label(metric) + "  (lower is better)")
+    axis.set_ylabel(_metric_label(metric))
     axis.set_title(f"{rows.experiment.iloc[0]}: {metric} vs ε", fontsize=10)
     axis.legend(fontsize=8)
     axis.grid(alpha=0.3)
@@ -92,7 +92,7 @@ def plot_metric_vs_iteration(table, metric: str, output_path: str, dpi: int) -> 
         curve = curve.sort_values("iteration")
         axis.plot(curve.iteration, curve.value, "o-", markersize=3, label=_epsilon_text(epsilon))
     axis.set_xlabel("PE iteration t")
-    axis.set_ylabel(_metric_label(metric) + "  (lower is better)")
+    axis.set_ylabel(_metric_label(metric))
     axis.set_title(f"{rows.experiment.iloc[0]}: {metric} vs iteration", fontsize=10)
     axis.legend(fontsize=8)
     axis.grid(alpha=0.3)

@@ -1,6 +1,6 @@
 """Rule prepare_private: load the private data set and split off the held-out set."""
-from private_evolution import stages
+from private_evolution.stages.prepare_private import prepare_private
 from private_evolution.logs import stage_logging
 
 with stage_logging(snakemake.log[0], "prepare_private"):
-    stages.prepare_private(snakemake.params.dataset, snakemake.output.private, snakemake.output.heldout)
+    prepare_private(snakemake.params.dataset, snakemake.output.private, snakemake.output.heldout)

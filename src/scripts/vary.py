@@ -1,9 +1,9 @@
 """Rule vary: VARIATION_API on the selected samples -> the next population."""
-from private_evolution import stages
+from private_evolution.stages.vary import vary
 from private_evolution.logs import stage_logging
 
 with stage_logging(snakemake.log[0], f"vary eps_{snakemake.wildcards.eps} t={snakemake.wildcards.t}"):
-    stages.vary(
+    vary(
         snakemake.params.api,
         snakemake.params.dataset,
         snakemake.input.population,

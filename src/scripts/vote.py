@@ -1,9 +1,9 @@
 """Rule vote: the DP nearest-neighbour histogram (the only stage reading private embeddings)."""
-from private_evolution import stages
+from private_evolution.stages.vote import vote
 from private_evolution.logs import stage_logging
 
 with stage_logging(snakemake.log[0], f"vote eps_{snakemake.wildcards.eps} t={snakemake.wildcards.t}"):
-    stages.vote(
+    vote(
         snakemake.input.private,
         snakemake.input.population,
         snakemake.input.privacy,

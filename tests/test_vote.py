@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+
+from private_evolution import PEError
+from private_evolution.vote import apply_threshold, nearest_neighbor_counts, noisy_histogram
+
+
+def test_exact_counts_on_hand_made_case():
+    synthetic = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    synthetic_labels = np.array([0, 0, 0])
+    private = np.array([[1.0, 0.0], [9.0, 1.0], [8.0, -1.0], [0.0, 7.0], [-1.0, -1.0]])
+    private_labels = np.zeros(5, dtype=int)
+    counts = nearest_neighbor_counts(private, private_labels, synthetic, synthetic_labels, k=1)
+    assert counts.tolist() == [2, 2, 1]
+
+
+def test_k_nearest_votes():
+    synthetic = np.array([[0.0], [1.0], [5.0], [6.0]])
+    private = np.array([[0.4], [5.4]])
+    counts = nearest_neighbor_counts(private, np.zeros(2, int), synthetic, np.zeros(4, int), k=2)
+    assert counts.tolist() == [1, 1, 1, 1]
+    counts = nearest_neighbor_counts(private, np.zeros(2, int), synthetic, np.zeros(4, int), k=3)
+    assert counts.sum() == 6 and counts.max() == 2
+
+
+def test_no_vote_crosses_classes():
+    # The private sample of class 1 sits on top of a class-0 candidate, yet must vote in class 1.
+    synthetic = np.array([[0.0, 0.0], [100.0, 100.0]])
+    synthetic_labels = np.array([0, 1])
+    private = np.array([[0.0, 0.0], [0.1, 0.0]])
+    counts = nearest_neighbor_counts(private, np.array([0, 1]), synthetic, synthetic_labels)
+    assert counts.tolist() == [1, 1]
+
+
+def test_counts_total_is_k_per_private_sample(rng):
+    synthetic, private = rng.normal(size=(50, 8)), rng.normal(size=(300, 8))
+    synthetic_labels, private_labels = np.arange(50) % 5, rng.integers(0, 5, 300)
+    counts = nearest_neighbor_counts(private, private_labels, synthetic, synthetic_labels, k=3, batch_size=7)
+    assert counts.sum() == 900
+
+
+def test_missing_candidates_for_k_is_an_error():
+    with pytest.raises(PEError, match="k=2"):
+        nearest_neighbor_counts(np.zeros((1, 2)), np.array([0]), np.zeros((1, 2)), np.array([0]), k=2)
+
+
+def test_measured_noise_scale_within_five_percent(rng):
+    counts = np.zeros(200_000, dtype=np.int64)
+    sigma = 3.7
+    noisy = noisy_histogram(counts, sigma, rng)
+    assert abs(noisy.std() - sigma) / sigma < 0.05
+    assert abs(noisy.mean()) < 0.05
+
+
+def test_zero_sigma_adds_nothing(rng):
+    counts = np.array([3, 0, 5])
+    assert noisy_histogram(counts, 0.0, rng).tolist() == [3.0, 0.0, 5.0]
+
+
+def test_threshold_subtracts_and_clips():
+    noisy = np.array([-2.0, 0.5, 3.0, 10.0])
+    assert apply_threshold(noisy, 2.0).tolist() == [0.0, 0.0, 1.0, 8.0]

@@ -1,0 +1,165 @@
+"""The workflow end to end on the tiny config (.test/config/config.yaml), with reruns."""
+
+import copy
+import json
+
+import numpy as np
+import pytest
+
+from private_evolution.accounting import calibrate_sigma
+from workflow_helpers import copy_repository, planned_jobs, snakemake, tiny_config, write_config
+
+pytestmark = pytest.mark.slow
+
+EXP = "tiny"
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    workdir = copy_repository(tmp_path_factory.mktemp("workflow"))
+    write_config(workdir, tiny_config())
+    snakemake(workdir, "--cores", "2")
+    return workdir
+
+
+def expected_files(config):
+    exp = config["experiments"][EXP]
+    epsilons = ["1", "inf"]
+    iterations = exp["pe"]["iterations"]
+    root = f"results/{EXP}"
+    files = [
+        f"{root}/private/private.npz",
+        f"{root}/private/heldout.npz",
+        f"{root}/private/private_embed_effnet_lite0.npz",
+        f"{root}/private/heldout_embed_effnet_lite0.npz",
+        f"{root}/shared/iter_0/population.npz",
+        f"{root}/shared/iter_0/embed_effnet_lite0.npz",
+        f"{root}/shared/iter_0/metrics_effnet_lite0.json",
+        f"{root}/metrics.csv",
+        f"{root}/plots/fid_vs_epsilon.png",
+        f"{root}/plots/fid_vs_iteration.png",
+        f"{root}/plots/samples.png",
+    ]
+    for eps in epsilons:
+        files.append(f"{root}/eps_{eps}/privacy.json")
+        for t in range(1, iterations + 1):
+            for name in ("votes.npz", "selected.npz", "population.npz", "embed_effnet_lite0.npz", "metrics_effnet_lite0.json"):
+                files.append(f"{root}/eps_{eps}/iter_{t}/{name}")
+    return files
+
+
+def test_every_expected_output_exists(finished_run):
+    missing = [f for f in expected_files(tiny_config()) if not (finished_run / f).is_file()]
+    assert missing == []
+    for rule in ("vote", "embed", "vary"):
+        assert any((finished_run / f"results/{EXP}/logs/{rule}").iterdir())
+        assert any((finished_run / f"results/{EXP}/benchmarks/{rule}").iterdir())
+
+
+def test_privacy_json_holds_the_accountants_sigma(finished_run):
+    config = tiny_config()["experiments"][EXP]
+    record = json.loads((finished_run / f"results/{EXP}/eps_1/privacy.json").read_text())
+    assert record["sigma"] == calibrate_sigma(1.0, config["privacy"]["delta"], config["pe"]["iterations"])
+    assert record["epsilon"] == 1.0 and record["iterations"] == config["pe"]["iterations"]
+    assert record["noise_seed"] == 0 and "PLD" in record["accountant"]
+    assert record["threshold"] == pytest.approx(record["sigma"])  # default H = 1 sigma
+    no_noise = json.loads((finished_run / f"results/{EXP}/eps_inf/privacy.json").read_text())
+    assert no_noise["sigma"] == 0.0 and no_noise["epsilon"] == "inf"
+
+
+def test_votes_hold_only_noisy_counts(finished_run):
+    record = json.loads((finished_run / f"results/{EXP}/eps_1/privacy.json").read_text())
+    with np.load(finished_run / f"results/{EXP}/eps_1/iter_1/votes.npz") as votes:
+        assert set(votes.files) == {"noisy_counts", "weights", "labels"}
+        noisy, weights = votes["noisy_counts"], votes["weights"]
+    assert not np.allclose(noisy, np.round(noisy))  # noise was added
+    assert np.allclose(weights, np.maximum(noisy - record["threshold"], 0))
+    with np.load(finished_run / f"results/{EXP}/eps_inf/iter_1/votes.npz") as votes:
+        exact = votes["noisy_counts"]
+    private_size = tiny_config()["experiments"][EXP]["dataset"]["num_private"]
+    assert np.allclose(exact, np.round(exact)) and exact.sum() == private_size  # epsilon = inf: k = 1 vote each
+
+
+def test_private_data_stays_in_private_folder(finished_run):
+    with np.load(finished_run / f"results/{EXP}/private/private.npz") as private:
+        private_images = private["images"]
+    private_rows = {row.tobytes() for row in private_images}
+    for path in (finished_run / "results").rglob("*.npz"):
+        if "private" in path.relative_to(finished_run / "results").parts:
+            continue
+        with np.load(path) as arrays:
+            if "images" in arrays.files:
+                assert not any(image.tobytes() in private_rows for image in arrays["images"]), path
+
+
+def test_metrics_table_and_improvement(finished_run):
+    import pandas as pd
+
+    table = pd.read_csv(finished_run / f"results/{EXP}/metrics.csv")
+    assert set(table.columns) >= {"experiment", "epsilon", "iteration", "metric", "value", "note"}
+    assert sorted(table.epsilon.unique()) == [1.0, float("inf")]
+    fd = table[table.metric == "fd_effnet_lite0"]
+    start = fd[fd.iteration == 0].value.iloc[0]
+    final = fd[(fd.iteration == 2) & (fd.epsilon == float("inf"))].value.iloc[0]
+    assert final < start
+
+
+def test_rerun_plans_nothing(finished_run):
+    assert planned_jobs(finished_run) == {}
+
+
+def test_adding_an_epsilon_plans_only_that_branch(finished_run):
+    config = tiny_config()
+    config["experiments"][EXP]["privacy"]["epsilons"].append(4)
+    write_config(finished_run, config)
+    try:
+        planned = planned_jobs(finished_run)
+    finally:
+        write_config(finished_run, tiny_config())
+    assert planned == {
+        "calibrate": 1, "vote": 2, "select": 2, "vary": 2, "embed": 2, "evaluate": 2,
+        "collect_metrics": 1, "plot": 1, "all": 1,
+    }
+
+
+def test_changing_a_plot_option_reruns_only_the_plot(finished_run):
+    config = tiny_config()
+    config["experiments"][EXP]["plot"]["dpi"] = 77
+    write_config(finished_run, config)
+    try:
+        planned = planned_jobs(finished_run)
+    finally:
+        write_config(finished_run, tiny_config())
+    assert planned == {"plot": 1, "all": 1}
+
+
+def test_library_edit_reruns_the_stages_that_run_it(finished_run):
+    module = finished_run / "src" / "private_evolution" / "select.py"
+    original = module.read_text()
+    module.write_text(original + "\n# an edit\n")
+    try:
+        planned = planned_jobs(finished_run)
+    finally:
+        module.write_text(original)
+    assert planned["select"] == 4 and planned["vary"] == 4
+    for untouched in ("prepare_private", "random_population", "calibrate", "embed_real"):
+        assert untouched not in planned
+    assert planned_jobs(finished_run) == {}
+
+
+def test_failed_job_leaves_no_output_and_rerun_keeps_finished_work(tmp_path):
+    workdir = copy_repository(tmp_path)
+    config = tiny_config()
+    broken = copy.deepcopy(config)
+    broken["experiments"][EXP]["embedder"]["weights"] = str(tmp_path / "missing.pth")
+    write_config(workdir, broken)
+    result = snakemake(workdir, "--cores", "2", check=False)
+    assert result.returncode != 0
+    assert "cannot load EfficientNet-Lite0 weights" in result.stdout + result.stderr
+    assert "missing.pth" in result.stdout + result.stderr
+    private = workdir / f"results/{EXP}/private"
+    assert (private / "private.npz").is_file()
+    assert not list(private.glob("*_embed_*")), "a failed job left an output behind"
+    write_config(workdir, config)
+    planned = planned_jobs(workdir)
+    assert "prepare_private" not in planned and planned["embed_real"] == 2
