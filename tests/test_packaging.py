@@ -1,0 +1,37 @@
+"""The conda environment mirrors pyproject.toml, and every config option is documented."""
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_conda_env_mirrors_pyproject_dependencies():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    env = yaml.safe_load((REPO / "envs" / "pe.yaml").read_text())
+    pip_section = next(item["pip"] for item in env["dependencies"] if isinstance(item, dict))
+    assert sorted(pip_section) == sorted(project["dependencies"])
+
+
+def schema_option_paths(node, prefix=""):
+    for key, sub in node.get("properties", {}).items():
+        path = f"{prefix}{key}"
+        yield path
+        yield from schema_option_paths(sub, path + ".")
+
+
+def test_every_config_option_is_documented():
+    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    experiment = schema["$defs"]["experiment"]
+    documented = (REPO / "config" / "README.md").read_text()
+    missing = [path for path in schema_option_paths(experiment) if f"`{path}`" not in documented]
+    assert missing == []
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (REPO / "README.md").read_text()
+    command = re.search(r"<!-- test-command -->\s*```bash\n(.*?)```", readme, re.S).group(1).strip().splitlines()[-1]
+    assert command in (REPO / ".ci" / "run").read_text()
