@@ -9,3 +9,17 @@ os.environ.setdefault("PYTHONHASHSEED", "0")
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory):
+    """The tiny workflow (.test/config/config.yaml) run to the end once, in a copy of the repository.
+
+    Tests that change its config or code must restore them before they return.
+    """
+    from workflow_helpers import copy_repository, snakemake, tiny_config, write_config
+
+    workdir = copy_repository(tmp_path_factory.mktemp("workflow"))
+    write_config(workdir, tiny_config())
+    snakemake(workdir, "--cores", "2")
+    return workdir

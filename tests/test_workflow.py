@@ -14,14 +14,6 @@ pytestmark = pytest.mark.slow
 EXP = "tiny"
 
 
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    workdir = copy_repository(tmp_path_factory.mktemp("workflow"))
-    write_config(workdir, tiny_config())
-    snakemake(workdir, "--cores", "2")
-    return workdir
-
-
 def expected_files(config):
     exp = config["experiments"][EXP]
     epsilons = ["1", "inf"]

@@ -67,6 +67,11 @@ class PrivacyConfig:
 
 
 @dataclass(frozen=True)
+class ReleaseConfig:
+    enabled: bool
+
+
+@dataclass(frozen=True)
 class ComputeConfig:
     gpus: int
     embed_threads: int
@@ -86,6 +91,7 @@ class ExperimentConfig:
     embedder: EmbedderConfig
     pe: PEConfig
     privacy: PrivacyConfig
+    release: ReleaseConfig
     compute: ComputeConfig
     plot: PlotConfig
 
@@ -157,6 +163,11 @@ def _experiment(name: str, raw: dict) -> ExperimentConfig:
     dataset = dict(raw["dataset"])
     if dataset["name"] not in DATASETS:
         raise PEError(f"experiments.{name}.dataset.name: unknown dataset '{dataset['name']}'; known: {sorted(DATASETS)}")
+    if dataset["class_names"] is None and dataset["name"] == "image_folder" and dataset["path"]:
+        folder = Path(dataset["path"])
+        if folder.is_dir():
+            # The folder names are the class names: part of the data's public layout.
+            dataset["class_names"] = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     if dataset["class_names"] is None:
         if dataset["name"] not in DEFAULT_CLASS_NAMES:
             raise PEError(
@@ -164,6 +175,8 @@ def _experiment(name: str, raw: dict) -> ExperimentConfig:
                 "(the class names in label order; they are public, not read from the private data)"
             )
         dataset["class_names"] = DEFAULT_CLASS_NAMES[dataset["name"]]
+    if not dataset["class_names"]:
+        raise PEError(f"experiments.{name}.dataset: no classes found (class_names is empty)")
     privacy = dict(raw["privacy"])
     privacy["epsilons"] = [parse_epsilon(e) for e in privacy["epsilons"]]
     return ExperimentConfig(
@@ -173,6 +186,7 @@ def _experiment(name: str, raw: dict) -> ExperimentConfig:
         embedder=EmbedderConfig(**raw["embedder"]),
         pe=PEConfig(**raw["pe"]),
         privacy=PrivacyConfig(**privacy),
+        release=ReleaseConfig(**raw["release"]),
         compute=ComputeConfig(**raw["compute"]),
         plot=PlotConfig(**raw["plot"]),
     )
@@ -196,6 +210,8 @@ def check_experiment(exp: ExperimentConfig) -> list[str]:
             problems.append(f"{where}.api: {err}")
     if exp.dataset.name == "npz" and not (exp.dataset.path and Path(exp.dataset.path).is_file()):
         problems.append(f"{where}.dataset.path: the npz dataset needs an existing file, got {exp.dataset.path!r}")
+    if exp.dataset.name == "image_folder" and not (exp.dataset.path and Path(exp.dataset.path).is_dir()):
+        problems.append(f"{where}.dataset.path: the image_folder dataset needs an existing folder, got {exp.dataset.path!r}")
     num_classes = len(exp.dataset.class_names)
     if exp.pe.num_samples < num_classes:
         problems.append(
@@ -210,6 +226,11 @@ def check_experiment(exp: ExperimentConfig) -> list[str]:
         exp.degrees
     except PEError as err:
         problems.append(f"{where}.pe.degree_schedule: {err}")
+    if exp.release.enabled and not exp.privacy.seed_from_os:
+        problems.append(
+            f"{where}.release.enabled: a release needs privacy.seed_from_os: true (noise from a known "
+            "seed can be regenerated and removed)"
+        )
     labels = exp.epsilon_labels
     if len(set(labels)) != len(labels):
         problems.append(f"{where}.privacy.epsilons: repeated values {labels}")

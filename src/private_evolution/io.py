@@ -28,9 +28,9 @@ class CorruptFileError(PEError):
 
 def recovery_hint(path: str | os.PathLike) -> str:
     return (
-        f"Delete '{path}' and run snakemake again (or run with --rerun-incomplete "
-        "if the job that made it was interrupted); everything else that is already "
-        "computed is kept."
+        f"Delete '{path}' and run snakemake again, adding --forcerun RULE for the rule that "
+        "writes it if Snakemake does not remake it (or --rerun-incomplete if the job that made "
+        "it was interrupted); everything else already computed is kept."
     )
 
 

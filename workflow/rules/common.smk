@@ -87,7 +87,10 @@ def plot_paths(exp_name):
 
 
 def final_outputs(exp_name):
-    return [f"results/{exp_name}/metrics.csv", *plot_paths(exp_name).values()]
+    outputs = [f"results/{exp_name}/metrics.csv", *plot_paths(exp_name).values()]
+    if EXPERIMENTS[exp_name].release.enabled:
+        outputs.append(f"results/{exp_name}/release")
+    return outputs
 
 
 def gpus(wildcards, stage):

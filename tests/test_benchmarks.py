@@ -1,0 +1,15 @@
+"""Benchmark scripts run (on their small sizes) and write their tables."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_accountant_table(tmp_path):
+    output = tmp_path / "ACCOUNTANTS.md"
+    subprocess.run([sys.executable, str(REPO / "benchmarks" / "accountants.py"), "--output", str(output)], check=True, capture_output=True)
+    rows = [line for line in output.read_text().splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert len(rows) == 15
+    assert all(row.rstrip(" |").endswith("yes") for row in rows)

@@ -1,0 +1,83 @@
+"""Runs survive a kill mid-iteration, and a corrupted intermediate file gives a clear way out."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from workflow_helpers import copy_repository, snakemake, tiny_config, write_config
+
+pytestmark = pytest.mark.slow
+
+EXP = "tiny"
+
+
+def result_files(workdir):
+    root = workdir / "results"
+    return {
+        p: p.stat().st_mtime_ns
+        for p in root.rglob("*")
+        if p.is_file() and not {"logs", "benchmarks"} & set(p.relative_to(root).parts)
+    }
+
+
+def start_and_kill(workdir, sig, wait_for):
+    env = dict(os.environ, PYTHONPATH=str(workdir / "src"))
+    command = [sys.executable, "-m", "snakemake", "-s", str(workdir / "workflow" / "Snakefile"), "--directory", str(workdir), "--cores", "2"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while not (workdir / wait_for).exists():
+        assert process.poll() is None, "the run ended before the kill"
+        assert time.time() < deadline
+        time.sleep(0.05)
+    if sig == signal.SIGKILL:
+        os.killpg(process.pid, sig)  # a crash: Snakemake and its jobs die at once
+    else:
+        os.kill(process.pid, sig)  # a polite stop: Snakemake finishes the running jobs and exits
+    process.wait(timeout=300)
+
+
+def same_arrays(a, b):
+    with np.load(a) as x, np.load(b) as y:
+        return x.files == y.files and all(np.array_equal(x[k], y[k]) for k in x.files)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_killed_run_resumes_to_the_same_result(finished_run, tmp_path, sig):
+    workdir = copy_repository(tmp_path)
+    write_config(workdir, tiny_config())
+    start_and_kill(workdir, sig, f"results/{EXP}/eps_1/iter_1/votes.npz")
+    before = result_files(workdir)
+    assert before, "nothing was finished before the kill"
+    if sig == signal.SIGKILL:
+        snakemake(workdir, "--unlock")
+    snakemake(workdir, "--cores", "2", "--rerun-incomplete")
+    after = result_files(workdir)
+    redone = [p for p, mtime in before.items() if after.get(p) != mtime]
+    # Only jobs that were running at the kill (at most 2 with --cores 2) may be redone.
+    assert len(redone) <= 2, redone
+    for relative in (f"eps_{e}/iter_2/{name}" for e in ("1", "inf") for name in ("population.npz", "votes.npz")):
+        assert same_arrays(workdir / f"results/{EXP}" / relative, finished_run / f"results/{EXP}" / relative), relative
+
+
+def test_corrupted_intermediate_names_the_file_and_the_fix(finished_run, tmp_path):
+    workdir = tmp_path / "copy"
+    shutil.copytree(finished_run, workdir, symlinks=True)
+    votes = workdir / f"results/{EXP}/eps_1/iter_2/votes.npz"
+    votes.write_bytes(votes.read_bytes()[:100])  # newer than its consumers: select must rerun and read it
+    result = snakemake(workdir, "--cores", "2", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f"Cannot read '{votes.relative_to(workdir)}'" in output
+    assert "Delete" in output and "--rerun-incomplete" in output
+    others = workdir / f"results/{EXP}/eps_inf/iter_2/population.npz"
+    assert others.is_file()
+    votes.unlink()  # the fix the message gives
+    snakemake(workdir, "--cores", "2", "--forcerun", "vote")
+    for name in ("votes.npz", "selected.npz", "population.npz"):
+        assert same_arrays(workdir / f"results/{EXP}/eps_1/iter_2/{name}", finished_run / f"results/{EXP}/eps_1/iter_2/{name}")
