@@ -13,3 +13,15 @@ def test_accountant_table(tmp_path):
     rows = [line for line in output.read_text().splitlines() if line.startswith("| ") and line[2].isdigit()]
     assert len(rows) == 15
     assert all(row.rstrip(" |").endswith("yes") for row in rows)
+
+
+def test_benchmark_suite_runs_on_tiny_sizes(tmp_path):
+    output = tmp_path / "RESULTS.md"
+    subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "run.py"), "--tiny", "--workdir", str(tmp_path / "work"), "--output", str(output)],
+        check=True, capture_output=True,
+    )
+    text = output.read_text()
+    for heading in ("Workflow vs one process", "Per stage", "Import time", "Embedding throughput", "vote backends", "epsilon sweep"):
+        assert heading in text
+    assert "| vote | 4 |" in text and "same counts" in text and "| yes |" in text

@@ -60,3 +60,21 @@ def test_zero_sigma_adds_nothing(rng):
 def test_threshold_subtracts_and_clips():
     noisy = np.array([-2.0, 0.5, 3.0, 10.0])
     assert apply_threshold(noisy, 2.0).tolist() == [0.0, 0.0, 1.0, 8.0]
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_backends_give_the_same_counts(rng, k):
+    synthetic, private = rng.normal(size=(300, 32)), rng.normal(size=(2000, 32))
+    synthetic_labels, private_labels = np.arange(300) % 3, rng.integers(0, 3, 2000)
+    counts = {
+        backend: nearest_neighbor_counts(private, private_labels, synthetic, synthetic_labels, k=k, batch_size=512, backend=backend)
+        for backend in ("numpy", "torch", "faiss")
+    }
+    assert np.array_equal(counts["numpy"], counts["torch"])
+    assert np.array_equal(counts["numpy"], counts["faiss"])
+    assert counts["numpy"].sum() == 2000 * k
+
+
+def test_unknown_backend():
+    with pytest.raises(PEError, match="unknown nearest-neighbour backend"):
+        nearest_neighbor_counts(np.zeros((1, 2)), np.array([0]), np.zeros((1, 2)), np.array([0]), backend="annoy")

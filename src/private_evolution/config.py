@@ -53,6 +53,7 @@ class PEConfig:
     iterations: int
     num_samples: int
     k: int
+    nn_backend: str
     threshold: dict
     degree_schedule: dict
     seed: int

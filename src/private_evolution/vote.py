@@ -14,9 +14,52 @@ import numpy as np
 from . import PEError
 
 
-def _squared_distances(queries: np.ndarray, candidates: np.ndarray, candidate_norms: np.ndarray) -> np.ndarray:
-    query_norms = np.einsum("ij,ij->i", queries, queries)[:, None]
-    return query_norms - 2.0 * (queries @ candidates.T) + candidate_norms[None, :]
+NN_BACKENDS = ("numpy", "torch", "faiss")
+
+
+def _numpy_nearest(candidates: np.ndarray, k: int, batch_size: int):
+    norms = np.einsum("ij,ij->i", candidates, candidates)
+
+    def search(queries: np.ndarray) -> np.ndarray:
+        # ||q||^2 is the same for every candidate of a query: it cannot change the ranking.
+        distances = norms[None, :] - 2.0 * (queries @ candidates.T)
+        if k == 1:
+            return distances.argmin(axis=1)[:, None]
+        return np.argpartition(distances, k - 1, axis=1)[:, :k]
+
+    return search
+
+
+def _torch_nearest(candidates: np.ndarray, k: int, batch_size: int):
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    table = torch.from_numpy(candidates).to(device)
+    norms = (table * table).sum(dim=1)
+
+    def search(queries: np.ndarray) -> np.ndarray:
+        q = torch.from_numpy(queries).to(device)
+        distances = norms[None, :] - 2.0 * (q @ table.T)
+        return distances.topk(k, dim=1, largest=False).indices.cpu().numpy()
+
+    return search
+
+
+def _faiss_nearest(candidates: np.ndarray, k: int, batch_size: int):
+    import faiss
+
+    index = faiss.IndexFlatL2(candidates.shape[1])
+    if hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0:
+        index = faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, index)
+    index.add(np.ascontiguousarray(candidates))
+
+    def search(queries: np.ndarray) -> np.ndarray:
+        return index.search(np.ascontiguousarray(queries), k)[1]
+
+    return search
+
+
+_SEARCHERS = {"numpy": _numpy_nearest, "torch": _torch_nearest, "faiss": _faiss_nearest}
 
 
 def nearest_neighbor_counts(
@@ -26,12 +69,19 @@ def nearest_neighbor_counts(
     synthetic_labels: np.ndarray,
     k: int = 1,
     batch_size: int = 4096,
+    backend: str = "numpy",
 ) -> np.ndarray:
     """Un-noised vote counts, one per synthetic sample (int64).
+
+    Exact search by any backend: ``numpy`` (BLAS matmul), ``torch`` (matmul, on
+    CUDA when available) or ``faiss`` (IndexFlatL2, on GPU when faiss has one);
+    they give the same counts up to exact distance ties.
 
     This array is private: it must only ever be passed to :func:`noisy_histogram`
     (or saved under ``results/*/private/``).
     """
+    if backend not in _SEARCHERS:
+        raise PEError(f"unknown nearest-neighbour backend '{backend}'; known: {list(NN_BACKENDS)}")
     if private_features.shape[1] != synthetic_features.shape[1]:
         raise PEError(
             f"private embeddings are {private_features.shape[1]}-d but synthetic ones are "
@@ -45,17 +95,11 @@ def nearest_neighbor_counts(
                 f"class {label} has {len(candidates)} synthetic samples but each private sample "
                 f"votes for k={k}: raise pe.num_samples or lower pe.k"
             )
-        class_features = synthetic_features[candidates].astype(np.float32, copy=False)
-        class_norms = np.einsum("ij,ij->i", class_features, class_features)
+        search = _SEARCHERS[backend](synthetic_features[candidates].astype(np.float32), k, batch_size)
         voters = np.flatnonzero(private_labels == label)
         for begin in range(0, len(voters), batch_size):
-            batch = private_features[voters[begin : begin + batch_size]].astype(np.float32, copy=False)
-            distances = _squared_distances(batch, class_features, class_norms)
-            if k == 1:
-                nearest = distances.argmin(axis=1)[:, None]
-            else:
-                nearest = np.argpartition(distances, k - 1, axis=1)[:, :k]
-            np.add.at(counts, candidates[nearest.ravel()], 1)
+            batch = private_features[voters[begin : begin + batch_size]].astype(np.float32)
+            np.add.at(counts, candidates[search(batch).ravel()], 1)
     return counts
 
 

@@ -10,4 +10,5 @@ with stage_logging(snakemake.log[0], f"vote eps_{snakemake.wildcards.eps} t={sna
         int(snakemake.wildcards.t),
         f"eps_{snakemake.wildcards.eps}",
         snakemake.output[0],
+        backend=snakemake.params.backend,
     )

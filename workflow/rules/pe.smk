@@ -76,6 +76,7 @@ rule vote:
     output:
         f"{ITER}/votes.npz",
     params:
+        backend=lambda w: exp_cfg(w).pe.nn_backend,
         code=code("vote"),
     log:
         "results/{exp}/logs/vote/eps_{eps}_iter_{t}.log",

@@ -19,12 +19,13 @@ def vote(
     iteration: int,
     run: str,
     output_path: str,
+    backend: str = "numpy",
 ) -> None:
     privacy = read_json(privacy_path)
     private_features, private_labels = load_embeddings(private_embeddings_path)
     synthetic_features, synthetic_labels = load_embeddings(population_embeddings_path)
     counts = nearest_neighbor_counts(
-        private_features, private_labels, synthetic_features, synthetic_labels, k=privacy["k"]
+        private_features, private_labels, synthetic_features, synthetic_labels, k=privacy["k"], backend=backend
     )
     from_os = not isinstance(privacy["noise_seed"], int)
     rng = os_entropy_generator() if from_os else stream(privacy["noise_seed"], "vote-noise", run, iteration)

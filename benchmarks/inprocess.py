@@ -1,0 +1,96 @@
+"""The PE computation of one experiment in a single Python process.
+
+The same stage functions, the same config and the same files as the Snakemake
+workflow, called in a valid order by a plain loop: the baseline that measures
+what the workflow costs (job start-up, scheduling) over the bare computation.
+
+    python benchmarks/inprocess.py --workdir DIR     # DIR/config/config.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import yaml
+
+from private_evolution.config import load_config
+from private_evolution.report import collect_metrics, plot_all
+from private_evolution.stages.calibrate import calibrate
+from private_evolution.stages.embed import embed
+from private_evolution.stages.evaluate import evaluate
+from private_evolution.stages.prepare_private import prepare_private
+from private_evolution.stages.random_population import random_population
+from private_evolution.stages.select import select
+from private_evolution.stages.vary import vary
+from private_evolution.stages.vote import vote
+
+
+class _Outputs:
+    def __init__(self, root: Path):
+        self.fd_vs_epsilon = str(root / "fid_vs_epsilon.png")
+        self.fd_vs_iteration = str(root / "fid_vs_iteration.png")
+        self.samples = str(root / "samples.png")
+
+
+def run_experiment(exp, workdir: Path, threads: int = 2) -> dict[str, float]:
+    """Run every stage of ``exp`` under ``workdir/results``; returns seconds per stage kind."""
+    root = workdir / "results" / exp.name
+    private = root / "private"
+    name = exp.embedder.name
+    embedder = exp.section("embedder")
+    target = {"class_names": exp.dataset.class_names, "image_size": exp.dataset.image_size, "channels": exp.dataset.channels}
+    seconds: dict[str, float] = {}
+
+    def timed(stage, fn, *args, **kwargs):
+        start = time.perf_counter()
+        fn(*args, **kwargs)
+        seconds[stage] = seconds.get(stage, 0.0) + time.perf_counter() - start
+
+    def run_dir(eps: str, t: int) -> Path:
+        return root / "shared" / "iter_0" if t == 0 else root / f"eps_{eps}" / f"iter_{t}"
+
+    timed("prepare_private", prepare_private, exp.section("dataset"), str(private / "private.npz"), str(private / "heldout.npz"))
+    for split in ("private", "heldout"):
+        timed("embed_real", embed, str(private / f"{split}.npz"), str(private / f"{split}_embed_{name}.npz"), embedder, threads)
+    zero = run_dir("", 0)
+    timed("random_population", random_population, exp.section("api"), target, exp.pe.num_samples, exp.pe.seed, str(zero / "population.npz"))
+    timed("embed", embed, str(zero / "population.npz"), str(zero / f"embed_{name}.npz"), embedder, threads)
+    timed("evaluate", evaluate, str(zero / f"embed_{name}.npz"), str(private / f"heldout_embed_{name}.npz"), name, str(zero / f"metrics_{name}.json"))
+    privacy = {"delta": exp.privacy.delta, "seed": exp.privacy.seed, "seed_from_os": exp.privacy.seed_from_os}
+    entries = []
+    for eps, epsilon in zip(exp.epsilon_labels, exp.privacy.epsilons):
+        privacy_path = root / f"eps_{eps}" / "privacy.json"
+        timed("calibrate", calibrate, privacy, epsilon, exp.pe.iterations, exp.pe.k, exp.pe.threshold, str(privacy_path))
+        entries.append({"epsilon": eps, "iteration": 0, "path": str(zero / f"metrics_{name}.json")})
+        for t in range(1, exp.pe.iterations + 1):
+            previous, here = run_dir(eps, t - 1), run_dir(eps, t)
+            timed("vote", vote, str(private / f"private_embed_{name}.npz"), str(previous / f"embed_{name}.npz"), str(privacy_path), t, f"eps_{eps}", str(here / "votes.npz"))
+            timed("select", select, str(here / "votes.npz"), t, f"eps_{eps}", exp.pe.seed, str(here / "selected.npz"))
+            timed("vary", vary, exp.section("api"), target, str(previous / "population.npz"), str(here / "selected.npz"), exp.degrees[t - 1], t, f"eps_{eps}", exp.pe.seed, str(here / "population.npz"))
+            timed("embed", embed, str(here / "population.npz"), str(here / f"embed_{name}.npz"), embedder, threads)
+            timed("evaluate", evaluate, str(here / f"embed_{name}.npz"), str(private / f"heldout_embed_{name}.npz"), name, str(here / f"metrics_{name}.json"))
+            entries.append({"epsilon": eps, "iteration": t, "path": str(here / f"metrics_{name}.json")})
+    timed("collect_metrics", collect_metrics, exp.name, entries, str(root / "metrics.csv"))
+    finals = {eps: str(run_dir(eps, exp.pe.iterations) / "population.npz") for eps in exp.epsilon_labels}
+    (root / "plots").mkdir(parents=True, exist_ok=True)
+    timed("plot", plot_all, str(root / "metrics.csv"), finals, exp.dataset.class_names, exp.section("plot"), _Outputs(root / "plots"))
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workdir", required=True, type=Path)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    experiments = load_config(yaml.safe_load((args.workdir / "config" / "config.yaml").read_text()))
+    start = time.perf_counter()
+    for exp in experiments.values():
+        for stage, seconds in sorted(run_experiment(exp, args.workdir, args.threads).items()):
+            print(f"{exp.name}\t{stage}\t{seconds:.2f}")
+    print(f"total\t{time.perf_counter() - start:.2f}")
+
+
+if __name__ == "__main__":
+    main()
