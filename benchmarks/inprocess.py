@@ -16,10 +16,10 @@ from pathlib import Path
 import yaml
 
 from private_evolution.config import load_config
-from private_evolution.report import collect_metrics, plot_all
+from private_evolution.report import collect_metrics, plot_all, privacy_ledger
 from private_evolution.stages.calibrate import calibrate
 from private_evolution.stages.embed import embed
-from private_evolution.stages.evaluate import evaluate
+from private_evolution.stages.evaluate import evaluate, evaluate_accuracy
 from private_evolution.stages.prepare_private import prepare_private
 from private_evolution.stages.random_population import random_population
 from private_evolution.stages.select import select
@@ -31,7 +31,9 @@ class _Outputs:
     def __init__(self, root: Path):
         self.fd_vs_epsilon = str(root / "fid_vs_epsilon.png")
         self.fd_vs_iteration = str(root / "fid_vs_iteration.png")
+        self.accuracy_vs_epsilon = str(root / "accuracy_vs_epsilon.png")
         self.samples = str(root / "samples.png")
+        self.samples_by_iteration = str(root / "samples_by_iteration.png")
 
 
 def run_experiment(exp, workdir: Path, threads: int = 2) -> dict[str, float]:
@@ -57,7 +59,8 @@ def run_experiment(exp, workdir: Path, threads: int = 2) -> dict[str, float]:
     zero = run_dir("", 0)
     timed("random_population", random_population, exp.section("api"), target, exp.pe.num_samples, exp.pe.seed, str(zero / "population.npz"))
     timed("embed", embed, str(zero / "population.npz"), str(zero / f"embed_{name}.npz"), embedder, threads)
-    timed("evaluate", evaluate, str(zero / f"embed_{name}.npz"), str(private / f"heldout_embed_{name}.npz"), name, str(zero / f"metrics_{name}.json"))
+    k = exp.evaluation.k_nearest
+    timed("evaluate", evaluate, str(zero / f"embed_{name}.npz"), str(private / f"heldout_embed_{name}.npz"), name, str(zero / f"metrics_{name}.json"), k)
     privacy = {"delta": exp.privacy.delta, "seed": exp.privacy.seed, "seed_from_os": exp.privacy.seed_from_os}
     entries = []
     for eps, epsilon in zip(exp.epsilon_labels, exp.privacy.epsilons):
@@ -70,12 +73,24 @@ def run_experiment(exp, workdir: Path, threads: int = 2) -> dict[str, float]:
             timed("select", select, str(here / "votes.npz"), t, f"eps_{eps}", exp.pe.seed, str(here / "selected.npz"))
             timed("vary", vary, exp.section("api"), target, str(previous / "population.npz"), str(here / "selected.npz"), exp.degrees[t - 1], t, f"eps_{eps}", exp.pe.seed, str(here / "population.npz"))
             timed("embed", embed, str(here / "population.npz"), str(here / f"embed_{name}.npz"), embedder, threads)
-            timed("evaluate", evaluate, str(here / f"embed_{name}.npz"), str(private / f"heldout_embed_{name}.npz"), name, str(here / f"metrics_{name}.json"))
+            timed("evaluate", evaluate, str(here / f"embed_{name}.npz"), str(private / f"heldout_embed_{name}.npz"), name, str(here / f"metrics_{name}.json"), k)
             entries.append({"epsilon": eps, "iteration": t, "path": str(here / f"metrics_{name}.json")})
+    accuracy = exp.evaluation.accuracy
+    num_classes = len(exp.dataset.class_names)
+    if accuracy["enabled"]:
+        for eps in exp.epsilon_labels:
+            path = root / f"eps_{eps}" / "accuracy.json"
+            timed("evaluate_accuracy", evaluate_accuracy, str(run_dir(eps, exp.pe.iterations) / "population.npz"), str(private / "heldout.npz"), num_classes, accuracy["epochs"], accuracy["seed"], str(path))
+            entries.append({"epsilon": eps, "iteration": exp.pe.iterations, "path": str(path)})
+        timed("evaluate_accuracy", evaluate_accuracy, str(private / "private.npz"), str(private / "heldout.npz"), num_classes, accuracy["epochs"], accuracy["seed"], str(root / "accuracy_ceiling.json"))
+        entries.append({"epsilon": None, "iteration": None, "path": str(root / "accuracy_ceiling.json")})
+    timed("privacy_ledger", privacy_ledger, [str(root / f"eps_{eps}" / "privacy.json") for eps in exp.epsilon_labels], str(root / "privacy_ledger.csv"))
     timed("collect_metrics", collect_metrics, exp.name, entries, str(root / "metrics.csv"))
     finals = {eps: str(run_dir(eps, exp.pe.iterations) / "population.npz") for eps in exp.epsilon_labels}
+    T = exp.pe.iterations
+    grids = {(eps, t): str(run_dir(eps, t) / "population.npz") for eps in exp.epsilon_labels for t in sorted({0, T // 2, T})}
     (root / "plots").mkdir(parents=True, exist_ok=True)
-    timed("plot", plot_all, str(root / "metrics.csv"), finals, exp.dataset.class_names, exp.section("plot"), _Outputs(root / "plots"))
+    timed("plot", plot_all, str(root / "metrics.csv"), finals, grids, exp.dataset.class_names, exp.section("plot"), _Outputs(root / "plots"))
     return seconds
 
 

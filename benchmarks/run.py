@@ -29,7 +29,10 @@ import numpy as np
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-STAGES = ("calibrate", "prepare_private", "embed_real", "random_population", "embed", "vote", "select", "vary", "evaluate")
+STAGES = (
+    "calibrate", "prepare_private", "embed_real", "random_population", "embed", "vote", "select", "vary", "evaluate",
+    "evaluate_accuracy",
+)
 
 
 def sh(command: list[str], cwd: Path | None = None) -> float:

@@ -28,12 +28,19 @@ def expected_files(config):
         f"{root}/shared/iter_0/embed_effnet_lite0.npz",
         f"{root}/shared/iter_0/metrics_effnet_lite0.json",
         f"{root}/metrics.csv",
+        f"{root}/privacy_ledger.csv",
+        f"{root}/accuracy_ceiling.json",
         f"{root}/plots/fid_vs_epsilon.png",
         f"{root}/plots/fid_vs_iteration.png",
+        f"{root}/plots/accuracy_vs_epsilon.png",
         f"{root}/plots/samples.png",
+        f"{root}/plots/samples_by_iteration.png",
+        f"{root}/private/heldout_embed_inception.npz",
+        f"{root}/shared/iter_0/metrics_inception.json",
     ]
     for eps in epsilons:
-        files.append(f"{root}/eps_{eps}/privacy.json")
+        files += [f"{root}/eps_{eps}/privacy.json", f"{root}/eps_{eps}/accuracy.json"]
+        files.append(f"{root}/eps_{eps}/iter_{iterations}/metrics_inception.json")
         for t in range(1, iterations + 1):
             for name in ("votes.npz", "selected.npz", "population.npz", "embed_effnet_lite0.npz", "metrics_effnet_lite0.json"):
                 files.append(f"{root}/eps_{eps}/iter_{t}/{name}")
@@ -89,7 +96,11 @@ def test_metrics_table_and_improvement(finished_run):
 
     table = pd.read_csv(finished_run / f"results/{EXP}/metrics.csv")
     assert set(table.columns) >= {"experiment", "epsilon", "iteration", "metric", "value", "note"}
-    assert sorted(table.epsilon.unique()) == [1.0, float("inf")]
+    assert sorted(table.epsilon.dropna().unique()) == [1.0, float("inf")]
+    assert {"fd_effnet_lite0", "fid_inception", "precision_effnet_lite0", "recall_effnet_lite0", "accuracy_cnn"} <= set(table.metric)
+    assert table.note.str.contains("not differentially private").all()
+    ceiling = table[table.epsilon.isna()]
+    assert ceiling.metric.tolist() == ["accuracy_cnn"] and ceiling.value.iloc[0] > 0.5
     fd = table[table.metric == "fd_effnet_lite0"]
     start = fd[fd.iteration == 0].value.iloc[0]
     final = fd[(fd.iteration == 2) & (fd.epsilon == float("inf"))].value.iloc[0]
@@ -109,8 +120,8 @@ def test_adding_an_epsilon_plans_only_that_branch(finished_run):
     finally:
         write_config(finished_run, tiny_config())
     assert planned == {
-        "calibrate": 1, "vote": 2, "select": 2, "vary": 2, "embed": 2, "evaluate": 2,
-        "collect_metrics": 1, "plot": 1, "all": 1,
+        "calibrate": 1, "vote": 2, "select": 2, "vary": 2, "embed": 3, "evaluate": 3, "evaluate_accuracy": 1,
+        "privacy_ledger": 1, "collect_metrics": 1, "plot": 1, "all": 1,
     }
 
 
@@ -149,9 +160,17 @@ def test_failed_job_leaves_no_output_and_rerun_keeps_finished_work(tmp_path):
     assert result.returncode != 0
     assert "cannot load EfficientNet-Lite0 weights" in result.stdout + result.stderr
     assert "missing.pth" in result.stdout + result.stderr
-    private = workdir / f"results/{EXP}/private"
-    assert (private / "private.npz").is_file()
-    assert not list(private.glob("*_embed_*")), "a failed job left an output behind"
+    results = workdir / "results" / EXP
+    assert not list(results.rglob("*embed_effnet_lite0*")), "a failed job left an output behind"
+    finished = {
+        "prepare_private": (results / "private" / "private.npz").is_file(),
+        "random_population": (results / "shared" / "iter_0" / "population.npz").is_file(),
+        "calibrate": (results / "eps_1" / "privacy.json").is_file() and (results / "eps_inf" / "privacy.json").is_file(),
+    }
+    assert any(finished.values()), "no job finished before the failure"
     write_config(workdir, config)
     planned = planned_jobs(workdir)
-    assert "prepare_private" not in planned and planned["embed_real"] == 2
+    for rule, done in finished.items():
+        if done:
+            assert rule not in planned, f"{rule} finished before the failure but is planned again"
+    assert planned["embed_real"] >= 2

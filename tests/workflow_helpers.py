@@ -19,6 +19,7 @@ def copy_repository(destination: Path) -> Path:
     for name in ("src", "workflow", "envs"):
         shutil.copytree(REPO / name, destination / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     (destination / "config").mkdir(exist_ok=True)
+    save_fake_inception(destination / INCEPTION_DIR)
     return destination
 
 
@@ -27,7 +28,10 @@ def write_config(workdir: Path, config: dict) -> None:
 
 
 def tiny_config() -> dict:
-    return yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())
+    """.test's tiny config, with FID on through a fake Inception (save_fake_inception)."""
+    config = yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())
+    config["experiments"]["tiny"]["evaluation"] = {"fid": {"enabled": True, "weights_dir": INCEPTION_DIR}}
+    return config
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -53,3 +57,35 @@ def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
             break
         counts[match.group(1)] = int(match.group(2))
     return counts
+
+
+INCEPTION_DIR = "inception_weights"  # relative to the working directory of the test runs
+
+
+def save_fake_inception(folder: Path) -> Path:
+    """A TorchScript module with the interface of clean-fid's Inception file (random weights)."""
+    import torch
+
+    class Layers(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 16, kernel_size=15, stride=15)
+            self.head = torch.nn.Linear(16, 2048)
+
+        def forward(self, x):
+            pooled = self.conv(x).mean(dim=(2, 3))
+            return self.head(torch.tanh(pooled))[:, :, None, None]
+
+    class FakeInception(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = Layers()
+
+        def forward(self, x, return_features: bool = False):
+            return self.layers(x)
+
+    torch.manual_seed(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "inception-2015-12-05.pt"
+    torch.jit.script(FakeInception().eval()).save(str(path))
+    return path

@@ -13,9 +13,10 @@ import numpy as np
 
 # Rules whose outputs hold private data as they are, and the barriers: rules
 # that may read private data because their output is DP (vote) or is marked
-# non-private reporting (evaluate). embed_real embeds the private set for the vote.
+# non-private reporting (the evaluate rules). embed_real embeds the private set
+# for the vote (and the held-out set for evaluation).
 PRIVATE_SOURCES = frozenset({"prepare_private"})
-PRIVACY_BARRIERS = frozenset({"vote", "evaluate"})
+PRIVACY_BARRIERS = frozenset({"vote", "evaluate", "evaluate_accuracy", "evaluate_accuracy_ceiling"})
 ALLOWED_PRIVATE_READERS = frozenset({"embed_real"}) | PRIVACY_BARRIERS
 
 

@@ -68,6 +68,13 @@ class PrivacyConfig:
 
 
 @dataclass(frozen=True)
+class EvaluationConfig:
+    k_nearest: int
+    accuracy: dict
+    fid: dict
+
+
+@dataclass(frozen=True)
 class ReleaseConfig:
     enabled: bool
 
@@ -92,6 +99,7 @@ class ExperimentConfig:
     embedder: EmbedderConfig
     pe: PEConfig
     privacy: PrivacyConfig
+    evaluation: EvaluationConfig
     release: ReleaseConfig
     compute: ComputeConfig
     plot: PlotConfig
@@ -105,6 +113,23 @@ class ExperimentConfig:
         from .schedule import variation_degrees
 
         return variation_degrees(self.pe.iterations, self.pe.degree_schedule)
+
+    @property
+    def evaluation_embedders(self) -> list[str]:
+        """Feature extractors the evaluation uses: the vote's, plus clean-fid's Inception for FID."""
+        names = [self.embedder.name]
+        if self.evaluation.fid["enabled"] and "inception" not in names:
+            names.append("inception")
+        return names
+
+    def embedder_options(self, name: str) -> dict:
+        """Options of an embedder by name: the vote embedder's section, or the FID settings."""
+        if name == self.embedder.name:
+            return self.section("embedder")
+        if name == "inception":
+            fid = self.evaluation.fid
+            return {"name": "inception", "weights": fid["weights_dir"], "batch_size": fid["batch_size"], "device": fid["device"]}
+        raise KeyError(name)
 
     def section(self, name: str) -> dict:
         """A config section as a plain dict (what rules pass as params)."""
@@ -187,6 +212,7 @@ def _experiment(name: str, raw: dict) -> ExperimentConfig:
         embedder=EmbedderConfig(**raw["embedder"]),
         pe=PEConfig(**raw["pe"]),
         privacy=PrivacyConfig(**privacy),
+        evaluation=EvaluationConfig(**raw["evaluation"]),
         release=ReleaseConfig(**raw["release"]),
         compute=ComputeConfig(**raw["compute"]),
         plot=PlotConfig(**raw["plot"]),

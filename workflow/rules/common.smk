@@ -32,7 +32,12 @@ def exp_cfg(wildcards):
 
 
 def embedder_params(wildcards):
-    return exp_cfg(wildcards).section("embedder")
+    """The options of the embedder named by the {embedder} wildcard."""
+    exp = exp_cfg(wildcards)
+    try:
+        return exp.embedder_options(wildcards.embedder)
+    except KeyError:
+        raise WorkflowError(f"embedder '{wildcards.embedder}' is not used by experiment '{exp.name}'")
 
 
 def api_target(exp):
@@ -59,19 +64,34 @@ def embedding_path(exp_name, eps, t):
     return f"{base}/embed_{name}.npz".format(exp=exp_name, eps=eps, t=t)
 
 
-def metrics_path(exp_name, eps, t):
+def metrics_path(exp_name, eps, t, embedder):
     base = ITER_ZERO if int(t) == 0 else ITER
-    name = EXPERIMENTS[exp_name].embedder.name
-    return f"{base}/metrics_{name}.json".format(exp=exp_name, eps=eps, t=t)
+    return f"{base}/metrics_{embedder}.json".format(exp=exp_name, eps=eps, t=t)
+
+
+def evaluated_iterations(exp, embedder):
+    T = exp.pe.iterations
+    if embedder == "inception" and exp.evaluation.fid["iterations"] == "final":
+        return [0, T]
+    return list(range(T + 1))
 
 
 def metrics_entries(exp_name):
+    """Every metrics file of an experiment, with the epsilon and iteration it describes."""
     exp = EXPERIMENTS[exp_name]
-    return [
-        {"epsilon": eps, "iteration": t, "path": metrics_path(exp_name, eps, t)}
+    entries = [
+        {"epsilon": eps, "iteration": t, "path": metrics_path(exp_name, eps, t, embedder)}
+        for embedder in exp.evaluation_embedders
         for eps in exp.epsilon_labels
-        for t in range(exp.pe.iterations + 1)
+        for t in evaluated_iterations(exp, embedder)
     ]
+    if exp.evaluation.accuracy["enabled"]:
+        entries += [
+            {"epsilon": eps, "iteration": exp.pe.iterations, "path": f"results/{exp_name}/eps_{eps}/accuracy.json"}
+            for eps in exp.epsilon_labels
+        ]
+        entries.append({"epsilon": None, "iteration": None, "path": f"results/{exp_name}/accuracy_ceiling.json"})
+    return entries
 
 
 def final_populations(exp_name):
@@ -79,15 +99,25 @@ def final_populations(exp_name):
     return [population_path(exp_name, eps, exp.pe.iterations) for eps in exp.epsilon_labels]
 
 
+PLOTS = ("fid_vs_epsilon", "fid_vs_iteration", "accuracy_vs_epsilon", "samples", "samples_by_iteration")
+
+
 def plot_paths(exp_name):
-    return {
-        name: f"results/{exp_name}/plots/{name}.png"
-        for name in ("fid_vs_epsilon", "fid_vs_iteration", "samples")
-    }
+    return {name: f"results/{exp_name}/plots/{name}.png" for name in PLOTS}
+
+
+def grid_iterations(exp):
+    """The iterations whose samples the report shows: first, middle, last."""
+    T = exp.pe.iterations
+    return sorted({0, T // 2, T})
 
 
 def final_outputs(exp_name):
-    outputs = [f"results/{exp_name}/metrics.csv", *plot_paths(exp_name).values()]
+    outputs = [
+        f"results/{exp_name}/metrics.csv",
+        f"results/{exp_name}/privacy_ledger.csv",
+        *plot_paths(exp_name).values(),
+    ]
     if EXPERIMENTS[exp_name].release.enabled:
         outputs.append(f"results/{exp_name}/release")
     return outputs

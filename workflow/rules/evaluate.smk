@@ -10,6 +10,7 @@ rule evaluate:
         "results/{exp}/{run}/iter_{any_t}/metrics_{embedder}.json",
     params:
         embedder_name=lambda w: w.embedder,
+        k=lambda w: exp_cfg(w).evaluation.k_nearest,
         code=code("evaluate"),
     log:
         "results/{exp}/logs/evaluate/{run}_iter_{any_t}_{embedder}.log",
@@ -19,3 +20,50 @@ rule evaluate:
         "../../envs/pe.yaml"
     script:
         stage_script("evaluate")
+
+
+def accuracy_params(wildcards):
+    return exp_cfg(wildcards).evaluation.accuracy
+
+
+rule evaluate_accuracy:
+    input:
+        train=lambda w: population_path(w.exp, w.eps, exp_cfg(w).pe.iterations),
+        heldout=f"{PRIVATE}/heldout.npz",
+    output:
+        "results/{exp}/eps_{eps}/accuracy.json",
+    params:
+        num_classes=lambda w: len(exp_cfg(w).dataset.class_names),
+        epochs=lambda w: accuracy_params(w)["epochs"],
+        seed=lambda w: accuracy_params(w)["seed"],
+        code=code("evaluate_accuracy"),
+    log:
+        "results/{exp}/logs/evaluate_accuracy/eps_{eps}.log",
+    benchmark:
+        "results/{exp}/benchmarks/evaluate_accuracy/eps_{eps}.tsv"
+    conda:
+        "../../envs/pe.yaml"
+    script:
+        stage_script("evaluate_accuracy")
+
+
+# The ceiling: the same classifier trained on the real private set. Not DP.
+rule evaluate_accuracy_ceiling:
+    input:
+        train=f"{PRIVATE}/private.npz",
+        heldout=f"{PRIVATE}/heldout.npz",
+    output:
+        "results/{exp}/accuracy_ceiling.json",
+    params:
+        num_classes=lambda w: len(exp_cfg(w).dataset.class_names),
+        epochs=lambda w: accuracy_params(w)["epochs"],
+        seed=lambda w: accuracy_params(w)["seed"],
+        code=code("evaluate_accuracy"),
+    log:
+        "results/{exp}/logs/evaluate_accuracy/ceiling.log",
+    benchmark:
+        "results/{exp}/benchmarks/evaluate_accuracy/ceiling.tsv"
+    conda:
+        "../../envs/pe.yaml"
+    script:
+        stage_script("evaluate_accuracy")

@@ -1,11 +1,17 @@
-# Reporting: one tidy CSV of every metric, then the figures.
+# Reporting: one tidy CSV of every metric, the privacy ledger, then the figures.
+# Figures and tables are registered for `snakemake --report results/report.html`.
 
 
 rule collect_metrics:
     input:
         lambda w: [entry["path"] for entry in metrics_entries(w.exp)],
     output:
-        "results/{exp}/metrics.csv",
+        report(
+            "results/{exp}/metrics.csv",
+            caption="../report/metrics.rst",
+            category="{exp}",
+            subcategory="Tables",
+        ),
     params:
         experiment=lambda w: w.exp,
         entries=lambda w: metrics_entries(w.exp),
@@ -18,16 +24,42 @@ rule collect_metrics:
         stage_script("collect_metrics")
 
 
+rule privacy_ledger:
+    input:
+        lambda w: expand("results/{exp}/eps_{eps}/privacy.json", exp=w.exp, eps=exp_cfg(w).epsilon_labels),
+    output:
+        report(
+            "results/{exp}/privacy_ledger.csv",
+            caption="../report/privacy_ledger.rst",
+            category="{exp}",
+            subcategory="Tables",
+        ),
+    params:
+        code=code("privacy_ledger"),
+    log:
+        "results/{exp}/logs/privacy_ledger.log",
+    conda:
+        "../../envs/pe.yaml"
+    script:
+        stage_script("privacy_ledger")
+
+
 rule plot:
     input:
         metrics="results/{exp}/metrics.csv",
         finals=lambda w: final_populations(w.exp),
+        grids=lambda w: [
+            population_path(w.exp, eps, t) for eps in exp_cfg(w).epsilon_labels for t in grid_iterations(exp_cfg(w))
+        ],
     output:
-        fd_vs_epsilon="results/{exp}/plots/fid_vs_epsilon.png",
-        fd_vs_iteration="results/{exp}/plots/fid_vs_iteration.png",
-        samples="results/{exp}/plots/samples.png",
+        fd_vs_epsilon=report("results/{exp}/plots/fid_vs_epsilon.png", caption="../report/fd_vs_epsilon.rst", category="{exp}", subcategory="Metrics"),
+        fd_vs_iteration=report("results/{exp}/plots/fid_vs_iteration.png", caption="../report/fd_vs_iteration.rst", category="{exp}", subcategory="Metrics"),
+        accuracy_vs_epsilon=report("results/{exp}/plots/accuracy_vs_epsilon.png", caption="../report/accuracy.rst", category="{exp}", subcategory="Metrics"),
+        samples=report("results/{exp}/plots/samples.png", caption="../report/samples.rst", category="{exp}", subcategory="Samples"),
+        samples_by_iteration=report("results/{exp}/plots/samples_by_iteration.png", caption="../report/samples_by_iteration.rst", category="{exp}", subcategory="Samples"),
     params:
         epsilon_labels=lambda w: exp_cfg(w).epsilon_labels,
+        grid_iterations=lambda w: grid_iterations(exp_cfg(w)),
         class_names=lambda w: exp_cfg(w).dataset.class_names,
         plot=lambda w: exp_cfg(w).section("plot"),
         code=code("plot"),

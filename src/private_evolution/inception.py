@@ -1,0 +1,97 @@
+"""clean-fid's Inception-v3 feature path ("clean" mode), loaded offline.
+
+FID as published (clean-fid, Parmar et al. 2022) resizes each image to 299x299
+with PIL bicubic on float pixels, channel by channel, then takes the 2048-d pool
+features of the TorchScript Inception-v3 that NVIDIA converted from TensorFlow
+(``inception-2015-12-05.pt``). We call clean-fid's own resizer and its own
+wrapper of that TorchScript file, so the numbers are the standard ones. Only
+those two clean-fid modules are imported: the rest of clean-fid imports
+torchvision, which this feature path does not need.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from . import PEError
+from .progress import Progress
+
+logger = logging.getLogger(__name__)
+
+WEIGHTS_FILE = "inception-2015-12-05.pt"
+WEIGHTS_URL = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt"
+# clean-fid keeps the file in /tmp on Linux and macOS (cleanfid.features.feature_extractor).
+CLEANFID_CACHE = "/tmp"
+
+
+def weights_folder(configured: str | None) -> Path:
+    """Where the weights are read from: the configured folder, else clean-fid's cache."""
+    return Path(configured) if configured else Path(os.environ.get("PE_INCEPTION_DIR", CLEANFID_CACHE))
+
+
+def ensure_weights(folder: Path) -> Path:
+    """The weights file, downloaded by clean-fid if absent; a clear error when that is impossible."""
+    path = folder / WEIGHTS_FILE
+    if path.is_file():
+        return path
+    try:
+        from cleanfid.downloads_helper import check_download_inception
+
+        folder.mkdir(parents=True, exist_ok=True)
+        check_download_inception(fpath=str(folder))
+    except Exception as err:  # no network, proxy, disk: every cause ends the same way
+        if path.exists():
+            path.unlink()  # never leave a partial download behind
+        raise PEError(
+            f"clean-fid's Inception-v3 weights are missing: '{path}' does not exist and downloading them "
+            f"failed ({type(err).__name__}: {err}). On a machine with internet, download {WEIGHTS_URL} and "
+            f"copy it to '{path}' (or set evaluation.fid.weights_dir / embedder.weights to the folder holding "
+            f"{WEIGHTS_FILE}). No other feature extractor is used in its place."
+        ) from err
+    return path
+
+
+class CleanFidInception:
+    """2048-d features of clean-fid's TorchScript Inception-v3 after clean-fid's "clean" resize."""
+
+    name = "inception"
+    feature_dim = 2048
+
+    def __init__(self, options: dict):
+        import torch
+        from cleanfid.inception_torchscript import InceptionV3W
+        from cleanfid.resize import build_resizer
+
+        from .embedders import resolve_device
+
+        self.batch_size = int(options.get("batch_size", 64))
+        self.device = resolve_device(options.get("device", "auto"))
+        if options.get("threads"):
+            torch.set_num_threads(int(options["threads"]))
+        folder = weights_folder(options.get("weights"))
+        ensure_weights(folder)
+        try:
+            self.model = InceptionV3W(str(folder), download=False, resize_inside=False).to(self.device).eval()
+        except Exception as err:
+            raise PEError(f"cannot load '{folder / WEIGHTS_FILE}' as clean-fid's TorchScript Inception: {err}") from err
+        self.resize = build_resizer("clean")
+
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        import torch
+
+        features = np.empty((len(images), self.feature_dim), dtype=np.float32)
+        progress = Progress(len(images), "inception (clean-fid) features", logger)
+        with torch.inference_mode():
+            for begin in range(0, len(images), self.batch_size):
+                batch = images[begin : begin + self.batch_size]
+                if batch.shape[-1] == 1:
+                    batch = np.repeat(batch, 3, axis=-1)
+                resized = np.stack([self.resize(image) for image in batch])  # float, 0..255, 299x299x3
+                x = torch.from_numpy(resized).permute(0, 3, 1, 2).to(self.device)
+                features[begin : begin + len(batch)] = self.model(x).float().cpu().numpy()
+                progress.update(len(batch))
+        return features

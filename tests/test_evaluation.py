@@ -1,0 +1,94 @@
+"""Standard metrics: FID through clean-fid's loader, precision/recall, downstream accuracy, the report."""
+
+import re
+import urllib.error
+
+import numpy as np
+import pytest
+
+from private_evolution import PEError
+from private_evolution.classifier import downstream_accuracy
+from private_evolution.embedders import make_embedder
+from private_evolution.inception import WEIGHTS_FILE, WEIGHTS_URL
+from private_evolution.io import save_npz
+from private_evolution.metrics import knn_radii, precision_recall
+from private_evolution.stages.embed import embed
+from private_evolution.stages.evaluate import evaluate
+from workflow_helpers import save_fake_inception, snakemake
+
+
+def test_precision_recall_on_constructed_clouds(rng):
+    real = rng.normal(size=(400, 2))
+    assert precision_recall(real, real.copy()) == (1.0, 1.0)
+    far = real + 100.0
+    assert precision_recall(real, far) == (0.0, 0.0)
+    # Half the synthetic points on real points, half far away: precision 1/2; they cover
+    # (at least) the real points they sit on.
+    half = np.vstack([real[:200], far[:200]])
+    precision, recall = precision_recall(real, half)
+    assert precision == 0.5
+    assert recall >= 0.5
+    # Mode collapse: every synthetic point on one real point: precision 1, recall tiny.
+    collapsed = np.repeat(real[:1], 400, axis=0)
+    precision, recall = precision_recall(real, collapsed)
+    assert precision == 1.0 and recall < 0.05
+
+
+def test_knn_radius_excludes_the_point_itself():
+    points = np.array([[0.0], [1.0], [3.0], [6.0]])
+    assert knn_radii(points, k=1).tolist() == [1.0, 1.0, 4.0, 9.0]
+    assert knn_radii(points, k=2).tolist() == [9.0, 4.0, 9.0, 25.0]
+
+
+def test_accuracy_on_a_trivially_separable_set(rng):
+    labels = np.arange(200) % 2
+    images = np.zeros((200, 28, 28, 1), np.uint8)
+    images[labels == 1, :14] = 255  # class 1: top half white
+    images += rng.integers(0, 30, size=images.shape, dtype=np.uint8)
+    assert downstream_accuracy(images[:150], labels[:150], images[150:], labels[150:], 2, epochs=3, seed=0) == 1.0
+    first = downstream_accuracy(images[:150], labels[:150], images[150:], labels[150:], 2, epochs=1, seed=3)
+    again = downstream_accuracy(images[:150], labels[:150], images[150:], labels[150:], 2, epochs=1, seed=3)
+    assert first == again  # fixed seeds: reproducible
+
+
+def test_fid_path_through_clean_fid_loader(tmp_path, rng):
+    save_fake_inception(tmp_path / "weights")
+    options = {"name": "inception", "weights": str(tmp_path / "weights"), "batch_size": 7, "device": "cpu"}
+    embedder = make_embedder(options)
+    images = rng.integers(0, 256, size=(20, 28, 28, 1), dtype=np.uint8)
+    features = embedder.embed(images)
+    assert features.shape == (20, 2048) and np.isfinite(features).all()
+    assert not np.allclose(features[0], features[1])
+    for name, data in (("real", images), ("synthetic", rng.integers(0, 256, size=(15, 28, 28, 1), dtype=np.uint8))):
+        save_npz(tmp_path / f"{name}.npz", images=data, labels=np.zeros(len(data), int))
+        embed(str(tmp_path / f"{name}.npz"), str(tmp_path / f"{name}_inception.npz"), options)
+    evaluate(str(tmp_path / "synthetic_inception.npz"), str(tmp_path / "real_inception.npz"), "inception", str(tmp_path / "m.json"))
+    metrics = __import__("json").loads((tmp_path / "m.json").read_text())
+    assert metrics["fid_inception"] > 0 and {"precision_inception", "recall_inception"} <= set(metrics)
+
+
+def test_missing_inception_weights_offline(tmp_path, monkeypatch):
+    import cleanfid.downloads_helper
+
+    def unreachable(fpath):
+        raise urllib.error.URLError("network is unreachable")
+
+    monkeypatch.setattr(cleanfid.downloads_helper, "check_download_inception", unreachable)
+    with pytest.raises(PEError) as error:
+        make_embedder({"name": "inception", "weights": str(tmp_path / "nowhere"), "device": "cpu"})
+    message = str(error.value)
+    assert str(tmp_path / "nowhere" / WEIGHTS_FILE) in message and WEIGHTS_URL in message
+    assert "No other feature extractor" in message
+    assert not (tmp_path / "nowhere" / WEIGHTS_FILE).exists()
+
+
+def test_report_builds_and_holds_every_figure(finished_run):
+    report = finished_run / "results" / "report.html"
+    snakemake(finished_run, "--report", str(report))
+    html = report.read_text()
+    for name in ("fid_vs_epsilon.png", "fid_vs_iteration.png", "accuracy_vs_epsilon.png", "samples.png",
+                 "samples_by_iteration.png", "metrics.csv", "privacy_ledger.csv"):
+        assert name in html, name
+    # Every figure is embedded as PNG data (the report is one self-contained file).
+    assert len(re.findall(r"data:image/png;base64,|iVBORw0KGgo", html)) >= 5
+    assert "not differentially private" in html.lower()
