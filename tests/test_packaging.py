@@ -35,3 +35,11 @@ def test_ci_runs_the_readme_test_command():
     readme = (REPO / "README.md").read_text()
     command = re.search(r"<!-- test-command -->\s*```bash\n(.*?)```", readme, re.S).group(1).strip().splitlines()[-1]
     assert command in (REPO / ".ci" / "run").read_text()
+
+
+def test_every_rule_has_log_benchmark_and_conda():
+    for smk in (REPO / "workflow" / "rules").glob("*.smk"):
+        for block in re.split(r"\n(?=rule )", smk.read_text())[1:]:
+            name = block.split(":", 1)[0].removeprefix("rule ")
+            for directive in ("log:", "benchmark:", "conda:"):
+                assert f"    {directive}" in block, f"rule {name} in {smk.name} lacks {directive}"

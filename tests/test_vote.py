@@ -78,3 +78,23 @@ def test_backends_give_the_same_counts(rng, k):
 def test_unknown_backend():
     with pytest.raises(PEError, match="unknown nearest-neighbour backend"):
         nearest_neighbor_counts(np.zeros((1, 2)), np.array([0]), np.zeros((1, 2)), np.array([0]), backend="annoy")
+
+
+def test_backends_agree_in_high_dimension_with_near_ties(rng):
+    # In high dimension nearest distances crowd together, so float32 rounding alone
+    # would flip some nearest neighbours between BLAS, torch and faiss.
+    synthetic, private = rng.normal(size=(400, 768)), rng.normal(size=(6000, 768))
+    labels_syn, labels_priv = np.zeros(400, int), np.zeros(6000, int)
+    counts = [
+        nearest_neighbor_counts(private, labels_priv, synthetic, labels_syn, backend=backend)
+        for backend in ("numpy", "torch", "faiss")
+    ]
+    assert all(np.array_equal(counts[0], other) for other in counts[1:])
+
+
+def test_exact_ties_go_to_the_lower_index():
+    synthetic = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    private = np.zeros((3, 2))  # equidistant from every candidate
+    for backend in ("numpy", "torch", "faiss"):
+        counts = nearest_neighbor_counts(private, np.zeros(3, int), synthetic, np.zeros(3, int), backend=backend)
+        assert counts.tolist() == [3, 0, 0], backend

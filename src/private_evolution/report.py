@@ -62,23 +62,34 @@ def _metric_label(metric: str) -> str:
     return metric
 
 
-def _epsilon_text(epsilon: float) -> str:
-    return "ε = ∞ (no noise)" if math.isinf(epsilon) else f"ε = {epsilon:g}"
-
-
-def plot_metric_vs_epsilon(table, metrics: list[str], output_path: str, dpi: int) -> None:
+def _pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (jobs have no display)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _save(plt, figure, output_path: str, dpi: int, note: str | None = None) -> None:
+    if note:
+        figure.text(0.01, 0.01, note, fontsize=6, color="grey")
+    figure.tight_layout(rect=(0, 0.03 if note else 0, 1, 1))
+    figure.savefig(output_path, dpi=dpi)
+    plt.close(figure)
+
+
+def _epsilon_text(epsilon: float) -> str:
+    return "ε = ∞ (no noise)" if math.isinf(epsilon) else f"ε = {epsilon:g}"
+
+
+def plot_metric_vs_epsilon(table, metrics: list[str], output_path: str, dpi: int) -> None:
+    plt = _pyplot()
     figure, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
     for metric, axis in zip(metrics, axes[0]):
         _metric_vs_epsilon_panel(table, metric, axis)
-    figure.text(0.01, 0.01, NON_PRIVATE_NOTE, fontsize=6, color="grey")
-    figure.tight_layout(rect=(0, 0.03, 1, 1))
-    figure.savefig(output_path, dpi=dpi)
-    plt.close(figure)
+    _save(plt, figure, output_path, dpi, note=NON_PRIVATE_NOTE)
 
 
 def _metric_vs_epsilon_panel(table, metric: str, axis) -> None:
@@ -102,11 +113,7 @@ def _metric_vs_epsilon_panel(table, metric: str, axis) -> None:
 
 
 def plot_metric_vs_iteration(table, metric: str, output_path: str, dpi: int) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     rows = table[(table.metric == metric) & table.epsilon.notna()]
     figure, axis = plt.subplots(figsize=(5.5, 4))
     for epsilon, curve in rows.groupby("epsilon", sort=True):
@@ -117,10 +124,7 @@ def plot_metric_vs_iteration(table, metric: str, output_path: str, dpi: int) -> 
     axis.set_title(f"{rows.experiment.iloc[0]}: {metric} vs iteration", fontsize=10)
     axis.legend(fontsize=8)
     axis.grid(alpha=0.3)
-    figure.text(0.01, 0.01, NON_PRIVATE_NOTE, fontsize=6, color="grey")
-    figure.tight_layout(rect=(0, 0.03, 1, 1))
-    figure.savefig(output_path, dpi=dpi)
-    plt.close(figure)
+    _save(plt, figure, output_path, dpi, note=NON_PRIVATE_NOTE)
 
 
 def sample_grid(images: np.ndarray, labels: np.ndarray, num_classes: int, per_class: int) -> np.ndarray:
@@ -135,11 +139,7 @@ def sample_grid(images: np.ndarray, labels: np.ndarray, num_classes: int, per_cl
 
 
 def plot_samples(finals: dict[str, str], class_names: list[str], per_class: int, output_path: str, dpi: int) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     figure, axes = plt.subplots(1, len(finals), figsize=(2.2 * len(finals), 2.6), squeeze=False)
     for axis, (label, path) in zip(axes[0], finals.items()):
         population = load_population(path)
@@ -148,17 +148,11 @@ def plot_samples(finals: dict[str, str], class_names: list[str], per_class: int,
         axis.set_title(_epsilon_text(float(label)), fontsize=9)
         axis.axis("off")
     figure.suptitle("final synthetic samples (rows: classes)", fontsize=9)
-    figure.tight_layout()
-    figure.savefig(output_path, dpi=dpi)
-    plt.close(figure)
+    _save(plt, figure, output_path, dpi)
 
 
 def plot_accuracy_vs_epsilon(table, output_path: str, dpi: int) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     rows = table[table.metric == "accuracy_cnn"]
     figure, axis = plt.subplots(figsize=(5.5, 4))
     synthetic = rows[rows.epsilon.notna()]
@@ -180,19 +174,12 @@ def plot_accuracy_vs_epsilon(table, output_path: str, dpi: int) -> None:
     if len(rows):
         axis.legend(fontsize=8)
     axis.grid(alpha=0.3)
-    figure.text(0.01, 0.01, NON_PRIVATE_NOTE, fontsize=6, color="grey")
-    figure.tight_layout(rect=(0, 0.03, 1, 1))
-    figure.savefig(output_path, dpi=dpi)
-    plt.close(figure)
+    _save(plt, figure, output_path, dpi, note=NON_PRIVATE_NOTE)
 
 
 def plot_samples_by_iteration(grids: dict, class_names: list[str], output_path: str, dpi: int) -> None:
     """Rows: epsilons; columns: iterations; each panel one sample per class."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     epsilons = list(dict.fromkeys(eps for eps, _ in grids))
     iterations = list(dict.fromkeys(t for _, t in grids))
     figure, axes = plt.subplots(
@@ -217,9 +204,7 @@ def plot_samples_by_iteration(grids: dict, class_names: list[str], output_path: 
             if column == 0:
                 axis.set_ylabel(_epsilon_text(float(eps)), fontsize=8, rotation=0, ha="right", va="center")
     figure.suptitle("samples by iteration (one per class)", fontsize=9)
-    figure.tight_layout()
-    figure.savefig(output_path, dpi=dpi)
-    plt.close(figure)
+    _save(plt, figure, output_path, dpi)
 
 
 def plot_all(metrics_csv: str, finals: dict[str, str], grids: dict, class_names: list[str], plot_cfg: dict, outputs) -> None:

@@ -15,6 +15,10 @@ from . import PEError
 
 
 NN_BACKENDS = ("numpy", "torch", "faiss")
+# Each backend returns this many extra candidates, which are then re-ranked by exact
+# float64 distances: float32 rounding differs between BLAS, torch and faiss, and in
+# high dimension near-ties are common, so without the re-rank they disagree.
+RERANK_MARGIN = 4
 
 
 def _numpy_nearest(candidates: np.ndarray, k: int, batch_size: int):
@@ -68,14 +72,15 @@ def nearest_neighbor_counts(
     synthetic_features: np.ndarray,
     synthetic_labels: np.ndarray,
     k: int = 1,
-    batch_size: int = 4096,
+    batch_size: int = 1024,
     backend: str = "numpy",
 ) -> np.ndarray:
     """Un-noised vote counts, one per synthetic sample (int64).
 
     Exact search by any backend: ``numpy`` (BLAS matmul), ``torch`` (matmul, on
-    CUDA when available) or ``faiss`` (IndexFlatL2, on GPU when faiss has one);
-    they give the same counts up to exact distance ties.
+    CUDA when available) or ``faiss`` (IndexFlatL2, on GPU when faiss has one)
+    shortlists k + RERANK_MARGIN candidates in float32; the final k come from
+    exact float64 distances, so every backend gives the same counts.
 
     This array is private: it must only ever be passed to :func:`noisy_histogram`
     (or saved under ``results/*/private/``).
@@ -95,12 +100,24 @@ def nearest_neighbor_counts(
                 f"class {label} has {len(candidates)} synthetic samples but each private sample "
                 f"votes for k={k}: raise pe.num_samples or lower pe.k"
             )
-        search = _SEARCHERS[backend](synthetic_features[candidates].astype(np.float32), k, batch_size)
+        class_features = synthetic_features[candidates]
+        shortlist = min(k + RERANK_MARGIN, len(candidates))
+        search = _SEARCHERS[backend](class_features.astype(np.float32), shortlist, batch_size)
         voters = np.flatnonzero(private_labels == label)
         for begin in range(0, len(voters), batch_size):
-            batch = private_features[voters[begin : begin + batch_size]].astype(np.float32)
-            np.add.at(counts, candidates[search(batch).ravel()], 1)
+            batch = private_features[voters[begin : begin + batch_size]]
+            nearest = _exact_rerank(batch, class_features, search(batch.astype(np.float32)), k)
+            np.add.at(counts, candidates[nearest.ravel()], 1)
     return counts
+
+
+def _exact_rerank(queries: np.ndarray, table: np.ndarray, shortlist: np.ndarray, k: int) -> np.ndarray:
+    """The k nearest of each query's shortlist by float64 distance; exact ties go to the lower index."""
+    shortlist = np.sort(shortlist, axis=1)  # index order first, so the stable sort breaks ties by index
+    differences = table[shortlist].astype(np.float64) - queries[:, None, :].astype(np.float64)
+    distances = np.einsum("bmd,bmd->bm", differences, differences)
+    order = np.argsort(distances, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(shortlist, order, axis=1)
 
 
 def noisy_histogram(counts: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:

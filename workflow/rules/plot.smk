@@ -18,6 +18,8 @@ rule collect_metrics:
         code=code("collect_metrics"),
     log:
         "results/{exp}/logs/collect_metrics.log",
+    benchmark:
+        "results/{exp}/benchmarks/collect_metrics.tsv"
     conda:
         "../../envs/pe.yaml"
     script:
@@ -38,6 +40,8 @@ rule privacy_ledger:
         code=code("privacy_ledger"),
     log:
         "results/{exp}/logs/privacy_ledger.log",
+    benchmark:
+        "results/{exp}/benchmarks/privacy_ledger.tsv"
     conda:
         "../../envs/pe.yaml"
     script:
@@ -65,6 +69,8 @@ rule plot:
         code=code("plot"),
     log:
         "results/{exp}/logs/plot.log",
+    benchmark:
+        "results/{exp}/benchmarks/plot.tsv"
     conda:
         "../../envs/pe.yaml"
     script:

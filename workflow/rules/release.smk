@@ -29,6 +29,8 @@ rule release:
         code=code("release"),
     log:
         "results/{exp}/logs/release.log",
+    benchmark:
+        "results/{exp}/benchmarks/release.tsv"
     conda:
         "../../envs/pe.yaml"
     script:
