@@ -184,7 +184,7 @@ def validate_with_schema(config: dict) -> dict:
 
 
 def _experiment(name: str, raw: dict) -> ExperimentConfig:
-    from .datasets import DATASETS
+    from .datasets import DATASETS, class_folders
 
     dataset = dict(raw["dataset"])
     if dataset["name"] not in DATASETS:
@@ -193,7 +193,7 @@ def _experiment(name: str, raw: dict) -> ExperimentConfig:
         folder = Path(dataset["path"])
         if folder.is_dir():
             # The folder names are the class names: part of the data's public layout.
-            dataset["class_names"] = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+            dataset["class_names"] = class_folders(folder)
     if dataset["class_names"] is None:
         if dataset["name"] not in DEFAULT_CLASS_NAMES:
             raise PEError(

@@ -92,6 +92,11 @@ def _read_image(path: Path, image_size: int, channels: int) -> tuple[np.ndarray,
     return (pixels[..., None] if pixels.ndim == 2 else pixels), converted
 
 
+def class_folders(root: Path) -> list[str]:
+    """Sub-folder names of an image_folder data set, sorted: its class names."""
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
 def load_image_folder(dataset_cfg: dict) -> LabelledImages:
     """A folder with one sub-folder of images per class; sub-folder names are the class names.
 
@@ -105,7 +110,7 @@ def load_image_folder(dataset_cfg: dict) -> LabelledImages:
     root = Path(dataset_cfg.get("path") or "")
     if not root.is_dir():
         raise PEError(f"dataset.path '{root}' is not a folder (image_folder wants one sub-folder per class)")
-    class_names = dataset_cfg.get("class_names") or sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    class_names = dataset_cfg.get("class_names") or class_folders(root)
     images, labels, converted, skipped = [], [], 0, []
     for label, name in enumerate(class_names):
         folder = root / name

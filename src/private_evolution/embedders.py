@@ -30,6 +30,15 @@ class PixelEmbedder:
         return images.reshape(len(images), -1).astype(np.float32) / 255.0
 
 
+def torch_device(options: dict) -> str:
+    """The device an embedder runs on (``device`` option), with ``threads`` applied to torch."""
+    import torch
+
+    if options.get("threads"):
+        torch.set_num_threads(int(options["threads"]))
+    return resolve_device(options.get("device", "auto"))
+
+
 def resolve_device(requested: str) -> str:
     import torch
 
@@ -72,9 +81,7 @@ class EfficientNetLite0Embedder:
 
         self.resolution = int(options.get("resolution", 32))
         self.batch_size = int(options.get("batch_size", 256))
-        self.device = resolve_device(options.get("device", "auto"))
-        if options.get("threads"):
-            torch.set_num_threads(int(options["threads"]))
+        self.device = torch_device(options)
         weights = options.get("weights") or self.bundled_weights()
         self.model = self._build(weights).to(self.device)
         if self.device == "cuda":

@@ -62,16 +62,13 @@ class CleanFidInception:
     feature_dim = 2048
 
     def __init__(self, options: dict):
-        import torch
         from cleanfid.inception_torchscript import InceptionV3W
         from cleanfid.resize import build_resizer
 
-        from .embedders import resolve_device
+        from .embedders import torch_device
 
         self.batch_size = int(options.get("batch_size", 64))
-        self.device = resolve_device(options.get("device", "auto"))
-        if options.get("threads"):
-            torch.set_num_threads(int(options["threads"]))
+        self.device = torch_device(options)
         folder = weights_folder(options.get("weights"))
         ensure_weights(folder)
         try:

@@ -21,7 +21,7 @@ NN_BACKENDS = ("numpy", "torch", "faiss")
 RERANK_MARGIN = 4
 
 
-def _numpy_nearest(candidates: np.ndarray, k: int, batch_size: int):
+def _numpy_nearest(candidates: np.ndarray, k: int):
     norms = np.einsum("ij,ij->i", candidates, candidates)
 
     def search(queries: np.ndarray) -> np.ndarray:
@@ -34,7 +34,7 @@ def _numpy_nearest(candidates: np.ndarray, k: int, batch_size: int):
     return search
 
 
-def _torch_nearest(candidates: np.ndarray, k: int, batch_size: int):
+def _torch_nearest(candidates: np.ndarray, k: int):
     import torch
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -49,7 +49,7 @@ def _torch_nearest(candidates: np.ndarray, k: int, batch_size: int):
     return search
 
 
-def _faiss_nearest(candidates: np.ndarray, k: int, batch_size: int):
+def _faiss_nearest(candidates: np.ndarray, k: int):
     import faiss
 
     index = faiss.IndexFlatL2(candidates.shape[1])
@@ -102,7 +102,7 @@ def nearest_neighbor_counts(
             )
         class_features = synthetic_features[candidates]
         shortlist = min(k + RERANK_MARGIN, len(candidates))
-        search = _SEARCHERS[backend](class_features.astype(np.float32), shortlist, batch_size)
+        search = _SEARCHERS[backend](class_features.astype(np.float32), shortlist)
         voters = np.flatnonzero(private_labels == label)
         for begin in range(0, len(voters), batch_size):
             batch = private_features[voters[begin : begin + batch_size]]
