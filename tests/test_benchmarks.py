@@ -25,3 +25,16 @@ def test_benchmark_suite_runs_on_tiny_sizes(tmp_path):
     for heading in ("Workflow vs one process", "Per stage", "Import time", "Embedding throughput", "vote backends", "epsilon sweep"):
         assert heading in text
     assert "| vote | 4 |" in text and "same counts" in text and "| yes |" in text
+
+
+def test_gpu_diffusers_check_runs_on_tiny_models(tmp_path):
+    output = tmp_path / "GPU_DIFFUSERS.md"
+    subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "gpu_diffusers.py"), "--tiny", "--output", str(output)],
+        check=True, capture_output=True, cwd=tmp_path,
+    )
+    rows = [line.split("|") for line in output.read_text().splitlines() if line.startswith("| stable_diffusion") or line.startswith("| diffusion_unet")]
+    assert len(rows) == 2
+    for row in rows:
+        stage_rate, raw_rate, ratio = float(row[-4]), float(row[-3]), float(row[-2])
+        assert stage_rate > 0 and raw_rate > 0 and abs(ratio - stage_rate / raw_rate) < 0.01

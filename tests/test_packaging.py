@@ -43,3 +43,14 @@ def test_every_rule_has_log_benchmark_and_conda():
             name = block.split(":", 1)[0].removeprefix("rule ")
             for directive in ("log:", "benchmark:", "conda:"):
                 assert f"    {directive}" in block, f"rule {name} in {smk.name} lacks {directive}"
+
+
+def test_readme_config_examples_pass_the_schema():
+    from private_evolution.config import schema_problems
+
+    readme = (REPO / "README.md").read_text()
+    examples = [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", readme, flags=re.S)]
+    examples = [e for e in examples if isinstance(e, dict) and "experiments" in e]
+    assert len(examples) >= 2
+    for example in examples:
+        assert schema_problems(example) == []

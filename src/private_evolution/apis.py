@@ -20,8 +20,22 @@ def _glyph_simulator(api_cfg: dict, class_names: list[str], image_size: int, cha
     return GlyphSimulator(class_names, image_size, channels, api_cfg.get("glyph_simulator", {}))
 
 
+def _stable_diffusion(api_cfg: dict, class_names: list[str], image_size: int, channels: int):
+    from .diffusion import StableDiffusionAPI
+
+    return StableDiffusionAPI(class_names, image_size, channels, api_cfg.get("stable_diffusion", {}))
+
+
+def _diffusion_unet(api_cfg: dict, class_names: list[str], image_size: int, channels: int):
+    from .diffusion import DiffusionUNetAPI
+
+    return DiffusionUNetAPI(class_names, image_size, channels, api_cfg.get("diffusion_unet", {}))
+
+
 APIS: dict[str, Callable] = {
     "glyph_simulator": _glyph_simulator,
+    "stable_diffusion": _stable_diffusion,
+    "diffusion_unet": _diffusion_unet,
 }
 
 

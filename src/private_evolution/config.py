@@ -37,6 +37,8 @@ class DatasetConfig:
 class ApiConfig:
     name: str
     glyph_simulator: dict
+    stable_diffusion: dict
+    diffusion_unet: dict
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class PEConfig:
     nn_backend: str
     threshold: dict
     degree_schedule: dict
+    lookahead: int
     seed: int
 
 
@@ -230,9 +233,10 @@ def check_experiment(exp: ExperimentConfig) -> list[str]:
         problems.append(f"{where}.embedder.name: unknown embedder '{exp.embedder.name}'; known: {sorted(EMBEDDERS)}")
     if exp.api.name not in APIS:
         problems.append(f"{where}.api.name: unknown API '{exp.api.name}'; known: {sorted(APIS)}")
-    else:
+    api = None
+    if exp.api.name in APIS:
         try:
-            make_api(exp.section("api"), exp.dataset.class_names, exp.dataset.image_size, exp.dataset.channels)
+            api = make_api(exp.section("api"), exp.dataset.class_names, exp.dataset.image_size, exp.dataset.channels)
         except PEError as err:
             problems.append(f"{where}.api: {err}")
     if exp.dataset.name == "npz" and not (exp.dataset.path and Path(exp.dataset.path).is_file()):
@@ -250,9 +254,16 @@ def check_experiment(exp: ExperimentConfig) -> list[str]:
             f"but a class has only {exp.pe.num_samples // num_classes}"
         )
     try:
-        exp.degrees
+        degrees = exp.degrees
     except PEError as err:
         problems.append(f"{where}.pe.degree_schedule: {err}")
+    else:
+        max_degree = getattr(api, "max_degree", None)
+        if max_degree is not None and max(degrees) > max_degree:
+            problems.append(
+                f"{where}.pe.degree_schedule: the {exp.api.name} API takes degrees up to {max_degree} "
+                f"(the fraction of the denoising trajectory redone), got {max(degrees):g}"
+            )
     if exp.release.enabled and not exp.privacy.seed_from_os:
         problems.append(
             f"{where}.release.enabled: a release needs privacy.seed_from_os: true (noise from a known "

@@ -49,6 +49,11 @@ def api_target(exp):
     }
 
 
+def api_params(exp):
+    """The chosen API's name and options only: options of other APIs never trigger reruns."""
+    return {"name": exp.api.name, exp.api.name: getattr(exp.api, exp.api.name)}
+
+
 def embed_name(wildcards):
     return exp_cfg(wildcards).embedder.name
 
@@ -62,6 +67,16 @@ def embedding_path(exp_name, eps, t):
     base = ITER_ZERO if int(t) == 0 else ITER
     name = EXPERIMENTS[exp_name].embedder.name
     return f"{base}/embed_{name}.npz".format(exp=exp_name, eps=eps, t=t)
+
+
+def vote_features_path(exp_name, eps, t):
+    """What the vote compares private samples with: the candidates' embeddings, or with
+    pe.lookahead > 0 the mean embeddings of their variations."""
+    if EXPERIMENTS[exp_name].pe.lookahead == 0:
+        return embedding_path(exp_name, eps, t)
+    base = ITER_ZERO if int(t) == 0 else ITER
+    name = EXPERIMENTS[exp_name].embedder.name
+    return f"{base}/lookahead_{name}.npz".format(exp=exp_name, eps=eps, t=t)
 
 
 def metrics_path(exp_name, eps, t, embedder):
@@ -124,9 +139,12 @@ def final_outputs(exp_name):
 
 
 def gpus(wildcards, stage):
+    """GPUs a job asks for: compute.gpus where the stage runs a network, else none."""
     exp = exp_cfg(wildcards)
-    if stage == "embed" and exp.embedder.name == "pixels":
-        return 0
-    if stage in ("vary", "random_population") and exp.api.name == "glyph_simulator":
-        return 0
-    return exp.compute.gpus
+    runs_network = {
+        "embed": exp.embedder.name != "pixels",
+        "vary": exp.api.name != "glyph_simulator",
+        "random_population": exp.api.name != "glyph_simulator",
+        "lookahead": exp.api.name != "glyph_simulator" or exp.embedder.name != "pixels",
+    }
+    return exp.compute.gpus if runs_network.get(stage, True) else 0

@@ -30,7 +30,7 @@ rule random_population:
     output:
         f"{ITER_ZERO}/population.npz",
     params:
-        api=lambda w: exp_cfg(w).section("api"),
+        api=lambda w: api_params(exp_cfg(w)),
         dataset=lambda w: api_target(exp_cfg(w)),
         num_samples=lambda w: exp_cfg(w).pe.num_samples,
         seed=lambda w: exp_cfg(w).pe.seed,
@@ -68,10 +68,37 @@ rule embed:
         stage_script("embed")
 
 
+rule lookahead:
+    input:
+        "results/{exp}/{run}/iter_{any_t}/population.npz",
+    output:
+        "results/{exp}/{run}/iter_{any_t}/lookahead_{embedder}.npz",
+    params:
+        api=lambda w: api_params(exp_cfg(w)),
+        dataset=lambda w: api_target(exp_cfg(w)),
+        embedder=embedder_params,
+        # the candidates of iteration t are varied with the degree of iteration t + 1
+        degree=lambda w: exp_cfg(w).degrees[int(w.any_t)],
+        lookahead=lambda w: exp_cfg(w).pe.lookahead,
+        seed=lambda w: exp_cfg(w).pe.seed,
+        code=code("lookahead"),
+    threads: lambda w: EXPERIMENTS[w.exp].compute.embed_threads
+    resources:
+        gpu=lambda w: gpus(w, "lookahead"),
+    log:
+        "results/{exp}/logs/lookahead/{run}_iter_{any_t}_{embedder}.log",
+    benchmark:
+        "results/{exp}/benchmarks/lookahead/{run}_iter_{any_t}_{embedder}.tsv"
+    conda:
+        "../../envs/pe.yaml"
+    script:
+        stage_script("lookahead")
+
+
 rule vote:
     input:
         private=lambda w: f"{PRIVATE}/private_embed_{embed_name(w)}.npz".format(exp=w.exp),
-        population=lambda w: embedding_path(w.exp, w.eps, int(w.t) - 1),
+        population=lambda w: vote_features_path(w.exp, w.eps, int(w.t) - 1),
         privacy="results/{exp}/eps_{eps}/privacy.json",
     output:
         f"{ITER}/votes.npz",
@@ -113,7 +140,7 @@ rule vary:
     output:
         f"{ITER}/population.npz",
     params:
-        api=lambda w: exp_cfg(w).section("api"),
+        api=lambda w: api_params(exp_cfg(w)),
         dataset=lambda w: api_target(exp_cfg(w)),
         degree=lambda w: exp_cfg(w).degrees[int(w.t) - 1],
         seed=lambda w: exp_cfg(w).pe.seed,
