@@ -40,6 +40,18 @@ def test_workflow_respects_the_privacy_boundary(workdir):
     assert not [edge for edge in edges if edge[1] == "random_population"]
 
 
+def test_sharded_workflow_respects_the_privacy_boundary(tmp_path):
+    """With shards, clean counts flow vote_shard -> vote only; nothing else reads a private rule's output."""
+    workdir = copy_repository(tmp_path)
+    config = tiny_config()
+    config["experiments"]["tiny"]["compute"] = {"shards": 3}
+    write_config(workdir, config)
+    edges = rulegraph_edges(snakemake(workdir, "--rulegraph", "dot").stdout)
+    assert ("vote_shard", "vote") in edges and ("embed_real_shard", "embed_real") in edges
+    assert [consumer for producer, consumer in edges if producer == "vote_shard"] == ["vote"]
+    assert privacy_boundary_violations(edges) == []
+
+
 def test_boundary_check_catches_a_rule_that_reads_private_data(workdir):
     snakefile = workdir / "workflow" / "Snakefile"
     original = snakefile.read_text()

@@ -14,10 +14,12 @@ import numpy as np
 # Rules whose outputs hold private data as they are, and the barriers: rules
 # that may read private data because their output is DP (vote) or is marked
 # non-private reporting (the evaluate rules). embed_real embeds the private set
-# for the vote (and the held-out set for evaluation).
+# for the vote (and the held-out set for evaluation); with shards, embed_real_shard
+# embeds a slice of it and vote_shard writes a slice's clean counts (private, not a
+# barrier: only vote, which adds the noise, may read them).
 PRIVATE_SOURCES = frozenset({"prepare_private"})
 PRIVACY_BARRIERS = frozenset({"vote", "evaluate", "evaluate_accuracy", "evaluate_accuracy_ceiling"})
-ALLOWED_PRIVATE_READERS = frozenset({"embed_real"}) | PRIVACY_BARRIERS
+ALLOWED_PRIVATE_READERS = frozenset({"embed_real", "embed_real_shard", "vote_shard"}) | PRIVACY_BARRIERS
 
 
 def rulegraph_edges(dot: str) -> set[tuple[str, str]]:

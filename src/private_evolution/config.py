@@ -86,6 +86,7 @@ class ReleaseConfig:
 class ComputeConfig:
     gpus: int
     embed_threads: int
+    shards: int
 
 
 @dataclass(frozen=True)

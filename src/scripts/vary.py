@@ -1,16 +1,23 @@
-"""Rule vary: VARIATION_API on the selected samples -> the next population."""
+"""Rules vary and vary_shard: VARIATION_API on the selected samples -> the next population
+(all of it or one shard), or the shards gathered."""
 from private_evolution.stages.vary import vary
+from private_evolution.sharding import gather_populations
 from private_evolution.logs import stage_logging
 
-with stage_logging(snakemake.log[0], f"vary eps_{snakemake.wildcards.eps} t={snakemake.wildcards.t}"):
-    vary(
-        snakemake.params.api,
-        snakemake.params.dataset,
-        snakemake.input.population,
-        snakemake.input.selected,
-        snakemake.params.degree,
-        int(snakemake.wildcards.t),
-        f"eps_{snakemake.wildcards.eps}",
-        snakemake.params.seed,
-        snakemake.output[0],
-    )
+with stage_logging(snakemake.log[0], f"{snakemake.rule} eps_{snakemake.wildcards.eps} t={snakemake.wildcards.t}"):
+    if "shards" in snakemake.input.keys():
+        gather_populations(list(snakemake.input.shards), snakemake.output[0])
+    else:
+        shard = snakemake.params.shard
+        vary(
+            snakemake.params.api,
+            snakemake.params.dataset,
+            snakemake.input.population,
+            snakemake.input.selected,
+            snakemake.params.degree,
+            int(snakemake.wildcards.t),
+            f"eps_{snakemake.wildcards.eps}",
+            snakemake.params.seed,
+            snakemake.output[0],
+            shard=tuple(shard) if shard else None,
+        )

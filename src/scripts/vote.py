@@ -1,14 +1,27 @@
-"""Rule vote: the DP nearest-neighbour histogram (the only stage reading private embeddings)."""
-from private_evolution.stages.vote import vote
+"""Rules vote and vote_shard: the DP nearest-neighbour histogram (the only stage reading
+private embeddings). vote_shard writes one private shard's clean counts under private/;
+vote adds the noise, once, to the counts (its own, or the sum of the shards')."""
+from private_evolution.stages.vote import vote, vote_counts
 from private_evolution.logs import stage_logging
 
-with stage_logging(snakemake.log[0], f"vote eps_{snakemake.wildcards.eps} t={snakemake.wildcards.t}"):
-    vote(
-        snakemake.input.private,
-        snakemake.input.population,
-        snakemake.input.privacy,
-        int(snakemake.wildcards.t),
-        f"eps_{snakemake.wildcards.eps}",
-        snakemake.output[0],
-        backend=snakemake.params.backend,
-    )
+with stage_logging(snakemake.log[0], f"{snakemake.rule} eps_{snakemake.wildcards.eps} t={snakemake.wildcards.t}"):
+    if snakemake.params.shard:
+        vote_counts(
+            snakemake.input.private,
+            snakemake.input.population,
+            snakemake.input.privacy,
+            tuple(snakemake.params.shard),
+            snakemake.output[0],
+            backend=snakemake.params.backend,
+        )
+    else:
+        vote(
+            snakemake.input.private,
+            snakemake.input.population,
+            snakemake.input.privacy,
+            int(snakemake.wildcards.t),
+            f"eps_{snakemake.wildcards.eps}",
+            snakemake.output[0],
+            backend=snakemake.params.backend,
+            shard_counts_paths=list(snakemake.input.shards) if "shards" in snakemake.input.keys() else None,
+        )

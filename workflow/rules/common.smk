@@ -16,6 +16,7 @@ wildcard_constraints:
     any_t=r"[0-9]+",
     embedder=r"[a-z0-9_]+",
     split=r"private|heldout",
+    shard=r"[0-9]+",
 
 
 def stage_script(name):
@@ -136,6 +137,31 @@ def final_outputs(exp_name):
     if EXPERIMENTS[exp_name].release.enabled:
         outputs.append(f"results/{exp_name}/release")
     return outputs
+
+
+def shard_count(wildcards):
+    return exp_cfg(wildcards).compute.shards
+
+
+def shard_of(wildcards):
+    """(index, count) of a shard job, passed to the stage as its ``shard``."""
+    return (int(wildcards.shard), shard_count(wildcards))
+
+
+def sharded(whole, shard_pattern):
+    """Inputs of a gathering rule: ``whole`` (a dict of inputs) with one shard, else the shard files.
+
+    With compute.shards = 1 the rule does the work itself (no extra job); with more,
+    it concatenates (or, for the vote, adds up) what its shard jobs wrote.
+    """
+
+    def inputs(wildcards):
+        count, values = shard_count(wildcards), dict(wildcards.items())
+        if count == 1:
+            return {name: path.format(**values) for name, path in whole.items()} if isinstance(whole, dict) else whole(wildcards)
+        return {"shards": [shard_pattern.format(**values, shard=i) for i in range(count)]}
+
+    return inputs
 
 
 def gpus(wildcards, stage):

@@ -19,17 +19,41 @@ rule prepare_private:
         stage_script("prepare_private")
 
 
-rule embed_real:
+rule embed_real_shard:
     input:
         f"{PRIVATE}/{{split}}.npz",
     output:
-        f"{PRIVATE}/{{split}}_embed_{{embedder}}.npz",
+        f"{PRIVATE}/shards/{{split}}_embed_{{embedder}}_{{shard}}.npz",
     params:
         embedder=embedder_params,
+        shard=shard_of,
         code=code("embed"),
     threads: lambda w: EXPERIMENTS[w.exp].compute.embed_threads
     resources:
         gpu=lambda w: gpus(w, "embed"),
+    log:
+        "results/{exp}/logs/embed_real/{split}_{embedder}_shard_{shard}.log",
+    benchmark:
+        "results/{exp}/benchmarks/embed_real/{split}_{embedder}_shard_{shard}.tsv"
+    conda:
+        "../../envs/pe.yaml"
+    script:
+        stage_script("embed")
+
+
+rule embed_real:
+    input:
+        unpack(sharded({"images": f"{PRIVATE}/{{split}}.npz"}, f"{PRIVATE}/shards/{{split}}_embed_{{embedder}}_{{shard}}.npz")),
+    output:
+        f"{PRIVATE}/{{split}}_embed_{{embedder}}.npz",
+    params:
+        embedder=embedder_params,
+        shard=None,
+        shards=shard_count,
+        code=code("embed"),
+    threads: lambda w: EXPERIMENTS[w.exp].compute.embed_threads
+    resources:
+        gpu=lambda w: gpus(w, "embed") if shard_count(w) == 1 else 0,
     log:
         "results/{exp}/logs/embed_real/{split}_{embedder}.log",
     benchmark:

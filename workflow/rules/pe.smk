@@ -26,7 +26,31 @@ rule calibrate:
         stage_script("calibrate")
 
 
+rule random_population_shard:
+    output:
+        f"{ITER_ZERO}/shards/population_{{shard}}.npz",
+    params:
+        api=lambda w: api_params(exp_cfg(w)),
+        dataset=lambda w: api_target(exp_cfg(w)),
+        num_samples=lambda w: exp_cfg(w).pe.num_samples,
+        seed=lambda w: exp_cfg(w).pe.seed,
+        shard=shard_of,
+        code=code("random_population"),
+    resources:
+        gpu=lambda w: gpus(w, "random_population"),
+    log:
+        "results/{exp}/logs/random_population/shard_{shard}.log",
+    benchmark:
+        "results/{exp}/benchmarks/random_population/shard_{shard}.tsv"
+    conda:
+        "../../envs/pe.yaml"
+    script:
+        stage_script("random_population")
+
+
 rule random_population:
+    input:
+        unpack(sharded(lambda w: {}, f"{ITER_ZERO}/shards/population_{{shard}}.npz")),
     output:
         f"{ITER_ZERO}/population.npz",
     params:
@@ -34,9 +58,11 @@ rule random_population:
         dataset=lambda w: api_target(exp_cfg(w)),
         num_samples=lambda w: exp_cfg(w).pe.num_samples,
         seed=lambda w: exp_cfg(w).pe.seed,
+        shard=None,
+        shards=shard_count,
         code=code("random_population"),
     resources:
-        gpu=lambda w: gpus(w, "random_population"),
+        gpu=lambda w: gpus(w, "random_population") if shard_count(w) == 1 else 0,
     log:
         "results/{exp}/logs/random_population.log",
     benchmark:
@@ -47,17 +73,46 @@ rule random_population:
         stage_script("random_population")
 
 
-rule embed:
+rule embed_shard:
     input:
         "results/{exp}/{run}/iter_{any_t}/population.npz",
     output:
-        "results/{exp}/{run}/iter_{any_t}/embed_{embedder}.npz",
+        "results/{exp}/{run}/iter_{any_t}/shards/embed_{embedder}_{shard}.npz",
     params:
         embedder=embedder_params,
+        shard=shard_of,
         code=code("embed"),
     threads: lambda w: EXPERIMENTS[w.exp].compute.embed_threads
     resources:
         gpu=lambda w: gpus(w, "embed"),
+    log:
+        "results/{exp}/logs/embed/{run}_iter_{any_t}_{embedder}_shard_{shard}.log",
+    benchmark:
+        "results/{exp}/benchmarks/embed/{run}_iter_{any_t}_{embedder}_shard_{shard}.tsv"
+    conda:
+        "../../envs/pe.yaml"
+    script:
+        stage_script("embed")
+
+
+rule embed:
+    input:
+        unpack(
+            sharded(
+                {"images": "results/{exp}/{run}/iter_{any_t}/population.npz"},
+                "results/{exp}/{run}/iter_{any_t}/shards/embed_{embedder}_{shard}.npz",
+            )
+        ),
+    output:
+        "results/{exp}/{run}/iter_{any_t}/embed_{embedder}.npz",
+    params:
+        embedder=embedder_params,
+        shard=None,
+        shards=shard_count,
+        code=code("embed"),
+    threads: lambda w: EXPERIMENTS[w.exp].compute.embed_threads
+    resources:
+        gpu=lambda w: gpus(w, "embed") if shard_count(w) == 1 else 0,
     log:
         "results/{exp}/logs/embed/{run}_iter_{any_t}_{embedder}.log",
     benchmark:
@@ -95,15 +150,47 @@ rule lookahead:
         stage_script("lookahead")
 
 
+def vote_inputs(wildcards):
+    return {
+        "private": f"{PRIVATE}/private_embed_{embed_name(wildcards)}.npz".format(exp=wildcards.exp),
+        "population": vote_features_path(wildcards.exp, wildcards.eps, int(wildcards.t) - 1),
+        "privacy": "results/{exp}/eps_{eps}/privacy.json".format(**wildcards),
+    }
+
+
+# Clean per-shard counts are private: they stay under results/{exp}/private/.
+VOTE_COUNTS = PRIVATE + "/eps_{eps}/iter_{t}/vote_counts_{shard}.npz"
+
+
+rule vote_shard:
+    input:
+        unpack(vote_inputs),
+    output:
+        VOTE_COUNTS,
+    params:
+        backend=lambda w: exp_cfg(w).pe.nn_backend,
+        shard=shard_of,
+        code=code("vote"),
+    log:
+        "results/{exp}/logs/vote/eps_{eps}_iter_{t}_shard_{shard}.log",
+    benchmark:
+        "results/{exp}/benchmarks/vote/eps_{eps}_iter_{t}_shard_{shard}.tsv"
+    conda:
+        "../../envs/pe.yaml"
+    script:
+        stage_script("vote")
+
+
 rule vote:
     input:
-        private=lambda w: f"{PRIVATE}/private_embed_{embed_name(w)}.npz".format(exp=w.exp),
-        population=lambda w: vote_features_path(w.exp, w.eps, int(w.t) - 1),
-        privacy="results/{exp}/eps_{eps}/privacy.json",
+        unpack(vote_inputs),
+        unpack(sharded(lambda w: {}, VOTE_COUNTS)),
     output:
         f"{ITER}/votes.npz",
     params:
         backend=lambda w: exp_cfg(w).pe.nn_backend,
+        shard=None,
+        shards=shard_count,
         code=code("vote"),
     log:
         "results/{exp}/logs/vote/eps_{eps}_iter_{t}.log",
@@ -133,20 +220,53 @@ rule select:
         stage_script("select")
 
 
-rule vary:
-    input:
-        population=lambda w: population_path(w.exp, w.eps, int(w.t) - 1),
-        selected=f"{ITER}/selected.npz",
-    output:
-        f"{ITER}/population.npz",
-    params:
+def vary_inputs(wildcards):
+    return {
+        "population": population_path(wildcards.exp, wildcards.eps, int(wildcards.t) - 1),
+        "selected": f"{ITER}/selected.npz".format(**wildcards),
+    }
+
+
+def vary_params(rule_shard):
+    return dict(
         api=lambda w: api_params(exp_cfg(w)),
         dataset=lambda w: api_target(exp_cfg(w)),
         degree=lambda w: exp_cfg(w).degrees[int(w.t) - 1],
         seed=lambda w: exp_cfg(w).pe.seed,
+        shard=rule_shard,
         code=code("vary"),
+    )
+
+
+rule vary_shard:
+    input:
+        unpack(vary_inputs),
+    output:
+        f"{ITER}/shards/population_{{shard}}.npz",
+    params:
+        **vary_params(shard_of),
     resources:
         gpu=lambda w: gpus(w, "vary"),
+    log:
+        "results/{exp}/logs/vary/eps_{eps}_iter_{t}_shard_{shard}.log",
+    benchmark:
+        "results/{exp}/benchmarks/vary/eps_{eps}_iter_{t}_shard_{shard}.tsv"
+    conda:
+        "../../envs/pe.yaml"
+    script:
+        stage_script("vary")
+
+
+rule vary:
+    input:
+        unpack(sharded(vary_inputs, f"{ITER}/shards/population_{{shard}}.npz")),
+    output:
+        f"{ITER}/population.npz",
+    params:
+        **vary_params(None),
+        shards=shard_count,
+    resources:
+        gpu=lambda w: gpus(w, "vary") if shard_count(w) == 1 else 0,
     log:
         "results/{exp}/logs/vary/eps_{eps}_iter_{t}.log",
     benchmark:

@@ -5,13 +5,19 @@ from __future__ import annotations
 from ..apis import balanced_labels, make_api
 from ..io import save_population
 from ..seeding import per_sample_seeds
+from ..sharding import shard_slice
 from . import logger
 
 
-def random_population(api_cfg: dict, target: dict, num_samples: int, seed: int, output_path: str) -> None:
-    """``target``: class names, image size and channels, from the config (public)."""
+def random_population(
+    api_cfg: dict, target: dict, num_samples: int, seed: int, output_path: str, shard: tuple[int, int] | None = None
+) -> None:
+    """``target``: class names, image size and channels, from the config (public).
+    With ``shard = (index, count)``, only that shard's slice of the samples."""
     api = make_api(api_cfg, target["class_names"], target["image_size"], target["channels"])
     labels = balanced_labels(num_samples, len(target["class_names"]))
-    population = api.random_api(labels, per_sample_seeds(seed, num_samples, "random_api"))
+    seeds = per_sample_seeds(seed, num_samples, "random_api")
+    part = shard_slice(num_samples, shard, align=int(api_cfg.get(api_cfg["name"], {}).get("batch_size", 1)))
+    population = api.random_api(labels[part], seeds[part])
     save_population(output_path, population)
-    logger.info("RANDOM_API: %d samples", num_samples)
+    logger.info("RANDOM_API: %d samples%s", len(population), f" (shard {shard[0] + 1} of {shard[1]})" if shard else "")

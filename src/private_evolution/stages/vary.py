@@ -7,6 +7,7 @@ import numpy as np
 from ..apis import make_api
 from ..io import load_npz, load_population, save_population
 from ..seeding import per_sample_seeds
+from ..sharding import shard_slice
 from . import logger
 
 
@@ -20,15 +21,24 @@ def vary(
     run: str,
     seed: int,
     output_path: str,
+    shard: tuple[int, int] | None = None,
 ) -> None:
+    """Vary every selected sample, or with ``shard = (index, count)`` that shard's slice of them.
+
+    Seeds are drawn for the whole population and then sliced, so that a sample's
+    variation is the same whatever the shard count.
+    """
     api = make_api(api_cfg, target["class_names"], target["image_size"], target["channels"])
     parents = load_population(population_path)
     selected = load_npz(selected_path, required=("parent_ids",))["parent_ids"]
-    chosen = parents.take(selected)
-    seeds = per_sample_seeds(seed, len(chosen), "variation_api", run, iteration)
-    children = api.variation_api(chosen, degree, seeds)
+    seeds = per_sample_seeds(seed, len(selected), "variation_api", run, iteration)
+    batch_size = api_cfg.get(api_cfg["name"], {}).get("batch_size", 1)
+    part = shard_slice(len(selected), shard, align=int(batch_size))
+    chosen = parents.take(selected[part])
+    children = api.variation_api(chosen, degree, seeds[part]) if len(chosen) else chosen
     save_population(output_path, children)
     logger.info(
-        "VARIATION_API t=%d degree=%g: %d samples from %d distinct parents",
-        iteration, degree, len(children), len(np.unique(selected)),
+        "VARIATION_API t=%d degree=%g: %d samples from %d distinct parents%s",
+        iteration, degree, len(children), len(np.unique(selected[part])),
+        f" (shard {shard[0] + 1} of {shard[1]})" if shard else "",
     )

@@ -1,0 +1,76 @@
+"""compute.shards: shard jobs, outputs independent of the shard count, the noise added once."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+
+from private_evolution.io import load_npz, read_json
+from private_evolution.seeding import stream
+from private_evolution.sharding import shard_bounds
+from workflow_helpers import REPO, copy_repository, planned_jobs, snakemake, write_config
+
+
+@pytest.mark.parametrize("total,shards,align", [(60, 4, 16), (60, 4, 1), (10, 4, 8), (0, 3, 4), (1000, 7, 256)])
+def test_shard_bounds_cover_everything_in_order_at_batch_boundaries(total, shards, align):
+    bounds = shard_bounds(total, shards, align)
+    assert len(bounds) == shards
+    assert bounds[0][0] == 0 and bounds[-1][1] == total
+    assert all(end == next_begin for (_, end), (next_begin, _) in zip(bounds, bounds[1:]))
+    assert all(begin % align == 0 for begin, end in bounds if begin < total)
+
+
+def sharded_config(shards: int) -> dict:
+    config = yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())
+    tiny = config["experiments"]["tiny"]
+    tiny["embedder"]["batch_size"] = 16  # several batches per shard: boundaries must fall between batches
+    tiny["privacy"]["epsilons"] = [1]
+    tiny["evaluation"] = {"accuracy": {"enabled": False}}
+    tiny["compute"] = {"shards": shards}
+    return config
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """The tiny workflow run with 1 shard and with 4, each in its own copy of the repository."""
+    workdirs = {}
+    for shards in (1, 4):
+        workdir = copy_repository(tmp_path_factory.mktemp(f"shards{shards}"))
+        write_config(workdir, sharded_config(shards))
+        workdirs[shards] = workdir
+    plan = planned_jobs(workdirs[4], "--cores", "2")
+    assert plan["vote_shard"] == 4 * 2 and plan["vote"] == 2 and plan["vary_shard"] == 4 * 2
+    assert plan["embed_shard"] == 4 * 3 and plan["embed_real_shard"] == 4 * 2 and plan["random_population_shard"] == 4
+    assert "vote_shard" not in planned_jobs(workdirs[1], "--cores", "2")
+    for workdir in workdirs.values():
+        snakemake(workdir, "--cores", "2")
+    return workdirs
+
+
+def test_outputs_do_not_depend_on_the_shard_count(runs):
+    base = "results/tiny"
+    files = [
+        "shared/iter_0/population.npz", "shared/iter_0/embed_effnet_lite0.npz", "private/private_embed_effnet_lite0.npz",
+        *[f"eps_1/iter_{t}/{name}.npz" for t in (1, 2) for name in ("votes", "selected", "population", "embed_effnet_lite0")],
+    ]
+    for name in files:
+        one, four = load_npz(runs[1] / base / name), load_npz(runs[4] / base / name)
+        assert sorted(one) == sorted(four), name
+        for key in one:
+            assert np.array_equal(one[key], four[key]), f"{name}:{key} differs between 1 and 4 shards"
+
+
+def test_noise_is_added_once_to_the_sum_of_the_shards_clean_counts(runs):
+    exp = runs[4] / "results/tiny"
+    privacy = read_json(exp / "eps_1/privacy.json")
+    for t in (1, 2):
+        shard_files = sorted((exp / f"private/eps_1/iter_{t}").glob("vote_counts_*.npz"))
+        assert len(shard_files) == 4
+        clean = np.sum([load_npz(path)["counts"] for path in shard_files], axis=0)
+        assert clean.sum() == 300 * privacy["k"]  # every private sample voted, in exactly one shard
+        noisy = load_npz(exp / f"eps_1/iter_{t}/votes.npz")["noisy_counts"]
+        one_draw = stream(privacy["noise_seed"], "vote-noise", "eps_1", t).normal(0.0, privacy["sigma"], size=len(clean))
+        assert np.allclose(noisy - clean, one_draw, rtol=0, atol=1e-9)
+    # clean counts exist only inside private/
+    assert not [p for p in exp.rglob("vote_counts_*") if "private" not in p.relative_to(exp).parts]
