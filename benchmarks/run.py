@@ -11,7 +11,8 @@ Parts, each measured side by side in this one run:
   3. import time of each stage script, and whether it imports torch;
   4. embedding throughput of the embed stage vs a bare forward pass;
   5. exact nearest-neighbour vote by numpy, torch and faiss, with equal counts;
-  6. an epsilon sweep vs one single-epsilon run per epsilon.
+  6. an epsilon sweep vs one single-epsilon run per epsilon;
+  7. DAG scale: building and dry-running 6 epsilons x 30 iterations x 8 shards.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def job_table(workdir: Path, exp: str) -> dict[str, dict]:
 
 def import_times(repeats: int) -> dict[str, tuple[float, bool]]:
     result = {}
-    for stage in ("prepare_private", "embed", "calibrate", "random_population", "vote", "select", "vary", "evaluate"):
+    for stage in ("prepare_private", "embed", "calibrate", "random_population", "vote", "select", "vary", "lookahead", "evaluate"):
         code = f"import sys, private_evolution.stages.{stage}, private_evolution.logs; print('torch' in sys.modules)"
         times, uses_torch = [], False
         for _ in range(repeats):
@@ -164,6 +165,24 @@ def sweep_vs_singles(config: dict, root: Path) -> dict[str, float]:
     return {"epsilons": len(epsilons), "sweep": sweep, "singles": sum(singles), "ratio": sweep / sum(singles)}
 
 
+def dag_scale(root: Path, epsilons: list, iterations: int, shards: int, repeats: int) -> dict:
+    """Wall time of `snakemake --dry-run` (DAG build and job planning) on a large sharded config."""
+    import re
+
+    config = {"experiments": {"big": {"pe": {"iterations": iterations}, "privacy": {"epsilons": epsilons},
+                                      "compute": {"shards": shards}}}}
+    (root / "config").mkdir(parents=True, exist_ok=True)
+    (root / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"), "--directory", str(root), "--dry-run"]
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = subprocess.run(command, check=True, capture_output=True, text=True)
+        times.append(time.perf_counter() - start)
+    jobs = int(re.search(r"^total\s+(\d+)", result.stdout + result.stderr, re.M).group(1))
+    return {"epsilons": len(epsilons), "iterations": iterations, "shards": shards, "jobs": jobs, "seconds": statistics.median(times)}
+
+
 def default_config(tiny: bool) -> dict:
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     if tiny:
@@ -234,6 +253,14 @@ def render(args, results: dict) -> str:
         f"| {sweep['epsilons']} single-epsilon runs, summed | {sweep['singles']:.1f} |",
         f"| **ratio** | **{sweep['ratio']:.2f}** |",
     ]
+    dag = results["dag"]
+    lines += [
+        "", "## DAG scale (dry run)", "",
+        "`snakemake --dry-run` on a config with many epsilons, iterations and shards: Snakefile parsing,",
+        "config validation, DAG construction and job planning, in a fresh interpreter (median of runs).", "",
+        "| epsilons x iterations x shards | jobs | dry-run wall s (target < 30) |", "|---|---:|---:|",
+        f"| {dag['epsilons']} x {dag['iterations']} x {dag['shards']} | {dag['jobs']:,} | {dag['seconds']:.1f} |",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -269,6 +296,10 @@ def main() -> None:
         sweep_config["experiments"]["default"]["pe"].update(iterations=3, num_samples=500)
         sweep_config["experiments"]["default"]["embedder"]["resolution"] = 64
     results["sweep"] = sweep_vs_singles(sweep_config, args.workdir / "sweep")
+    print("DAG scale ...", flush=True)
+    epsilons = [0.5, 1, 2, 4, 8, "inf"]
+    results["dag"] = dag_scale(args.workdir / "dag", epsilons[:2] if args.tiny else epsilons, 3 if args.tiny else 30,
+                               2 if args.tiny else 8, repeats)
     text = render(args, results)
     args.output.write_text(text)
     print(text)

@@ -22,7 +22,7 @@ def test_benchmark_suite_runs_on_tiny_sizes(tmp_path):
         check=True, capture_output=True,
     )
     text = output.read_text()
-    for heading in ("Workflow vs one process", "Per stage", "Import time", "Embedding throughput", "vote backends", "epsilon sweep"):
+    for heading in ("Workflow vs one process", "Per stage", "Import time", "Embedding throughput", "vote backends", "epsilon sweep", "DAG scale"):
         assert heading in text
     assert "| vote | 4 |" in text and "same counts" in text and "| yes |" in text
 
