@@ -74,3 +74,21 @@ def test_noise_is_added_once_to_the_sum_of_the_shards_clean_counts(runs):
         assert np.allclose(noisy - clean, one_draw, rtol=0, atol=1e-9)
     # clean counts exist only inside private/
     assert not [p for p in exp.rglob("vote_counts_*") if "private" not in p.relative_to(exp).parts]
+
+
+def test_more_shards_than_batches_leaves_empty_shards_that_gather_skips(tmp_path):
+    from private_evolution.io import load_population
+    from private_evolution.sharding import gather_populations
+    from private_evolution.stages.random_population import random_population
+
+    target = {"class_names": ["a", "b"], "image_size": 12, "channels": 1}
+    api = {"name": "glyph_simulator", "glyph_simulator": {}}
+    paths = [str(tmp_path / f"shard_{i}.npz") for i in range(4)]
+    for i, path in enumerate(paths):
+        random_population(api, target, 3, 0, path, shard=(i, 4))
+    assert [len(load_population(p)) for p in paths] == [1, 1, 1, 0]
+    gather_populations(paths, str(tmp_path / "gathered.npz"))
+    random_population(api, target, 3, 0, str(tmp_path / "whole.npz"))
+    gathered, whole = load_population(tmp_path / "gathered.npz"), load_population(tmp_path / "whole.npz")
+    assert (gathered.images == whole.images).all() and (gathered.labels == whole.labels).all()
+    assert all((gathered.state[k] == whole.state[k]).all() for k in whole.state)

@@ -339,7 +339,7 @@ class DiffusionUNetAPI(_DiffusersAPI):
             predicted = unet(x, t, class_labels=class_labels).sample
             if predicted.shape[1] == 2 * channels:  # learned variance (improved diffusion): keep epsilon
                 predicted = predicted[:, :channels]
-            x = scheduler.step(predicted, t, x, eta=0.0).prev_sample
+            x = scheduler.step(predicted, t, x, eta=0.0).prev_sample.to(dtype)
         return (x.float() + 1) / 2
 
     def random_api(self, labels: np.ndarray, seeds: np.ndarray) -> Population:

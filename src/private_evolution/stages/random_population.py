@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..apis import balanced_labels, make_api
-from ..io import save_population
+from ..io import Population, save_population
 from ..seeding import per_sample_seeds
 from ..sharding import shard_slice
 from . import logger
@@ -18,6 +20,10 @@ def random_population(
     labels = balanced_labels(num_samples, len(target["class_names"]))
     seeds = per_sample_seeds(seed, num_samples, "random_api")
     part = shard_slice(num_samples, shard, align=int(api_cfg.get(api_cfg["name"], {}).get("batch_size", 1)))
-    population = api.random_api(labels[part], seeds[part])
+    if part.start == part.stop:  # more shards than batches: an empty shard, no model loaded
+        size, channels = target["image_size"], target["channels"]
+        population = Population(np.zeros((0, size, size, channels), np.uint8), labels[part].astype(np.int64))
+    else:
+        population = api.random_api(labels[part], seeds[part])
     save_population(output_path, population)
     logger.info("RANDOM_API: %d samples%s", len(population), f" (shard {shard[0] + 1} of {shard[1]})" if shard else "")
