@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -48,6 +49,10 @@ def slurm_cluster():
     yield
     if started:
         subprocess.run(["bash", str(CLUSTER), "stop"], check=False)
+        # a leftover config pointing at the stopped controller would make every later
+        # snakemake command wait ~9 s (the executor plugin runs 'scontrol show config')
+        conf = Path("/etc/slurm/slurm.conf")
+        assert not (conf.exists() and "ClusterName=pe-test" in conf.read_text())
 
 
 def slurm_test_config() -> dict:

@@ -16,10 +16,15 @@ install() {
 }
 
 write_config() {
-    local cpus memory
+    local cpus memory name
     cpus=$(nproc)
     memory=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 1024 ))
     mkdir -p /etc/slurm "$STATE"/{spool,ctld}
+    for name in slurm.conf gres.conf; do  # keep a machine's own config, restored by stop
+        if [ -e "/etc/slurm/$name" ] && ! grep -q '^ClusterName=pe-test' /etc/slurm/slurm.conf 2>/dev/null; then
+            cp -p "/etc/slurm/$name" "$STATE/$name.orig"
+        fi
+    done
     cat > /etc/slurm/slurm.conf <<CONF
 ClusterName=pe-test
 SlurmctldHost=$NODE
@@ -88,6 +93,16 @@ stop() {
             rm -f "$STATE/$daemon.pid"
         fi
     done
+    # Our slurm.conf must not outlive the daemons: with it, every 'scontrol show config'
+    # waits ~9 s for the dead controller, and the SLURM executor plugin runs one when
+    # Snakemake loads it, i.e. on every snakemake command.
+    local name
+    if grep -q '^ClusterName=pe-test' /etc/slurm/slurm.conf 2>/dev/null; then
+        for name in slurm.conf gres.conf; do
+            rm -f "/etc/slurm/$name"
+            if [ -e "$STATE/$name.orig" ]; then mv "$STATE/$name.orig" "/etc/slurm/$name"; fi
+        done
+    fi
 }
 
 "${1:?usage: cluster.sh install|start|stop}"

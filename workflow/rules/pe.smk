@@ -1,5 +1,7 @@
 # The PE loop. Iteration 0 (RANDOM_API) touches no private data and is shared by
 # every epsilon; iteration t >= 1 of epsilon e is embed(t-1) -> vote -> select -> vary.
+# With compute.shards > 1, random_population, embed, vote and vary each run as
+# <stage>_shard jobs, gathered by the rule of the stage's own name (see sharded()).
 
 
 rule calibrate:
