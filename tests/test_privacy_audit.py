@@ -1,7 +1,6 @@
 """Privacy you can audit: the DAG's privacy boundary, an empirical lower bound on epsilon, release mode."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
