@@ -170,6 +170,11 @@ class _DiffusersAPI:
         device = resolve_device(self.options.get("device", "auto"))
         return device, resolve_dtype(self.options.get("dtype", "auto"), device)
 
+    @staticmethod
+    def _unchanged(parents: Population) -> Population:
+        """A degree that redoes no denoising step returns the parents as they are."""
+        return Population(parents.images.copy(), parents.labels.copy(), dict(parents.state))
+
     def loaded(self):
         if self._loaded is None:
             started = time.perf_counter()
@@ -249,7 +254,7 @@ class StableDiffusionAPI(_DiffusersAPI):
         check_degree(degree)
         steps = int(self.options.get("variation_steps", 50))
         if int(steps * degree) < 1:  # the pipeline would run no step: the image stays as it is
-            return Population(parents.images.copy(), parents.labels.copy(), dict(parents.state))
+            return self._unchanged(parents)
         _, image_to_image, device, dtype = self.loaded()
         prompt_ids = parents.state.get("prompt_id", np.zeros(len(parents), dtype=np.int64))
         images = np.empty_like(parents.images)
@@ -359,7 +364,7 @@ class DiffusionUNetAPI(_DiffusersAPI):
 
         check_degree(degree)
         if round(degree * int(self.options.get("steps", 100))) < 1:
-            return Population(parents.images.copy(), parents.labels.copy(), dict(parents.state))
+            return self._unchanged(parents)
         unet, _, device, dtype, num_classes = self.loaded()
         model_classes = parents.state.get("model_class")
         if model_classes is None:

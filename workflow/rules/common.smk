@@ -164,6 +164,11 @@ def sharded(whole, shard_pattern):
     return inputs
 
 
+def gathering_gpus(wildcards, stage):
+    """A gathering rule runs the stage itself with one shard; with more it only joins files."""
+    return gpus(wildcards, stage) if shard_count(wildcards) == 1 else 0
+
+
 def gpus(wildcards, stage):
     """GPUs a job asks for: compute.gpus where the stage runs a network, else none."""
     exp = exp_cfg(wildcards)

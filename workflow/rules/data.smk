@@ -53,7 +53,7 @@ rule embed_real:
         code=code("embed"),
     threads: lambda w: EXPERIMENTS[w.exp].compute.embed_threads
     resources:
-        gpu=lambda w: gpus(w, "embed") if shard_count(w) == 1 else 0,
+        gpu=lambda w: gathering_gpus(w, "embed"),
     log:
         "results/{exp}/logs/embed_real/{split}_{embedder}.log",
     benchmark:

@@ -64,7 +64,7 @@ rule random_population:
         shards=shard_count,
         code=code("random_population"),
     resources:
-        gpu=lambda w: gpus(w, "random_population") if shard_count(w) == 1 else 0,
+        gpu=lambda w: gathering_gpus(w, "random_population"),
     log:
         "results/{exp}/logs/random_population.log",
     benchmark:
@@ -114,7 +114,7 @@ rule embed:
         code=code("embed"),
     threads: lambda w: EXPERIMENTS[w.exp].compute.embed_threads
     resources:
-        gpu=lambda w: gpus(w, "embed") if shard_count(w) == 1 else 0,
+        gpu=lambda w: gathering_gpus(w, "embed"),
     log:
         "results/{exp}/logs/embed/{run}_iter_{any_t}_{embedder}.log",
     benchmark:
@@ -268,7 +268,7 @@ rule vary:
         **vary_params(None),
         shards=shard_count,
     resources:
-        gpu=lambda w: gpus(w, "vary") if shard_count(w) == 1 else 0,
+        gpu=lambda w: gathering_gpus(w, "vary"),
     log:
         "results/{exp}/logs/vary/eps_{eps}_iter_{t}.log",
     benchmark:
