@@ -1,6 +1,10 @@
 """Rules vote and vote_shard: the DP nearest-neighbour histogram (the only stage reading
 private embeddings). vote_shard writes one private shard's clean counts under private/;
 vote adds the noise, once, to the counts (its own, or the sum of the shards')."""
+from private_evolution.warm import hand_over
+
+hand_over(snakemake.log)  # in the warm worker's child when one serves this run (see warm.py)
+
 from private_evolution.stages.vote import vote, vote_counts
 from private_evolution.logs import stage_logging
 

@@ -28,6 +28,24 @@ def code(name):
     return code_digest(stage_script(name))
 
 
+def start_warm_worker():
+    """Only where jobs run on this machine, and only in the process that schedules them."""
+    if not (config.get("warm_worker", True) and workflow.local_exec and workflow.is_main_process):
+        return
+    from private_evolution import warm
+
+    if warm.start() is None:
+        from snakemake.logging import logger
+
+        logger.warning("The warm worker did not start; every job imports its modules itself.")
+
+
+def stop_warm_worker():
+    from private_evolution import warm
+
+    warm.stop()
+
+
 def exp_cfg(wildcards):
     return EXPERIMENTS[wildcards.exp]
 

@@ -1,0 +1,412 @@
+"""The warm worker: stage scripts run in processes forked from one that has torch imported.
+
+Every Snakemake job is a fresh Python process, and importing torch alone costs about
+2.5 s of CPU on the machines we measured, more than the computation of a small embedding
+job (benchmarks/RESULTS.md). When the workflow runs on the local machine, the Snakefile
+starts one worker per run (:func:`start`). The worker imports the heavy modules once
+(:data:`PRELOAD`) and waits on a Unix socket in a private temporary folder. Every stage
+script calls :func:`hand_over` first: its process sends its command line, working
+directory, environment and standard streams to the worker, which forks a child that runs
+the same script file with the modules already imported, and reports the child's exit
+status back. The job's own process waits for it, so Snakemake sees what it always sees:
+the job's exit code, outputs and logs. Results are the same bit for bit (tested).
+
+Whenever the worker is not there, not ready in time, or runs another Python environment,
+the script simply runs in its own process. Under a cluster executor no worker is started
+(jobs run on other machines). If the job's process is killed (Snakemake cancelling it),
+the worker kills the child; if Snakemake's process goes away, the worker stops.
+
+Protocol, one connection per job: worker ``ready`` -> client request (4-byte length,
+JSON with argv, cwd and env; stdin/stdout/stderr passed as file descriptors) -> worker
+``started <pid>`` -> worker ``exit <code> <peak RSS kB> <seconds>``, or ``refused <why>``
+before anything started.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib
+import json
+import os
+import selectors
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Sequence
+
+SOCKET_ENV = "PE_WARM_SOCKET"
+PREFIX_ENV = "PE_WARM_PREFIX"  # the worker's sys.prefix: a job in another environment runs itself
+CHILD_ENV = "PE_WARM_CHILD"  # set in the worker's children, so that they do not hand over again
+
+# Imported once by the worker. torch is the reason the worker exists; the rest are the
+# library modules every stage script imports. Diffusers is left out on purpose: its
+# import probes CUDA, and a process must not fork once CUDA is initialised.
+PRELOAD = (
+    "numpy",
+    "torch",
+    "dp_accounting",
+    "snakemake.iocontainers",
+    "snakemake.shell",
+    "private_evolution.embedders",
+    "private_evolution.classifier",
+    "private_evolution.metrics",
+    "private_evolution.stages.calibrate",
+    "private_evolution.stages.embed",
+    "private_evolution.stages.evaluate",
+    "private_evolution.stages.lookahead",
+    "private_evolution.stages.prepare_private",
+    "private_evolution.stages.random_population",
+    "private_evolution.stages.select",
+    "private_evolution.stages.vary",
+    "private_evolution.stages.vote",
+)
+
+# The worker imports numpy with single-threaded BLAS, as Snakemake gives a one-thread job
+# (it sets these to the job's threads); torch's thread count is set per job in the child.
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS", "GOTO_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS",
+)
+
+READY_TIMEOUT_S = 120.0  # a client waits this long for a busy or still-importing worker
+KILL_GRACE_S = 5.0
+
+_worker: subprocess.Popen | None = None
+_folder: str | None = None
+
+
+# ----------------------------------------------------------------------------- client
+
+
+def hand_over(log: Sequence[str] = ()) -> None:
+    """Run the calling script in the warm worker if one serves this run; return if not.
+
+    Call it at the top of a stage script with the rule's log files. When the worker ran
+    the script, this process exits with the script's exit code, after appending the
+    child's peak memory and time to the first log file (Snakemake's benchmark files
+    measure only this waiting process).
+    """
+    log_path = log[0] if len(log) else None
+    socket_path = os.environ.get(SOCKET_ENV)
+    if not socket_path or os.environ.get(CHILD_ENV) or os.environ.get(PREFIX_ENV) != sys.prefix:
+        return
+    outcome = _ask_worker(socket_path)
+    if outcome is None:
+        return
+    code, peak_rss_kb, seconds = outcome
+    if log_path:
+        try:
+            with open(log_path, "a") as log:
+                log.write(
+                    f"{time.strftime('%Y-%m-%d %H:%M:%S')} INFO [warm worker] ran in a child of the warm worker: "
+                    f"exit {code}, peak RSS {peak_rss_kb / 1024:.0f} MB, {seconds:.2f} s\n"
+                )
+        except OSError:
+            pass
+    raise SystemExit(code)
+
+
+def _ask_worker(socket_path: str) -> tuple[int, int, float] | None:
+    """The child's (exit code, peak RSS in kB, seconds), or None if this process should run the script."""
+    try:
+        connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        connection.settimeout(READY_TIMEOUT_S)
+        connection.connect(socket_path)
+        replies = connection.makefile("r")
+        if replies.readline().strip() != "ready":
+            return None
+        request = json.dumps({"argv": sys.argv, "cwd": os.getcwd(), "env": dict(os.environ)}).encode()
+        payload = struct.pack("!I", len(request)) + request
+        sent = socket.send_fds(connection, [payload], [0, 1, 2])
+        connection.sendall(payload[sent:])
+    except (OSError, ValueError):
+        return None  # nothing was started: run here
+    # From here on the child may be running: never run the script a second time.
+    connection.settimeout(None)
+    child = None
+    try:
+        for line in replies:
+            word, _, rest = line.strip().partition(" ")
+            if word == "refused":
+                print(f"[warm worker] not used: {rest}", file=sys.stderr)
+                return None
+            if word == "started":
+                child = int(rest)
+            elif word == "exit":
+                code, peak_rss_kb, seconds = rest.split()
+                return int(code), int(peak_rss_kb), float(seconds)
+    except (OSError, ValueError):
+        pass
+    if child is not None:
+        try:
+            os.kill(child, signal.SIGKILL)
+        except OSError:
+            pass
+    print(
+        "[warm worker] the worker stopped before reporting this job's end; its outputs are not trusted. "
+        "Run Snakemake again (it reruns this job), or set warm_worker: false in the config.",
+        file=sys.stderr,
+    )
+    return 1, 0, 0.0
+
+
+# ------------------------------------------------------------------- the Snakefile's side
+
+
+def start(preload: tuple[str, ...] = PRELOAD, ready_timeout_s: float = 10.0) -> str | None:
+    """Start a worker for this Snakemake run and point the jobs at it; its socket path, or None.
+
+    Jobs inherit the environment variables set here. The worker is stopped by :func:`stop`
+    (the Snakefile's onsuccess / onerror), at this process's exit, or by itself when this
+    process is gone.
+    """
+    global _worker, _folder
+    if _worker is not None:
+        return os.environ.get(SOCKET_ENV)
+    # A short private folder: socket paths are limited to ~100 bytes, and mode 0700 keeps
+    # other users from connecting.
+    _folder = tempfile.mkdtemp(prefix="pe-warm-")
+    socket_path = os.path.join(_folder, "socket")
+    env = {**os.environ, **{name: "1" for name in THREAD_VARIABLES}}
+    env.pop(SOCKET_ENV, None)
+    with open(os.path.join(_folder, "worker.log"), "w") as log:
+        _worker = subprocess.Popen(
+            [sys.executable, "-m", "private_evolution.warm", socket_path, str(os.getpid()), *preload],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+            start_new_session=True,  # a Ctrl-C reaches the jobs, which then stop their children
+        )
+    atexit.register(stop)
+    deadline = time.monotonic() + ready_timeout_s
+    while not os.path.exists(socket_path):  # bound before the imports, so this is quick
+        if _worker.poll() is not None or time.monotonic() > deadline:
+            stop()
+            return None
+        time.sleep(0.02)
+    os.environ[SOCKET_ENV] = socket_path
+    os.environ[PREFIX_ENV] = sys.prefix
+    return socket_path
+
+
+def stop() -> None:
+    """Stop the worker started by :func:`start` (its children are stopped with it)."""
+    global _worker, _folder
+    os.environ.pop(SOCKET_ENV, None)
+    os.environ.pop(PREFIX_ENV, None)
+    if _worker is not None:
+        if _worker.poll() is None:
+            _worker.terminate()
+            try:
+                _worker.wait(timeout=KILL_GRACE_S + 5)
+            except subprocess.TimeoutExpired:
+                _worker.kill()
+                _worker.wait()
+        _worker = None
+    if _folder is not None:
+        shutil.rmtree(_folder, ignore_errors=True)
+        _folder = None
+
+
+# ----------------------------------------------------------------------------- worker
+
+
+class _Stop(Exception):
+    pass
+
+
+def _raise_stop(signum, frame):
+    raise _Stop()
+
+
+def serve(socket_path: str, parent_pid: int, preload: tuple[str, ...]) -> None:
+    """The worker's loop: fork a child per request, report each child's end, until stopped."""
+    signal.signal(signal.SIGTERM, _raise_stop)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(socket_path)  # clients may connect now; they wait for "ready"
+    listener.listen(64)
+    started = time.monotonic()
+    for name in preload:
+        try:
+            importlib.import_module(name)
+        except Exception as err:  # an optional package missing: its jobs import what they need
+            print(f"preload {name}: {err!r}", flush=True)
+    print(f"preloaded {len(preload)} modules in {time.monotonic() - started:.2f} s", flush=True)
+
+    # SIGCHLD wakes the select loop through this pipe, so a job's end is reported at once.
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_read, False)
+    os.set_blocking(wake_write, False)
+    signal.set_wakeup_fd(wake_write)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ, "listener")
+    selector.register(wake_read, selectors.EVENT_READ, "wake")
+    children: dict[int, tuple[socket.socket, float]] = {}  # pid -> (client connection, start time)
+    kill_at: dict[int, float] = {}  # children whose client left: pid -> when to SIGKILL
+    try:
+        while os.getppid() == parent_pid:
+            for key, _ in selector.select(timeout=1.0):
+                if key.data == "listener":
+                    _accept(listener, selector, children)
+                elif key.data == "wake":
+                    try:
+                        os.read(wake_read, 4096)
+                    except BlockingIOError:
+                        pass
+                else:  # a client's connection: readable means it closed (the job was killed)
+                    pid = key.data
+                    selector.unregister(key.fileobj)
+                    if pid in children and pid not in kill_at:
+                        _signal(pid, signal.SIGTERM)
+                        kill_at[pid] = time.monotonic() + KILL_GRACE_S
+            _reap(selector, children, kill_at)
+            for pid, deadline in list(kill_at.items()):
+                if time.monotonic() > deadline:
+                    _signal(pid, signal.SIGKILL)
+    except _Stop:
+        pass
+    finally:
+        for pid in children:
+            _signal(pid, signal.SIGTERM)
+        listener.close()
+        try:
+            os.unlink(socket_path)
+        except OSError:
+            pass
+
+
+def _accept(listener, selector, children) -> None:
+    connection, _ = listener.accept()
+    connection.settimeout(10.0)
+    try:
+        connection.sendall(b"ready\n")
+        header, fds, _, _ = socket.recv_fds(connection, 65536, 3)
+        if len(header) < 4 or len(fds) != 3:
+            raise ValueError("malformed request")
+        (size,) = struct.unpack("!I", header[:4])
+        body = header[4:]
+        while len(body) < size:
+            more = connection.recv(size - len(body))
+            if not more:
+                raise ValueError("request cut short")
+            body += more
+        request = json.loads(body)
+    except (OSError, ValueError) as err:
+        print(f"dropped a request: {err!r}", flush=True)
+        connection.close()
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the child never returns
+        _run_child(request, fds, listener, selector, children)
+    for fd in fds:
+        os.close(fd)
+    children[pid] = (connection, time.monotonic())
+    try:
+        connection.sendall(f"started {pid}\n".encode())
+    except OSError:
+        pass  # the client left already: noticed through the selector
+    selector.register(connection, selectors.EVENT_READ, pid)
+
+
+def _reap(selector, children, kill_at) -> None:
+    while children:
+        try:
+            pid, status, usage = os.wait4(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        connection, began = children.pop(pid)
+        kill_at.pop(pid, None)
+        code = os.waitstatus_to_exitcode(status)
+        code = 128 - code if code < 0 else code  # killed by a signal: the shell's convention
+        try:
+            selector.unregister(connection)
+        except (KeyError, ValueError):
+            pass
+        try:
+            connection.sendall(f"exit {code} {usage.ru_maxrss} {time.monotonic() - began:.3f}\n".encode())
+        except OSError:
+            pass
+        connection.close()
+
+
+def _signal(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except OSError:
+        pass
+
+
+def _run_child(request: dict, fds: list[int], listener, selector, children) -> None:
+    code = 1
+    try:
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
+            signal.signal(signum, signal.SIG_DFL)
+        signal.set_wakeup_fd(-1)
+        selector.close()
+        listener.close()
+        for connection, _ in children.values():
+            connection.close()
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+            os.close(fd)
+        sys.stdin = open(0, closefd=False)
+        sys.stdout = open(1, "w", buffering=1, closefd=False)
+        sys.stderr = open(2, "w", buffering=1, closefd=False, errors="backslashreplace")
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        os.environ[CHILD_ENV] = "1"
+        _apply_threads(os.environ.get("OMP_NUM_THREADS"))
+        sys.argv = list(request["argv"])
+        sys.path[0] = os.path.dirname(os.path.abspath(sys.argv[0]))
+        code = _run_script(sys.argv[0])
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def _apply_threads(threads: str | None) -> None:
+    """A fresh process reads OMP_NUM_THREADS when torch loads; the forked child sets it here."""
+    if threads and "torch" in sys.modules:
+        try:
+            sys.modules["torch"].set_num_threads(max(1, int(threads)))
+        except ValueError:
+            pass
+
+
+def _run_script(path: str) -> int:
+    import runpy
+
+    try:
+        runpy.run_path(path, run_name="__main__")
+    except SystemExit as done:
+        if done.code is None:
+            return 0
+        if isinstance(done.code, int):
+            return done.code
+        print(done.code, file=sys.stderr)
+        return 1
+    except BaseException:
+        traceback.print_exc()
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1], int(sys.argv[2]), tuple(sys.argv[3:]))

@@ -1,0 +1,181 @@
+"""The warm worker (private_evolution.warm): scripts run in its children, or by themselves."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from private_evolution import warm
+from private_evolution.provenance import code_files
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Stands in for a stage script: hands over first, then reports where and how it ran.
+SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys
+    preloaded = "numpy" in sys.modules  # before this script imports anything heavy
+    from private_evolution.warm import hand_over
+    hand_over([sys.argv[1]])
+    with open(sys.argv[2], "w") as report:
+        json.dump({"pid": os.getpid(), "ppid": os.getppid(), "cwd": os.getcwd(), "argv": sys.argv,
+                   "marker": os.environ.get("MARKER"), "preloaded": preloaded}, report)
+    print("to stdout")
+    print("to stderr", file=sys.stderr)
+    mode = sys.argv[3]
+    if mode == "sleep":
+        import time
+        time.sleep(120)
+    if mode == "raise":
+        raise RuntimeError("the stage failed")
+    sys.exit(int(mode))
+    """
+)
+
+
+@pytest.fixture
+def worker():
+    """A worker started by this process, as the Snakefile's onstart starts one."""
+    socket_path = warm.start(preload=("numpy",))
+    assert socket_path is not None and os.path.exists(socket_path)
+    yield warm._worker
+    warm.stop()
+    assert warm.SOCKET_ENV not in os.environ
+    assert not os.path.exists(socket_path)
+
+
+def run_script(tmp_path: Path, mode: str, env: dict | None = None, wait: bool = True):
+    script = tmp_path / "stage.py"
+    script.write_text(SCRIPT)
+    workdir = tmp_path / "work"
+    workdir.mkdir(exist_ok=True)
+    command = [sys.executable, str(script), str(tmp_path / "job.log"), str(tmp_path / "report.json"), mode]
+    env = dict(os.environ if env is None else env, MARKER="from the job", PYTHONPATH=str(REPO / "src"))
+    if not wait:
+        return subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=120)
+
+
+def report(tmp_path: Path) -> dict:
+    return json.loads((tmp_path / "report.json").read_text())
+
+
+def test_script_runs_in_a_child_of_the_worker_with_the_jobs_streams_and_environment(worker, tmp_path):
+    result = run_script(tmp_path, "3")
+    assert result.returncode == 3
+    assert "to stdout" in result.stdout and "to stderr" in result.stderr
+    ran = report(tmp_path)
+    assert ran["ppid"] == worker.pid  # forked by the worker, not the job's own process
+    assert ran["preloaded"] is True
+    assert ran["cwd"] == str(tmp_path / "work")
+    assert ran["marker"] == "from the job"
+    assert ran["argv"][1:] == [str(tmp_path / "job.log"), str(tmp_path / "report.json"), "3"]
+    assert "ran in a child of the warm worker: exit 3, peak RSS" in (tmp_path / "job.log").read_text()
+
+
+def test_an_exception_in_the_script_fails_the_job_with_its_traceback(worker, tmp_path):
+    result = run_script(tmp_path, "raise")
+    assert result.returncode == 1
+    assert "RuntimeError: the stage failed" in result.stderr
+    assert report(tmp_path)["ppid"] == worker.pid
+
+
+def test_without_a_worker_the_script_runs_in_its_own_process(tmp_path):
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PE_WARM")}
+    for extra in ({}, {warm.SOCKET_ENV: str(tmp_path / "no-socket"), warm.PREFIX_ENV: sys.prefix}):
+        result = run_script(tmp_path, "0", env={**env, **extra})
+        assert result.returncode == 0, result.stderr
+        ran = report(tmp_path)
+        assert ran["preloaded"] is False and ran["ppid"] == os.getpid()
+    assert not (tmp_path / "job.log").exists()
+
+
+def test_a_job_from_another_python_environment_runs_itself(worker, tmp_path):
+    result = run_script(tmp_path, "0", env={**os.environ, warm.PREFIX_ENV: "/another/venv"})
+    assert result.returncode == 0
+    assert report(tmp_path)["ppid"] == os.getpid()
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def wait_until(condition, timeout_s: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_killing_the_job_stops_its_child(worker, tmp_path):
+    job = run_script(tmp_path, "sleep", wait=False)
+    assert wait_until(lambda: (tmp_path / "report.json").exists() and (tmp_path / "report.json").stat().st_size > 0)
+    child = report(tmp_path)["pid"]
+    assert child != job.pid and alive(child)
+    job.kill()  # as Snakemake cancels a job
+    job.wait()
+    assert wait_until(lambda: not alive(child))
+    assert worker.poll() is None  # the worker goes on serving
+
+
+def test_the_worker_stops_when_the_process_that_started_it_is_gone(tmp_path):
+    starter = textwrap.dedent(
+        """
+        import os, sys
+        from private_evolution import warm
+        warm.start(preload=())
+        print(warm._worker.pid, warm._folder, flush=True)
+        os._exit(0)  # no atexit, no onsuccess: as if Snakemake were killed
+        """
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    output = subprocess.run([sys.executable, "-c", starter], env=env, capture_output=True, text=True, timeout=60)
+    pid, folder = output.stdout.split()
+    assert wait_until(lambda: not alive(int(pid)))
+    assert not Path(folder, "socket").exists()
+
+
+def test_warm_worker_code_is_not_part_of_any_stage_digest():
+    for script in (REPO / "src" / "scripts").glob("*.py"):
+        assert "hand_over" in script.read_text(), f"{script.name} does not hand over to the warm worker"
+        assert all(path.name != "warm.py" for path in code_files(str(script)))
+
+
+def test_workflow_results_are_the_same_with_and_without_the_worker(finished_run, tmp_path):
+    """finished_run ran with the worker (the default); the same workflow without it gives the same files."""
+    from workflow_helpers import copy_repository, snakemake, tiny_config, write_config
+
+    logs = "\n".join(path.read_text() for path in (finished_run / "results" / "tiny" / "logs").rglob("*.log"))
+    assert logs.count("ran in a child of the warm worker: exit 0") >= 20
+
+    workdir = copy_repository(tmp_path)
+    config = tiny_config()
+    config["warm_worker"] = False
+    write_config(workdir, config)
+    snakemake(workdir, "--cores", "2")
+    cold_logs = "\n".join(path.read_text() for path in (workdir / "results" / "tiny" / "logs").rglob("*.log"))
+    assert "warm worker" not in cold_logs
+    compared = 0
+    for cold in sorted((workdir / "results").rglob("*.npz")):
+        warm_file = finished_run / cold.relative_to(workdir)
+        with np.load(cold) as a, np.load(warm_file) as b:
+            assert a.files == b.files
+            for key in a.files:
+                assert np.array_equal(a[key], b[key]), f"{cold.relative_to(workdir)}: {key} differs"
+        compared += 1
+    assert compared >= 20
