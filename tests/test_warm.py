@@ -46,7 +46,7 @@ SCRIPT = textwrap.dedent(
 def worker():
     """A worker started by this process, as the Snakefile's onstart starts one."""
     socket_path = warm.start(preload=("numpy",))
-    assert socket_path is not None and os.path.exists(socket_path)
+    assert wait_until(lambda: os.path.exists(socket_path))  # bound once the preload is done
     yield warm._worker
     warm.stop()
     assert warm.SOCKET_ENV not in os.environ

@@ -74,7 +74,7 @@ THREAD_VARIABLES = (
     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS",
 )
 
-READY_TIMEOUT_S = 120.0  # a client waits this long for a busy or still-importing worker
+READY_TIMEOUT_S = 120.0  # a client waits this long for a busy worker to accept it
 KILL_GRACE_S = 5.0
 
 _worker: subprocess.Popen | None = None
@@ -159,12 +159,14 @@ def _ask_worker(socket_path: str) -> tuple[int, int, float] | None:
 # ------------------------------------------------------------------- the Snakefile's side
 
 
-def start(preload: tuple[str, ...] = PRELOAD, ready_timeout_s: float = 10.0) -> str | None:
-    """Start a worker for this Snakemake run and point the jobs at it; its socket path, or None.
+def start(preload: tuple[str, ...] = PRELOAD) -> str:
+    """Start a worker for this Snakemake run and point the jobs at it; returns its socket path.
 
-    Jobs inherit the environment variables set here. The worker is stopped by :func:`stop`
-    (the Snakefile's onsuccess / onerror), at this process's exit, or by itself when this
-    process is gone.
+    Jobs inherit the environment variables set here. The socket appears once the worker
+    has imported its modules; jobs that start before that run by themselves rather than
+    wait (the first jobs of a run, e.g. prepare_private, need no torch). The worker is
+    stopped by :func:`stop` (the Snakefile's onsuccess / onerror), at this process's
+    exit, or by itself when this process is gone.
     """
     global _worker, _folder
     if _worker is not None:
@@ -182,12 +184,6 @@ def start(preload: tuple[str, ...] = PRELOAD, ready_timeout_s: float = 10.0) -> 
             start_new_session=True,  # a Ctrl-C reaches the jobs, which then stop their children
         )
     atexit.register(stop)
-    deadline = time.monotonic() + ready_timeout_s
-    while not os.path.exists(socket_path):  # bound before the imports, so this is quick
-        if _worker.poll() is not None or time.monotonic() > deadline:
-            stop()
-            return None
-        time.sleep(0.02)
     os.environ[SOCKET_ENV] = socket_path
     os.environ[PREFIX_ENV] = sys.prefix
     return socket_path
@@ -227,9 +223,6 @@ def serve(socket_path: str, parent_pid: int, preload: tuple[str, ...]) -> None:
     """The worker's loop: fork a child per request, report each child's end, until stopped."""
     signal.signal(signal.SIGTERM, _raise_stop)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(socket_path)  # clients may connect now; they wait for "ready"
-    listener.listen(64)
     started = time.monotonic()
     for name in preload:
         try:
@@ -237,6 +230,10 @@ def serve(socket_path: str, parent_pid: int, preload: tuple[str, ...]) -> None:
         except Exception as err:  # an optional package missing: its jobs import what they need
             print(f"preload {name}: {err!r}", flush=True)
     print(f"preloaded {len(preload)} modules in {time.monotonic() - started:.2f} s", flush=True)
+    # Bound only now: until the socket exists, jobs run by themselves instead of waiting.
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(socket_path)
+    listener.listen(64)
 
     # SIGCHLD wakes the select loop through this pipe, so a job's end is reported at once.
     wake_read, wake_write = os.pipe()

@@ -7,6 +7,13 @@ PRIVATE = "results/{exp}/private"
 ITER_ZERO = "results/{exp}/shared/iter_0"
 ITER = "results/{exp}/eps_{eps}/iter_{t}"
 
+# Job order (Snakemake runs ready jobs of higher priority first, and among equals those
+# with larger inputs). Every vote waits for the private set's embedding, and each
+# epsilon's iterations are a serial chain: those are the critical path. Evaluation only
+# feeds the tables and plots, so it fills the cores the loop leaves idle.
+PRIORITY_PRIVATE = 3  # prepare_private, embed_real
+PRIORITY_LOOP = 2  # calibrate, RANDOM_API, embed, lookahead, vote, select, vary
+
 
 wildcard_constraints:
     exp=r"[A-Za-z0-9][A-Za-z0-9_-]*",
@@ -34,10 +41,7 @@ def start_warm_worker():
         return
     from private_evolution import warm
 
-    if warm.start() is None:
-        from snakemake.logging import logger
-
-        logger.warning("The warm worker did not start; every job imports its modules itself.")
+    warm.start()
 
 
 def stop_warm_worker():

@@ -9,6 +9,7 @@ rule prepare_private:
     params:
         dataset=lambda w: exp_cfg(w).section("dataset"),
         code=code("prepare_private"),
+    priority: PRIORITY_PRIVATE
     log:
         "results/{exp}/logs/prepare_private.log",
     benchmark:
@@ -31,6 +32,7 @@ rule embed_real_shard:
     threads: lambda w: EXPERIMENTS[w.exp].compute.embed_threads
     resources:
         gpu=lambda w: gpus(w, "embed"),
+    priority: PRIORITY_PRIVATE
     log:
         "results/{exp}/logs/embed_real/{split}_{embedder}_shard_{shard}.log",
     benchmark:
@@ -54,6 +56,7 @@ rule embed_real:
     threads: lambda w: EXPERIMENTS[w.exp].compute.embed_threads
     resources:
         gpu=lambda w: gathering_gpus(w, "embed"),
+    priority: PRIORITY_PRIVATE
     log:
         "results/{exp}/logs/embed_real/{split}_{embedder}.log",
     benchmark:

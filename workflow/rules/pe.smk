@@ -18,6 +18,7 @@ rule calibrate:
         k=lambda w: exp_cfg(w).pe.k,
         threshold=lambda w: exp_cfg(w).pe.threshold,
         code=code("calibrate"),
+    priority: PRIORITY_LOOP
     log:
         "results/{exp}/logs/calibrate/eps_{eps}.log",
     benchmark:
@@ -40,6 +41,7 @@ rule random_population_shard:
         code=code("random_population"),
     resources:
         gpu=lambda w: gpus(w, "random_population"),
+    priority: PRIORITY_LOOP
     log:
         "results/{exp}/logs/random_population/shard_{shard}.log",
     benchmark:
@@ -65,6 +67,7 @@ rule random_population:
         code=code("random_population"),
     resources:
         gpu=lambda w: gathering_gpus(w, "random_population"),
+    priority: PRIORITY_LOOP
     log:
         "results/{exp}/logs/random_population.log",
     benchmark:
@@ -87,6 +90,7 @@ rule embed_shard:
     threads: lambda w: EXPERIMENTS[w.exp].compute.embed_threads
     resources:
         gpu=lambda w: gpus(w, "embed"),
+    priority: PRIORITY_LOOP
     log:
         "results/{exp}/logs/embed/{run}_iter_{any_t}_{embedder}_shard_{shard}.log",
     benchmark:
@@ -115,6 +119,7 @@ rule embed:
     threads: lambda w: EXPERIMENTS[w.exp].compute.embed_threads
     resources:
         gpu=lambda w: gathering_gpus(w, "embed"),
+    priority: PRIORITY_LOOP
     log:
         "results/{exp}/logs/embed/{run}_iter_{any_t}_{embedder}.log",
     benchmark:
@@ -142,6 +147,7 @@ rule lookahead:
     threads: lambda w: EXPERIMENTS[w.exp].compute.embed_threads
     resources:
         gpu=lambda w: gpus(w, "lookahead"),
+    priority: PRIORITY_LOOP
     log:
         "results/{exp}/logs/lookahead/{run}_iter_{any_t}_{embedder}.log",
     benchmark:
@@ -173,6 +179,7 @@ rule vote_shard:
         backend=lambda w: exp_cfg(w).pe.nn_backend,
         shard=shard_of,
         code=code("vote"),
+    priority: PRIORITY_LOOP
     log:
         "results/{exp}/logs/vote/eps_{eps}_iter_{t}_shard_{shard}.log",
     benchmark:
@@ -194,6 +201,7 @@ rule vote:
         shard=None,
         shards=shard_count,
         code=code("vote"),
+    priority: PRIORITY_LOOP
     log:
         "results/{exp}/logs/vote/eps_{eps}_iter_{t}.log",
     benchmark:
@@ -212,6 +220,7 @@ rule select:
     params:
         seed=lambda w: exp_cfg(w).pe.seed,
         code=code("select"),
+    priority: PRIORITY_LOOP
     log:
         "results/{exp}/logs/select/eps_{eps}_iter_{t}.log",
     benchmark:
@@ -249,6 +258,7 @@ rule vary_shard:
         **vary_params(shard_of),
     resources:
         gpu=lambda w: gpus(w, "vary"),
+    priority: PRIORITY_LOOP
     log:
         "results/{exp}/logs/vary/eps_{eps}_iter_{t}_shard_{shard}.log",
     benchmark:
@@ -269,6 +279,7 @@ rule vary:
         shards=shard_count,
     resources:
         gpu=lambda w: gathering_gpus(w, "vary"),
+    priority: PRIORITY_LOOP
     log:
         "results/{exp}/logs/vary/eps_{eps}_iter_{t}.log",
     benchmark:
