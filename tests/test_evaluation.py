@@ -92,3 +92,27 @@ def test_report_builds_and_holds_every_figure(finished_run):
     # Every figure is embedded as PNG data (the report is one self-contained file).
     assert len(re.findall(r"data:image/png;base64,|iVBORw0KGgo", html)) >= 5
     assert "not differentially private" in html.lower()
+
+
+def test_effnet_embedder_equals_the_unmodified_network():
+    """BN folding, padding inside the convolutions, in-place ReLU6 and 1-channel resizing are
+    speed-ups only: features equal those of the library's network on 3-channel input."""
+    import torch
+    import torch.nn.functional as F
+    from efficientnet_lite_pytorch import EfficientNet
+
+    embedder = make_embedder({"name": "effnet_lite0", "resolution": 64, "batch_size": 16, "device": "cpu", "threads": 1})
+    changed = [m for m in embedder.model.modules() if isinstance(m, torch.nn.Conv2d) and m.padding != (0, 0)]
+    assert len(changed) >= 10  # the symmetric "same" paddings moved into the convolutions
+
+    reference = EfficientNet.from_name("efficientnet-lite0", image_size=64)
+    reference.load_state_dict(torch.load(embedder.bundled_weights(), map_location="cpu", weights_only=True), strict=False)
+    reference.eval()
+    images = np.random.default_rng(0).integers(0, 256, size=(20, 28, 28, 1), dtype=np.uint8)
+    with torch.inference_mode():
+        x = torch.from_numpy(images).permute(0, 3, 1, 2).float().expand(-1, 3, -1, -1)
+        x = F.interpolate(x, size=(64, 64), mode="bilinear", antialias=True, align_corners=False)
+        expected = reference.extract_features((x - 127.0) / 128.0).mean(dim=(2, 3)).numpy()
+    features = embedder.embed(images)
+    # Folding the batch norms into the convolutions reorders float operations: close, not equal.
+    np.testing.assert_allclose(features, expected, rtol=1e-3, atol=1e-3 * np.abs(expected).max())
