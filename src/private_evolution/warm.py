@@ -53,6 +53,10 @@ PRELOAD = (
     "dp_accounting",
     "snakemake.iocontainers",
     "snakemake.shell",
+    "scipy.optimize",  # the accountant's calibration
+    "scipy.stats",
+    "matplotlib",  # the glyph simulator finds its fonts through it (0.3 s per job otherwise)
+    "private_evolution.simulator",
     "private_evolution.embedders",
     "private_evolution.classifier",
     "private_evolution.metrics",
