@@ -89,6 +89,20 @@ def test_an_exception_in_the_script_fails_the_job_with_its_traceback(worker, tmp
     assert report(tmp_path)["ppid"] == worker.pid
 
 
+def test_a_malformed_request_is_refused_and_the_worker_goes_on(worker, tmp_path):
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+        connection.settimeout(20)
+        connection.connect(os.environ[warm.SOCKET_ENV])
+        replies = connection.makefile("r")
+        assert replies.readline() == "ready\n"
+        connection.sendall(b"not a request")  # no length header, no file descriptors
+        assert replies.readline().startswith("refused ")
+    assert run_script(tmp_path, "0").returncode == 0
+    assert report(tmp_path)["ppid"] == worker.pid
+
+
 def test_without_a_worker_the_script_runs_in_its_own_process(tmp_path):
     env = {key: value for key, value in os.environ.items() if not key.startswith("PE_WARM")}
     for extra in ({}, {warm.SOCKET_ENV: str(tmp_path / "no-socket"), warm.PREFIX_ENV: sys.prefix}):

@@ -118,18 +118,19 @@ def hand_over(log: Sequence[str] = ()) -> None:
 
 def _ask_worker(socket_path: str) -> tuple[int, int, float] | None:
     """The child's (exit code, peak RSS in kB, seconds), or None if this process should run the script."""
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         connection.settimeout(READY_TIMEOUT_S)
         connection.connect(socket_path)
         replies = connection.makefile("r")
         if replies.readline().strip() != "ready":
-            return None
+            raise ValueError("no ready")
         request = json.dumps({"argv": sys.argv, "cwd": os.getcwd(), "env": dict(os.environ)}).encode()
         payload = struct.pack("!I", len(request)) + request
         sent = socket.send_fds(connection, [payload], [0, 1, 2])
         connection.sendall(payload[sent:])
     except (OSError, ValueError):
+        connection.close()  # the worker sees the end at once, rather than wait for a request
         return None  # nothing was started: run here
     # From here on the child may be running: never run the script a second time.
     connection.settimeout(None)
@@ -137,8 +138,9 @@ def _ask_worker(socket_path: str) -> tuple[int, int, float] | None:
     try:
         for line in replies:
             word, _, rest = line.strip().partition(" ")
-            if word == "refused":
+            if word == "refused":  # nothing was started
                 print(f"[warm worker] not used: {rest}", file=sys.stderr)
+                connection.close()
                 return None
             if word == "started":
                 child = int(rest)
@@ -286,6 +288,7 @@ def serve(socket_path: str, parent_pid: int, preload: tuple[str, ...]) -> None:
 def _accept(listener, selector, children) -> None:
     connection, _ = listener.accept()
     connection.settimeout(10.0)
+    fds: list[int] = []
     try:
         connection.sendall(b"ready\n")
         header, fds, _, _ = socket.recv_fds(connection, 65536, 3)
@@ -300,7 +303,13 @@ def _accept(listener, selector, children) -> None:
             body += more
         request = json.loads(body)
     except (OSError, ValueError) as err:
-        print(f"dropped a request: {err!r}", flush=True)
+        print(f"refused a request: {err!r}", flush=True)
+        for fd in fds:
+            os.close(fd)
+        try:
+            connection.sendall(f"refused {err}\n".encode())
+        except OSError:
+            pass
         connection.close()
         return
     sys.stdout.flush()
