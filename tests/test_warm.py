@@ -43,8 +43,9 @@ SCRIPT = textwrap.dedent(
 
 
 @pytest.fixture
-def worker():
+def worker(monkeypatch):
     """A worker started by this process, as the Snakefile's onstart starts one."""
+    monkeypatch.setenv("PYTHONPATH", str(REPO / "src"))  # as run_script's jobs have it
     socket_path = warm.start(preload=("numpy",))
     assert wait_until(lambda: os.path.exists(socket_path))  # bound once the preload is done
     yield warm._worker
@@ -53,13 +54,13 @@ def worker():
     assert not os.path.exists(socket_path)
 
 
-def run_script(tmp_path: Path, mode: str, env: dict | None = None, wait: bool = True):
+def run_script(tmp_path: Path, mode: str, env: dict | None = None, wait: bool = True, python_path: str = str(REPO / "src")):
     script = tmp_path / "stage.py"
     script.write_text(SCRIPT)
     workdir = tmp_path / "work"
     workdir.mkdir(exist_ok=True)
     command = [sys.executable, str(script), str(tmp_path / "job.log"), str(tmp_path / "report.json"), mode]
-    env = dict(os.environ if env is None else env, MARKER="from the job", PYTHONPATH=str(REPO / "src"))
+    env = dict(os.environ if env is None else env, MARKER="from the job", PYTHONPATH=python_path)
     if not wait:
         return subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     return subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=120)
@@ -105,7 +106,8 @@ def test_a_malformed_request_is_refused_and_the_worker_goes_on(worker, tmp_path)
 
 def test_without_a_worker_the_script_runs_in_its_own_process(tmp_path):
     env = {key: value for key, value in os.environ.items() if not key.startswith("PE_WARM")}
-    for extra in ({}, {warm.SOCKET_ENV: str(tmp_path / "no-socket"), warm.PREFIX_ENV: sys.prefix}):
+    key = f"{sys.prefix}{os.pathsep * 2}{REPO / 'src'}"  # the key of a worker started with run_script's PYTHONPATH
+    for extra in ({}, {warm.SOCKET_ENV: str(tmp_path / "no-socket"), warm.KEY_ENV: key}):
         result = run_script(tmp_path, "0", env={**env, **extra})
         assert result.returncode == 0, result.stderr
         ran = report(tmp_path)
@@ -113,10 +115,15 @@ def test_without_a_worker_the_script_runs_in_its_own_process(tmp_path):
     assert not (tmp_path / "job.log").exists()
 
 
-def test_a_job_from_another_python_environment_runs_itself(worker, tmp_path):
-    result = run_script(tmp_path, "0", env={**os.environ, warm.PREFIX_ENV: "/another/venv"})
+def test_a_job_from_another_python_environment_or_path_runs_itself(worker, tmp_path):
+    result = run_script(tmp_path, "0", env={**os.environ, warm.KEY_ENV: "/another/venv"})
     assert result.returncode == 0
     assert report(tmp_path)["ppid"] == os.getpid()
+    # another PYTHONPATH could import another copy of the library than the worker preloaded
+    assert run_script(tmp_path, "0", python_path=f"{REPO / 'src'}{os.pathsep}{tmp_path}").returncode == 0
+    assert report(tmp_path)["ppid"] == os.getpid()
+    assert run_script(tmp_path, "0").returncode == 0
+    assert report(tmp_path)["ppid"] == worker.pid
 
 
 def alive(pid: int) -> bool:

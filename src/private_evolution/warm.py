@@ -41,7 +41,9 @@ import traceback
 from collections.abc import Sequence
 
 SOCKET_ENV = "PE_WARM_SOCKET"
-PREFIX_ENV = "PE_WARM_PREFIX"  # the worker's sys.prefix: a job in another environment runs itself
+# The worker's Python environment and PYTHONPATH: a job with other ones (a conda env, a copy
+# of the library) runs itself, since the worker's preloaded modules would not be its own.
+KEY_ENV = "PE_WARM_KEY"
 CHILD_ENV = "PE_WARM_CHILD"  # set in the worker's children, so that they do not hand over again
 
 # Imported once by the worker. torch is the reason the worker exists; the rest are the
@@ -98,7 +100,7 @@ def hand_over(log: Sequence[str] = ()) -> None:
     """
     log_path = log[0] if len(log) else None
     socket_path = os.environ.get(SOCKET_ENV)
-    if not socket_path or os.environ.get(CHILD_ENV) or os.environ.get(PREFIX_ENV) != sys.prefix:
+    if not socket_path or os.environ.get(CHILD_ENV) or os.environ.get(KEY_ENV) != environment_key():
         return
     outcome = _ask_worker(socket_path)
     if outcome is None:
@@ -114,6 +116,10 @@ def hand_over(log: Sequence[str] = ()) -> None:
         except OSError:
             pass
     raise SystemExit(code)
+
+
+def environment_key() -> str:
+    return f"{sys.prefix}{os.pathsep * 2}{os.environ.get('PYTHONPATH', '')}"
 
 
 def _ask_worker(socket_path: str) -> tuple[int, int, float] | None:
@@ -191,7 +197,7 @@ def start(preload: tuple[str, ...] = PRELOAD) -> str:
         )
     atexit.register(stop)
     os.environ[SOCKET_ENV] = socket_path
-    os.environ[PREFIX_ENV] = sys.prefix
+    os.environ[KEY_ENV] = environment_key()
     return socket_path
 
 
@@ -199,7 +205,7 @@ def stop() -> None:
     """Stop the worker started by :func:`start` (its children are stopped with it)."""
     global _worker, _folder
     os.environ.pop(SOCKET_ENV, None)
-    os.environ.pop(PREFIX_ENV, None)
+    os.environ.pop(KEY_ENV, None)
     if _worker is not None:
         if _worker.poll() is None:
             _worker.terminate()

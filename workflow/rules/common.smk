@@ -37,11 +37,12 @@ def code(name):
 
 def start_warm_worker():
     """Only where jobs run on this machine, and only in the process that schedules them."""
-    if not (config.get("warm_worker", True) and workflow.local_exec and workflow.is_main_process):
-        return
     from private_evolution import warm
 
-    warm.start()
+    if config.get("warm_worker", True) and workflow.local_exec and workflow.is_main_process:
+        warm.start()
+    else:
+        warm.stop()  # and forget a worker named by the environment this Snakemake was started in
 
 
 def stop_warm_worker():
