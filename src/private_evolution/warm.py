@@ -289,6 +289,8 @@ def serve(socket_path: str, parent_pid: int, preload: tuple[str, ...]) -> None:
             os.unlink(socket_path)
         except OSError:
             pass
+        if os.getppid() != parent_pid:  # nobody left to remove the folder start() made
+            shutil.rmtree(os.path.dirname(socket_path), ignore_errors=True)
 
 
 def _accept(listener, selector, children) -> None:
