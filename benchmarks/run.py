@@ -96,9 +96,13 @@ def import_times(repeats: int) -> dict[str, tuple[float, bool]]:
     return result
 
 
-def embedding_throughput(num_images: int, repeats: int, workdir: Path) -> dict[str, float]:
+def embedding_throughput(num_images: int, repeats: int, workdir: Path, device: str = "cpu", jobs: bool = True) -> dict[str, float]:
     """The embed stage (load, build, preprocess, forward, save) vs a bare forward of the same network."""
     import torch
+
+    def synchronize():  # GPU kernels run asynchronously: a timing must wait for them
+        if device == "cuda":
+            torch.cuda.synchronize()
 
     from private_evolution.embedders import make_embedder
     from private_evolution.io import save_npz
@@ -108,7 +112,7 @@ def embedding_throughput(num_images: int, repeats: int, workdir: Path) -> dict[s
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(num_images, 28, 28, 1), dtype=np.uint8)
     save_npz(workdir / "images.npz", images=images, labels=np.zeros(num_images, int))
-    cfg = {"name": "effnet_lite0", "resolution": 64, "batch_size": 256, "device": "cpu", "weights": None}
+    cfg = {"name": "effnet_lite0", "resolution": 64, "batch_size": 256, "device": device, "weights": None}
     stage_times, job_times, bare_times = [], [], []
     embedder = make_embedder({**cfg, "threads": 2})
     batch = embedder._prepare(images[:256])
@@ -118,13 +122,17 @@ def embedding_throughput(num_images: int, repeats: int, workdir: Path) -> dict[s
     )
     for _ in range(repeats):
         stage_times.append(_timed(lambda: embed(str(workdir / "images.npz"), str(workdir / "out.npz"), cfg, 2)))
-        job_times.append(sh([sys.executable, "-c", job]))
+        if jobs:
+            job_times.append(sh([sys.executable, "-c", job]))
         with torch.inference_mode():
+            synchronize()
             start = time.perf_counter()
             for begin in range(0, num_images, 256):
                 embedder.model.extract_features(batch[: min(256, num_images - begin)]).mean(dim=(2, 3))
+            synchronize()
             bare_times.append(time.perf_counter() - start)
-    stage, job, bare = (statistics.median(t) for t in (stage_times, job_times, bare_times))
+    stage, bare = statistics.median(stage_times), statistics.median(bare_times)
+    job = statistics.median(job_times) if jobs else float("nan")
     return {
         "images": num_images, "stage_ips": num_images / stage, "job_ips": num_images / job,
         "bare_ips": num_images / bare, "ratio": bare / stage, "job_ratio": bare / job,
@@ -137,22 +145,25 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def vote_backends(num_private: int, num_synthetic: int, dim: int, repeats: int) -> dict[str, float]:
+def vote_backends(num_private: int, num_synthetic: int, dim: int, repeats: int, backends=None) -> dict[str, float]:
     from private_evolution.vote import NN_BACKENDS, nearest_neighbor_counts
+
+    backends = backends or NN_BACKENDS
 
     rng = np.random.default_rng(0)
     private = rng.normal(size=(num_private, dim)).astype(np.float32)
     synthetic = rng.normal(size=(num_synthetic, dim)).astype(np.float32)
     labels_p, labels_s = np.zeros(num_private, int), np.zeros(num_synthetic, int)
     seconds, counts = {}, {}
-    for backend in NN_BACKENDS:
+    for backend in backends:
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
             counts[backend] = nearest_neighbor_counts(private, labels_p, synthetic, labels_s, backend=backend)
             times.append(time.perf_counter() - start)
         seconds[backend] = statistics.median(times)
-    seconds["same_counts"] = all(np.array_equal(counts["numpy"], c) for c in counts.values())
+    first = counts[backends[0]]
+    seconds["same_counts"] = all(np.array_equal(first, c) for c in counts.values())
     return seconds
 
 

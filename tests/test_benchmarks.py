@@ -38,3 +38,15 @@ def test_gpu_diffusers_check_runs_on_tiny_models(tmp_path):
     for row in rows:
         stage_rate, raw_rate, ratio = float(row[-4]), float(row[-3]), float(row[-2])
         assert stage_rate > 0 and raw_rate > 0 and abs(ratio - stage_rate / raw_rate) < 0.01
+
+
+def test_gpu_embedding_and_vote_check_runs_on_a_cpu(tmp_path):
+    output = tmp_path / "GPU_EMBED_VOTE.md"
+    subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "gpu_embed_vote.py"), "--tiny", "--output", str(output)],
+        check=True, capture_output=True, cwd=tmp_path,
+    )
+    text = output.read_text()
+    stage, bare = (float(line.split("|")[-2]) for line in text.splitlines() if line.startswith(("| embed stage", "| bare forward")))
+    assert stage > 0 and bare > 0
+    assert "| torch |" in text and "| faiss |" in text and "| same counts | yes |" in text
