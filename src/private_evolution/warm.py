@@ -11,8 +11,8 @@ the same script file with the modules already imported, and reports the child's 
 status back. The job's own process waits for it, so Snakemake sees what it always sees:
 the job's exit code, outputs and logs. Results are the same bit for bit (tested).
 
-Whenever the worker is not there, not ready in time, or runs another Python environment,
-the script simply runs in its own process. Under a cluster executor no worker is started
+Whenever the worker is not there (or still importing), or runs another Python environment
+or PYTHONPATH than the job, the script simply runs in its own process. Under a cluster executor no worker is started
 (jobs run on other machines). If the job's process is killed (Snakemake cancelling it),
 the worker kills the child; if Snakemake's process goes away, the worker stops.
 
@@ -108,8 +108,8 @@ def hand_over(log: Sequence[str] = ()) -> None:
     code, peak_rss_kb, seconds = outcome
     if log_path:
         try:
-            with open(log_path, "a") as log:
-                log.write(
+            with open(log_path, "a") as log_file:
+                log_file.write(
                     f"{time.strftime('%Y-%m-%d %H:%M:%S')} INFO [warm worker] ran in a child of the warm worker: "
                     f"exit {code}, peak RSS {peak_rss_kb / 1024:.0f} MB, {seconds:.2f} s\n"
                 )
@@ -188,7 +188,6 @@ def start(preload: tuple[str, ...] = PRELOAD) -> str:
     _folder = tempfile.mkdtemp(prefix="pe-warm-")
     socket_path = os.path.join(_folder, "socket")
     env = {**os.environ, **{name: "1" for name in THREAD_VARIABLES}}
-    env.pop(SOCKET_ENV, None)
     with open(os.path.join(_folder, "worker.log"), "w") as log:
         _worker = subprocess.Popen(
             [sys.executable, "-m", "private_evolution.warm", socket_path, str(os.getpid()), *preload],
