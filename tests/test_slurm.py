@@ -41,6 +41,8 @@ def slurm_cluster():
             pytest.skip("no SLURM cluster: run tests/slurm/cluster.sh start as root")
         result = subprocess.run(["bash", str(CLUSTER), "start"], capture_output=True, text=True, timeout=900)
         if result.returncode != 0:
+            # a half-started cluster (munged up, slurm.conf written) must not outlive the test
+            subprocess.run(["bash", str(CLUSTER), "stop"], check=False)
             message = f"could not start SLURM:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
             if os.environ.get("PE_REQUIRE_SLURM") == "1":
                 pytest.fail(message)

@@ -6,6 +6,8 @@
 # The config must live at /etc/slurm/slurm.conf: the SLURM executor's job step strips
 # every SLURM_* variable (SLURM_CONF included) before its inner srun.
 set -euo pipefail
+# Debian installs the daemons in /usr/sbin, which a clean or non-login shell may not have on PATH.
+export PATH="$PATH:/usr/sbin:/sbin"
 STATE=${PE_SLURM_STATE:-/tmp/pe-slurm}
 NODE=$(hostname -s)
 
