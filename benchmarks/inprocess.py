@@ -61,7 +61,7 @@ def run_experiment(exp, workdir: Path, threads: int = 2) -> dict[str, float]:
     timed("embed", embed, str(zero / "population.npz"), str(zero / f"embed_{name}.npz"), embedder, threads)
     k = exp.evaluation.k_nearest
     timed("evaluate", evaluate, str(zero / f"embed_{name}.npz"), str(private / f"heldout_embed_{name}.npz"), name, str(zero / f"metrics_{name}.json"), k)
-    privacy = {"delta": exp.privacy.delta, "seed": exp.privacy.seed, "seed_from_os": exp.privacy.seed_from_os}
+    privacy = {"delta": exp.privacy.delta, "adjacency": exp.privacy.adjacency, "seed_mode": exp.privacy.seed_mode, "seed": exp.privacy.seed}
     entries = []
     for eps, epsilon in zip(exp.epsilon_labels, exp.privacy.epsilons):
         privacy_path = root / f"eps_{eps}" / "privacy.json"
@@ -69,8 +69,13 @@ def run_experiment(exp, workdir: Path, threads: int = 2) -> dict[str, float]:
         entries.append({"epsilon": eps, "iteration": 0, "path": str(zero / f"metrics_{name}.json")})
         for t in range(1, exp.pe.iterations + 1):
             previous, here = run_dir(eps, t - 1), run_dir(eps, t)
-            timed("vote", vote, str(private / f"private_embed_{name}.npz"), str(previous / f"embed_{name}.npz"), str(privacy_path), t, f"eps_{eps}", str(here / "votes.npz"))
-            timed("select", select, str(here / "votes.npz"), t, f"eps_{eps}", exp.pe.seed, str(here / "selected.npz"))
+            # the un-noised epsilon = inf vote stays under private/, as in the workflow
+            votes = (private / f"eps_{eps}" / f"iter_{t}" if eps == "inf" else here) / "votes.npz"
+            timed(
+                "vote", vote, str(private / f"private_embed_{name}.npz"), str(previous / f"embed_{name}.npz"), str(privacy_path),
+                exp.name, t, str(private), str(votes), str(private / f"eps_{eps}" / f"iter_{t}" / "draw.json"),
+            )
+            timed("select", select, str(votes), t, f"eps_{eps}", exp.pe.seed, str(here / "selected.npz"))
             timed("vary", vary, exp.section("api"), target, str(previous / "population.npz"), str(here / "selected.npz"), exp.degrees[t - 1], t, f"eps_{eps}", exp.pe.seed, str(here / "population.npz"))
             timed("embed", embed, str(here / "population.npz"), str(here / f"embed_{name}.npz"), embedder, threads)
             timed("evaluate", evaluate, str(here / f"embed_{name}.npz"), str(private / f"heldout_embed_{name}.npz"), name, str(here / f"metrics_{name}.json"), k)
@@ -84,13 +89,19 @@ def run_experiment(exp, workdir: Path, threads: int = 2) -> dict[str, float]:
             entries.append({"epsilon": eps, "iteration": exp.pe.iterations, "path": str(path)})
         timed("evaluate_accuracy", evaluate_accuracy, str(private / "private.npz"), str(private / "heldout.npz"), num_classes, accuracy["epochs"], accuracy["seed"], str(root / "accuracy_ceiling.json"))
         entries.append({"epsilon": None, "iteration": None, "path": str(root / "accuracy_ceiling.json")})
-    timed("privacy_ledger", privacy_ledger, [str(root / f"eps_{eps}" / "privacy.json") for eps in exp.epsilon_labels], str(root / "privacy_ledger.csv"))
+    timed(
+        "privacy_ledger", privacy_ledger, [str(root / f"eps_{eps}" / "privacy.json") for eps in exp.epsilon_labels], str(private),
+        str(root / "privacy_ledger.csv"), str(root / "privacy_draws.csv"), str(root / "privacy_spend.json"),
+    )
     timed("collect_metrics", collect_metrics, exp.name, entries, str(root / "metrics.csv"))
     finals = {eps: str(run_dir(eps, exp.pe.iterations) / "population.npz") for eps in exp.epsilon_labels}
     T = exp.pe.iterations
     grids = {(eps, t): str(run_dir(eps, t) / "population.npz") for eps in exp.epsilon_labels for t in sorted({0, T // 2, T})}
     (root / "plots").mkdir(parents=True, exist_ok=True)
-    timed("plot", plot_all, str(root / "metrics.csv"), finals, grids, exp.dataset.class_names, exp.section("plot"), _Outputs(root / "plots"))
+    timed(
+        "plot", plot_all, str(root / "metrics.csv"), finals, grids, exp.dataset.class_names, exp.section("plot"), _Outputs(root / "plots"),
+        exp.privacy.seed_mode,
+    )
     return seconds
 
 

@@ -9,6 +9,7 @@ from private_evolution.accounting import (
     calibrate_sigma,
     pld_epsilon,
     privacy_record,
+    composed_epsilon,
     rdp_epsilon,
     round_up_significant,
     vote_sensitivity,
@@ -82,9 +83,41 @@ def test_round_up_significant():
     assert round_up_significant(999.1) == 1000.0
 
 
-def test_privacy_record_has_every_field():
-    record = privacy_record(1.0, DELTA, 5, 2, 3.0, 8.0, 7)
-    for key in ("epsilon", "delta", "iterations", "sigma", "k", "threshold", "accountant", "library", "noise_seed"):
+def test_privacy_record_has_every_field_and_no_secret_seed():
+    record = privacy_record(1.0, DELTA, 5, 2, 3.0, 8.0, "secret", 7)
+    for key in ("epsilon", "delta", "iterations", "sigma", "k", "threshold", "accountant", "library", "noise_seed", "adjacency", "dp"):
         assert key in record
     assert record["sensitivity_l2"] == pytest.approx(math.sqrt(2))
     assert record["library"].startswith("dp-accounting ")
+    assert record["dp"] == "yes" and record["seed_mode"] == "secret"
+    # the configured (public) seed never appears in a secret-seed record
+    assert 7 not in record.values() and "public_seed" not in record and "private/noise_seed.json" in record["noise_seed"]
+
+
+def test_privacy_record_says_not_dp_for_a_public_seed_or_no_noise():
+    public = privacy_record(1.0, DELTA, 5, 1, 3.0, 8.0, "public", 7)
+    assert public["dp"] == "no: noise seed is public (privacy.seed_mode: public)" and public["public_seed"] == 7
+    reference = privacy_record(math.inf, DELTA, 5, 1, 0.0, 0.0, "secret", 7)
+    assert reference["dp"].startswith("no: epsilon = inf")
+
+
+def test_replace_one_adjacency_doubles_the_squared_sensitivity():
+    for k in (1, 3):
+        assert vote_sensitivity(k, "replace_one") ** 2 == pytest.approx(2 * vote_sensitivity(k, "add_remove") ** 2)
+    record = privacy_record(1.0, DELTA, 5, 1, 0.0, 8.0, "secret", 0, "replace_one")
+    assert record["neighbouring_relation"] == "replace one private sample by another"
+    assert record["noise_multiplier"] == pytest.approx(8.0 / math.sqrt(2))
+    with pytest.raises(PEError, match="unknown adjacency 'swap'"):
+        vote_sensitivity(1, "swap")
+
+
+def test_composed_epsilon_is_the_accountants_composition_of_every_vote():
+    sigma_1, sigma_2 = calibrate_sigma(1.0, DELTA, 5), calibrate_sigma(2.0, DELTA, 5)
+    runs = [{"noise_multiplier": sigma_1, "iterations": 5}, {"noise_multiplier": sigma_2, "iterations": 5}]
+    composed = composed_epsilon(runs, 2 * DELTA)
+    # more than either run alone, at most the sum (basic composition) ...
+    assert 2.0 < composed < 3.0
+    # ... and equal to one Gaussian of the combined noise: 1/z^2 adds up over the 10 votes
+    combined = (5 / sigma_1**2 + 5 / sigma_2**2) ** -0.5
+    assert composed == pytest.approx(pld_epsilon(combined, 2 * DELTA, 1), rel=2e-3)
+    assert composed_epsilon([{"noise_multiplier": 0.0, "iterations": 1}], DELTA) == math.inf

@@ -125,7 +125,10 @@ def test_nan_in_embeddings_stops_the_vote(tmp_path):
     save_embeddings(tmp_path / "population.npz", np.ones((5, 4), np.float32), np.zeros(5, int))
     (tmp_path / "privacy.json").write_text('{"k": 1, "sigma": 1.0, "threshold": 0.0, "noise_seed": 0}')
     with pytest.raises(CorruptFileError, match=r"private_embed\.npz' holds 1 embeddings with NaN"):
-        vote(str(tmp_path / "private_embed.npz"), str(tmp_path / "population.npz"), str(tmp_path / "privacy.json"), 1, "eps_1", str(tmp_path / "votes.npz"))
+        vote(
+            str(tmp_path / "private_embed.npz"), str(tmp_path / "population.npz"), str(tmp_path / "privacy.json"),
+            "x", 1, str(tmp_path / "private"), str(tmp_path / "votes.npz"), str(tmp_path / "private" / "draw.json"),
+        )
     assert not (tmp_path / "votes.npz").exists()
 
 

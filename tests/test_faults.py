@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from workflow_helpers import copy_repository, snakemake, tiny_config, write_config
+from workflow_helpers import copy_repository, share_noise_seed, snakemake, tiny_config, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -59,6 +59,7 @@ def same_arrays(a, b):
 def test_killed_run_resumes_to_the_same_result(finished_run, tmp_path, sig):
     workdir = copy_repository(tmp_path)
     write_config(workdir, tiny_config())
+    share_noise_seed(finished_run, workdir)
     start_and_kill(workdir, sig, f"results/{EXP}/eps_1/iter_1/votes.npz")
     before = result_files(workdir)
     assert before, "nothing was finished before the kill"
@@ -68,7 +69,7 @@ def test_killed_run_resumes_to_the_same_result(finished_run, tmp_path, sig):
     redone = [p for p, mtime in before.items() if after.get(p) != mtime]
     # Only jobs that were running at the kill (at most 2 with --cores 2) may be redone.
     assert len(redone) <= 2, redone
-    for relative in (f"eps_{e}/iter_2/{name}" for e in ("1", "inf") for name in ("population.npz", "votes.npz")):
+    for relative in ["eps_1/iter_2/votes.npz", "private/eps_inf/iter_2/votes.npz", "eps_1/iter_2/population.npz", "eps_inf/iter_2/population.npz"]:
         assert same_arrays(workdir / f"results/{EXP}" / relative, finished_run / f"results/{EXP}" / relative), relative
 
 

@@ -7,9 +7,9 @@ import pytest
 
 from private_evolution import PEError
 from private_evolution.accounting import calibrate_sigma, pld_epsilon, rdp_epsilon
-from private_evolution.audit import epsilon_lower_bound, privacy_boundary_violations, rulegraph_edges
+from private_evolution.audit import dry_run_jobs, epsilon_lower_bound, job_privacy_violations, rulegraph_edges
 from private_evolution.config import load_config
-from private_evolution.stages.release import MANIFEST, release, sha256_of
+from private_evolution.stages.release import MANIFEST, SUMMARY, release, sha256_of
 from private_evolution.vote import nearest_neighbor_counts, noisy_histogram
 from workflow_helpers import copy_repository, snakemake, tiny_config, write_config
 
@@ -31,24 +31,32 @@ def workdir(tmp_path_factory):
     return workdir
 
 
-def test_workflow_respects_the_privacy_boundary(workdir):
-    edges = rulegraph_edges(snakemake(workdir, "--rulegraph", "dot").stdout)
-    assert ("embed_real", "vote") in edges and ("random_population", "embed") in edges
-    assert privacy_boundary_violations(edges) == []
-    # RANDOM_API has no ancestor at all: it cannot depend on private data.
-    assert not [edge for edge in edges if edge[1] == "random_population"]
+def planned(workdir, *targets):
+    """Every job of the workflow, as a forced dry run lists them (rule, input, output, wildcards)."""
+    return dry_run_jobs(snakemake(workdir, "--dry-run", "--forceall", "--cores", "2", *targets).stdout)
+
+
+def test_workflow_respects_the_privacy_boundary_job_by_job(workdir):
+    jobs = planned(workdir)
+    rules = {job["rule"] for job in jobs}
+    assert {"vote", "vote_reference", "embed_real", "random_population"} <= rules
+    assert job_privacy_violations(jobs) == []
+    # RANDOM_API reads nothing at all: it cannot depend on private data.
+    assert [job["input"] for job in jobs if job["rule"] == "random_population"] == [[]]
+    # the un-noised vote writes only under private/
+    assert all("/private/" in path for job in jobs if job["rule"] == "vote_reference" for path in job["output"])
 
 
 def test_sharded_workflow_respects_the_privacy_boundary(tmp_path):
-    """With shards, clean counts flow vote_shard -> vote only; nothing else reads a private rule's output."""
+    """With shards, clean counts flow vote_shard -> vote only; nothing else reads a private job's output."""
     workdir = copy_repository(tmp_path)
     config = tiny_config()
     config["experiments"]["tiny"]["compute"] = {"shards": 3}
     write_config(workdir, config)
     edges = rulegraph_edges(snakemake(workdir, "--rulegraph", "dot").stdout)
     assert ("vote_shard", "vote") in edges and ("embed_real_shard", "embed_real") in edges
-    assert [consumer for producer, consumer in edges if producer == "vote_shard"] == ["vote"]
-    assert privacy_boundary_violations(edges) == []
+    assert sorted({consumer for producer, consumer in edges if producer == "vote_shard"}) == ["vote", "vote_reference"]
+    assert job_privacy_violations(planned(workdir)) == []
 
 
 def test_boundary_check_catches_a_rule_that_reads_private_data(workdir):
@@ -56,10 +64,43 @@ def test_boundary_check_catches_a_rule_that_reads_private_data(workdir):
     original = snakefile.read_text()
     snakefile.write_text(original + LEAKY_RULE)
     try:
-        edges = rulegraph_edges(snakemake(workdir, "--rulegraph", "dot", "results/tiny/plots/leak.txt").stdout)
+        jobs = planned(workdir, "results/tiny/plots/leak.txt")
     finally:
         snakefile.write_text(original)
-    assert privacy_boundary_violations(edges) == ["rule 'leak' reads private data (the output of rule 'prepare_private')"]
+    assert job_privacy_violations(jobs) == [
+        "job leak(exp=tiny) reads private data and is not allowed to",
+        "job leak(exp=tiny) writes private data outside private/: ['results/tiny/plots/leak.txt']",
+    ]
+
+
+def test_boundary_check_never_takes_an_un_noised_vote_for_a_barrier(workdir):
+    """A vote of epsilon = inf adds no noise: writing its counts outside private/ is a leak."""
+    rules = workdir / "workflow" / "rules" / "pe.smk"
+    original = rules.read_text()
+    leaky = original.replace(
+        'votes=PRIVATE + "/eps_{eps}/iter_{t}/votes.npz",', 'votes="results/{exp}/eps_{eps}/iter_{t}/votes.npz",'
+    )
+    assert leaky != original
+    common = workdir / "workflow" / "rules" / "common.smk"
+    common_original = common.read_text()
+    common.write_text(common_original.replace('base = PRIVATE + "/eps_{eps}/iter_{t}" if eps == "inf" else ITER', "base = ITER"))
+    rules.write_text(leaky)
+    try:
+        jobs = planned(workdir)
+    finally:
+        rules.write_text(original)
+        common.write_text(common_original)
+    problems = job_privacy_violations(jobs)
+    assert "job vote_reference(eps=inf, exp=tiny, t=1) writes private data outside private/: ['results/tiny/eps_inf/iter_1/votes.npz']" in problems
+
+
+def test_release_may_read_only_dp_outputs():
+    jobs = [
+        {"rule": "prepare_private", "input": [], "output": ["r/x/private/private.npz"], "wildcards": {"exp": "x"}},
+        {"rule": "evaluate", "input": ["r/x/private/private.npz"], "output": ["r/x/eps_1/m.json"], "wildcards": {"exp": "x"}},
+        {"rule": "release", "input": ["r/x/eps_1/m.json"], "output": ["r/x/release"], "wildcards": {"exp": "x"}},
+    ]
+    assert job_privacy_violations(jobs) == ["job release(exp=x) releases outputs that are not DP (labelled)"]
 
 
 def test_pld_never_needs_more_noise_than_rdp():
@@ -104,26 +145,31 @@ def test_audit_catches_a_mechanism_with_too_little_noise():
     assert bound > CLAIMED_EPSILON
 
 
-def test_release_holds_only_dp_outputs(finished_run, tmp_path):
-    exp = finished_run / "results" / "tiny"
-    runs = {
+def release_runs(exp, epsilons):
+    return {
         eps: {
             "privacy": str(exp / f"eps_{eps}/privacy.json"),
             "votes": [str(exp / f"eps_{eps}/iter_{t}/votes.npz") for t in (1, 2)],
+            "draws": [str(exp / f"private/eps_{eps}/iter_{t}/draw.json") for t in (1, 2)],
             "final": str(exp / f"eps_{eps}/iter_2/population.npz"),
         }
-        for eps in ("1", "inf")
+        for eps in epsilons
     }
+
+
+def test_release_holds_only_dp_outputs(finished_run, tmp_path):
+    exp = finished_run / "results" / "tiny"
     out = tmp_path / "release"
-    release(runs, str(out))
+    private_dir = tmp_path / "private"  # not the finished run's: its ledger stays untouched
+    release(release_runs(exp, ["1"]), str(out), str(private_dir))
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     assert files == sorted(
-        [MANIFEST]
-        + [f"eps_{e}/{name}" for e in ("1", "inf") for name in ("privacy.json", "synthetic.npz", "noisy_votes_iter_1.npz", "noisy_votes_iter_2.npz")]
+        [MANIFEST, SUMMARY]
+        + [f"eps_1/{name}" for name in ("privacy.json", "synthetic.npz", "noisy_votes_iter_1.npz", "noisy_votes_iter_2.npz")]
     )
     manifest = dict(reversed(line.split("  ")) for line in (out / MANIFEST).read_text().splitlines())
     assert all(manifest[name] == sha256_of(out / name) for name in files if name != MANIFEST)
-    private_hashes = {sha256_of(p) for p in (exp / "private").iterdir()}
+    private_hashes = {sha256_of(p) for p in (exp / "private").rglob("*") if p.is_file()}
     assert not private_hashes & {sha256_of(out / name) for name in files}
     with np.load(exp / "private" / "private.npz") as private:
         private_rows = {row.tobytes() for row in private["images"]}
@@ -131,18 +177,44 @@ def test_release_holds_only_dp_outputs(finished_run, tmp_path):
         assert set(synthetic.files) == {"images", "labels"}
         assert not any(image.tobytes() in private_rows for image in synthetic["images"])
     assert json.loads((out / "eps_1" / "privacy.json").read_text())["sigma"] > 0
+    summary = json.loads((out / SUMMARY).read_text())
+    one = json.loads((exp / "eps_1/privacy.json").read_text())
+    assert summary["composed_epsilon"] == pytest.approx(1.0, abs=0.01) and summary["composed_delta"] == one["delta"]
+    # the released draws are remembered (privately), so a vote that would redraw them refuses
+    released = json.loads((private_dir / "ledger" / "released.json").read_text())
+    assert released["1"]["1"] == json.loads((exp / "private/eps_1/iter_1/draw.json").read_text())["digest"]
+    assert "digest" not in (out / "eps_1" / "privacy.json").read_text()
 
 
-def test_release_refuses_private_paths(finished_run, tmp_path):
+def test_release_refuses_private_paths_and_non_dp_runs(finished_run, tmp_path):
     exp = finished_run / "results" / "tiny"
     runs = {"1": {"privacy": str(exp / "eps_1/privacy.json"), "votes": [], "final": str(exp / "private/private.npz")}}
     with pytest.raises(PEError, match="refusing to release"):
         release(runs, str(tmp_path / "release"))
+    runs = release_runs(exp, ["inf"])
+    runs["inf"]["votes"] = []
+    with pytest.raises(PEError, match="refusing to release the run of .*not DP \\(no: epsilon = inf"):
+        release(runs, str(tmp_path / "release"))
+    assert not (tmp_path / "release").exists()
 
 
-def test_release_needs_seed_from_os():
-    config = {"experiments": {"x": {"release": {"enabled": True}}}}
-    with pytest.raises(PEError, match="release needs privacy.seed_from_os: true"):
+@pytest.mark.parametrize(
+    "privacy,release_cfg,message",
+    [
+        ({"seed_mode": "public"}, {"enabled": True, "epsilons": [1]}, "a release needs privacy.seed_mode: secret"),
+        ({}, {"enabled": True}, "release.epsilons: name the epsilons to publish"),
+        ({}, {"enabled": True, "epsilons": ["inf"]}, "epsilon = inf is the un-noised, non-private reference"),
+        ({}, {"enabled": True, "epsilons": [3]}, "3 is not one of privacy.epsilons"),
+        ({"seed_from_os": True}, {"enabled": True, "epsilons": [1]}, "privacy.seed_from_os was replaced by privacy.seed_mode"),
+        ({"adjacency": "swap"}, {}, "adjacency: 'swap' is not one of"),
+    ],
+)
+def test_release_and_privacy_config_errors(privacy, release_cfg, message):
+    config = {"experiments": {"x": {"release": release_cfg, "privacy": privacy}}}
+    with pytest.raises(PEError, match=message):
         load_config(config)
-    config = {"experiments": {"x": {"release": {"enabled": True}, "privacy": {"seed_from_os": True}}}}
-    assert load_config(config)["x"].release.enabled
+
+
+def test_release_of_named_epsilons_loads():
+    config = {"experiments": {"x": {"release": {"enabled": True, "epsilons": [1, 2]}, "privacy": {"epsilons": [1, 2, "inf"]}}}}
+    assert load_config(config)["x"].release.epsilons == [1.0, 2.0]

@@ -7,9 +7,9 @@ import pytest
 import yaml
 
 from private_evolution.io import load_npz, read_json
-from private_evolution.seeding import stream
+from private_evolution.noise import draw_digest, noise_generator, secret_seed
 from private_evolution.sharding import shard_bounds
-from workflow_helpers import REPO, copy_repository, planned_jobs, snakemake, write_config
+from workflow_helpers import REPO, copy_repository, planned_jobs, share_noise_seed, snakemake, write_config
 
 
 @pytest.mark.parametrize("total,shards,align", [(60, 4, 16), (60, 4, 1), (10, 4, 8), (0, 3, 4), (1000, 7, 256)])
@@ -39,6 +39,7 @@ def runs(tmp_path_factory):
         workdir = copy_repository(tmp_path_factory.mktemp(f"shards{shards}"))
         write_config(workdir, sharded_config(shards))
         workdirs[shards] = workdir
+    share_noise_seed(workdirs[1], workdirs[4])  # one secret seed for both: same counts, same noise
     plan = planned_jobs(workdirs[4], "--cores", "2")
     assert plan["vote_shard"] == 4 * 2 and plan["vote"] == 2 and plan["vary_shard"] == 4 * 2
     assert plan["embed_shard"] == 4 * 3 and plan["embed_real_shard"] == 4 * 2 and plan["random_population_shard"] == 4
@@ -69,8 +70,10 @@ def test_noise_is_added_once_to_the_sum_of_the_shards_clean_counts(runs):
         assert len(shard_files) == 4
         clean = np.sum([load_npz(path)["counts"] for path in shard_files], axis=0)
         assert clean.sum() == 300 * privacy["k"]  # every private sample voted, in exactly one shard
-        noisy = load_npz(exp / f"eps_1/iter_{t}/votes.npz")["noisy_counts"]
-        one_draw = stream(privacy["noise_seed"], "vote-noise", "eps_1", t).normal(0.0, privacy["sigma"], size=len(clean))
+        votes = load_npz(exp / f"eps_1/iter_{t}/votes.npz")
+        digest = draw_digest(clean, votes["labels"], privacy["sigma"])
+        stream = noise_generator(secret_seed(exp / "private"), "tiny", 1.0, t, digest)
+        noisy, one_draw = votes["noisy_counts"], stream.normal(0.0, privacy["sigma"], size=len(clean))
         assert np.allclose(noisy - clean, one_draw, rtol=0, atol=1e-9)
     # clean counts exist only inside private/
     assert not [p for p in exp.rglob("vote_counts_*") if "private" not in p.relative_to(exp).parts]

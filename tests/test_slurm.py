@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from private_evolution.io import load_npz
-from workflow_helpers import REPO, copy_repository, planned_jobs, snakemake, write_config
+from workflow_helpers import REPO, copy_repository, planned_jobs, share_noise_seed, snakemake, write_config
 
 CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
 GPU_RULES = {"embed_shard", "embed_real_shard"}  # with compute.gpus: 1 and 2 shards, the jobs that run a network
@@ -104,6 +104,7 @@ def test_workflow_through_slurm_matches_a_local_run(slurm_cluster, tmp_path):
     cluster = copy_repository(tmp_path / "cluster")
     for workdir in (local, cluster):
         write_config(workdir, slurm_test_config())
+    share_noise_seed(local, cluster)  # the same secret seed: the two runs draw the same noise
     expected = planned_jobs(cluster, "--cores", "2")
     expected_remote = sum(count for rule, count in expected.items() if rule != "all")  # 'all' is a local rule
 

@@ -179,7 +179,7 @@ def test_warm_worker_code_is_not_part_of_any_stage_digest():
 
 def test_workflow_results_are_the_same_with_and_without_the_worker(finished_run, tmp_path):
     """finished_run ran with the worker (the default); the same workflow without it gives the same files."""
-    from workflow_helpers import copy_repository, snakemake, tiny_config, write_config
+    from workflow_helpers import copy_repository, share_noise_seed, snakemake, tiny_config, write_config
 
     logs = "\n".join(path.read_text() for path in (finished_run / "results" / "tiny" / "logs").rglob("*.log"))
     assert logs.count("ran in a child of the warm worker: exit 0") >= 20
@@ -188,6 +188,7 @@ def test_workflow_results_are_the_same_with_and_without_the_worker(finished_run,
     config = tiny_config()
     config["warm_worker"] = False
     write_config(workdir, config)
+    share_noise_seed(finished_run, workdir)
     snakemake(workdir, "--cores", "2")
     cold_logs = "\n".join(path.read_text() for path in (workdir / "results" / "tiny" / "logs").rglob("*.log"))
     assert "warm worker" not in cold_logs

@@ -42,16 +42,20 @@ def expected_files(config):
         files += [f"{root}/eps_{eps}/privacy.json", f"{root}/eps_{eps}/accuracy.json"]
         files.append(f"{root}/eps_{eps}/iter_{iterations}/metrics_inception.json")
         for t in range(1, iterations + 1):
-            for name in ("votes.npz", "selected.npz", "population.npz", "embed_effnet_lite0.npz", "metrics_effnet_lite0.json"):
+            for name in ("selected.npz", "population.npz", "embed_effnet_lite0.npz", "metrics_effnet_lite0.json"):
                 files.append(f"{root}/eps_{eps}/iter_{t}/{name}")
+            # the un-noised epsilon = inf vote is private
+            files.append(f"{root}/private/eps_{eps}/iter_{t}/votes.npz" if eps == "inf" else f"{root}/eps_{eps}/iter_{t}/votes.npz")
     return files
 
 
 def test_every_expected_output_exists(finished_run):
     missing = [f for f in expected_files(tiny_config()) if not (finished_run / f).is_file()]
     assert missing == []
-    for rule in ("vote", "embed", "vary"):
+    for rule in ("embed", "vary"):
         assert any((finished_run / f"results/{EXP}/logs/{rule}").iterdir())
+    assert any((finished_run / f"results/{EXP}/private/logs/vote").iterdir())  # the vote reads private data
+    for rule in ("vote", "embed", "vary"):
         assert any((finished_run / f"results/{EXP}/benchmarks/{rule}").iterdir())
 
 
@@ -60,7 +64,8 @@ def test_privacy_json_holds_the_accountants_sigma(finished_run):
     record = json.loads((finished_run / f"results/{EXP}/eps_1/privacy.json").read_text())
     assert record["sigma"] == calibrate_sigma(1.0, config["privacy"]["delta"], config["pe"]["iterations"])
     assert record["epsilon"] == 1.0 and record["iterations"] == config["pe"]["iterations"]
-    assert record["noise_seed"] == 0 and "PLD" in record["accountant"]
+    assert record["seed_mode"] == "secret" and record["dp"] == "yes" and "PLD" in record["accountant"]
+    assert record["noise_seed"].startswith("secret")
     assert record["threshold"] == pytest.approx(record["sigma"])  # default H = 1 sigma
     no_noise = json.loads((finished_run / f"results/{EXP}/eps_inf/privacy.json").read_text())
     assert no_noise["sigma"] == 0.0 and no_noise["epsilon"] == "inf"
@@ -73,7 +78,8 @@ def test_votes_hold_only_noisy_counts(finished_run):
         noisy, weights = votes["noisy_counts"], votes["weights"]
     assert not np.allclose(noisy, np.round(noisy))  # noise was added
     assert np.allclose(weights, np.maximum(noisy - record["threshold"], 0))
-    with np.load(finished_run / f"results/{EXP}/eps_inf/iter_1/votes.npz") as votes:
+    assert not (finished_run / f"results/{EXP}/eps_inf/iter_1/votes.npz").exists()  # un-noised: private only
+    with np.load(finished_run / f"results/{EXP}/private/eps_inf/iter_1/votes.npz") as votes:
         exact = votes["noisy_counts"]
     private_size = tiny_config()["experiments"][EXP]["dataset"]["num_private"]
     assert np.allclose(exact, np.round(exact)) and exact.sum() == private_size  # epsilon = inf: k = 1 vote each

@@ -27,6 +27,22 @@ def write_config(workdir: Path, config: dict) -> None:
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 
 
+def share_noise_seed(source: Path, destination: Path, experiment: str = "tiny") -> None:
+    """Give ``destination`` the secret noise seed of ``source`` (a copy of the same private
+    folder's seed, as a resumed run has): runs compared across folders then draw the same noise."""
+    seed = source / "results" / experiment / "private" / "noise_seed.json"
+    target = destination / "results" / experiment / "private" / "noise_seed.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if seed.is_file():
+        shutil.copyfile(seed, target)
+    else:  # the source has not run yet: give both the same new seed
+        from private_evolution.noise import secret_seed
+
+        secret_seed(target.parent)
+        seed.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(target, seed)
+
+
 def tiny_config() -> dict:
     """.test's tiny config, with FID on through a fake Inception (save_fake_inception)."""
     config = yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())

@@ -18,17 +18,27 @@ from . import PEError
 SIGNIFICANT_DIGITS = 3
 
 
-def vote_sensitivity(k: int) -> float:
+ADJACENCIES = ("add_remove", "replace_one")
+ADJACENCY_TEXT = {
+    "add_remove": "add or remove one private sample",
+    "replace_one": "replace one private sample by another",
+}
+
+
+def vote_sensitivity(k: int, adjacency: str = "add_remove") -> float:
     """L2 sensitivity of the k-nearest-neighbour vote histogram.
 
-    Neighbouring datasets differ by adding or removing one private sample
-    (the PE paper's relation). That sample casts one vote for each of k
-    distinct synthetic samples, so it changes k counts by exactly 1:
-    the L2 norm of the change is sqrt(k).
+    ``add_remove`` (the PE paper's relation): the added or removed sample casts one
+    vote for each of k distinct synthetic samples, so k counts change by exactly 1:
+    the L2 norm of the change is sqrt(k). ``replace_one``: the old sample's k votes
+    go and the new one's k votes come, up to 2k counts change by 1: sqrt(2k) (the
+    squared sensitivity doubles).
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    return math.sqrt(k)
+    if adjacency not in ADJACENCIES:
+        raise PEError(f"unknown adjacency '{adjacency}'; known: {list(ADJACENCIES)}")
+    return math.sqrt(k if adjacency == "add_remove" else 2 * k)
 
 
 def pld_epsilon(noise_multiplier: float, delta: float, iterations: int) -> float:
@@ -158,22 +168,70 @@ def dp_accounting_version() -> str:
         return "unknown"
 
 
+def dp_status(epsilon: float, seed_mode: str) -> str:
+    """What a run's outputs may be called: 'yes', or 'no: why'."""
+    if math.isinf(epsilon):
+        return "no: epsilon = inf (no noise, a non-private reference)"
+    if seed_mode == "public":
+        return "no: noise seed is public (privacy.seed_mode: public)"
+    return "yes"
+
+
 def privacy_record(
-    epsilon: float, delta: float, iterations: int, k: int, threshold: float, sigma: float, noise_seed: int | str
+    epsilon: float,
+    delta: float,
+    iterations: int,
+    k: int,
+    threshold: float,
+    sigma: float,
+    seed_mode: str,
+    public_seed: int,
+    adjacency: str = "add_remove",
 ) -> dict:
-    """What ``privacy.json`` holds: everything needed to audit the guarantee."""
-    return {
+    """What ``privacy.json`` holds: everything needed to audit the guarantee, and no secret.
+
+    With the (default) secret seed the record says where the seed is kept, never its value.
+    """
+    sensitivity = vote_sensitivity(k, adjacency)
+    record = {
         "epsilon": "inf" if math.isinf(epsilon) else epsilon,
         "delta": delta,
         "iterations": iterations,
         "k": k,
-        "sensitivity_l2": vote_sensitivity(k),
+        "sensitivity_l2": sensitivity,
         "sigma": sigma,
-        "noise_multiplier": sigma / vote_sensitivity(k),
+        "noise_multiplier": sigma / sensitivity,
         "threshold": threshold,
         "accountant": "dp_accounting.pld.PLDAccountant" if not math.isinf(epsilon) else "none (epsilon = inf: no noise)",
         "composition": f"{iterations}-fold composition of the Gaussian mechanism",
-        "neighbouring_relation": "add or remove one private sample",
+        "adjacency": adjacency,
+        "neighbouring_relation": ADJACENCY_TEXT[adjacency],
         "library": f"dp-accounting {dp_accounting_version()}",
-        "noise_seed": noise_seed,
+        "seed_mode": seed_mode,
+        "noise_seed": (
+            "secret: drawn from the operating system, kept in results/<exp>/private/noise_seed.json, never published"
+            if seed_mode == "secret"
+            else f"public: {public_seed} (anyone can regenerate and remove the noise)"
+        ),
+        "dp": dp_status(epsilon, seed_mode),
     }
+    if seed_mode == "public":
+        record["public_seed"] = public_seed
+    return record
+
+
+def composed_epsilon(runs: list[dict], delta: float) -> float:
+    """Epsilon at ``delta`` of running every run, each a T-fold Gaussian composition.
+
+    ``runs``: dicts with ``noise_multiplier`` (sigma / sensitivity) and ``iterations``.
+    Releases made from the same private data compose: this is their joint cost.
+    """
+    import dp_accounting
+    from dp_accounting.pld import pld_privacy_accountant
+
+    if any(run["noise_multiplier"] == 0 for run in runs):
+        return math.inf
+    accountant = pld_privacy_accountant.PLDAccountant()
+    for run in runs:
+        accountant.compose(dp_accounting.GaussianDpEvent(run["noise_multiplier"]), int(run["iterations"]))
+    return float(accountant.get_epsilon(delta))

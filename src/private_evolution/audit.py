@@ -1,4 +1,4 @@
-"""Auditing tools: the privacy boundary of the DAG and empirical epsilon lower bounds.
+"""Auditing tools: the privacy boundary of the DAG, job by job, and empirical epsilon lower bounds.
 
 Neither changes what the workflow computes; tests and docs use them to check
 that the guarantee the accountant claims is the one the code delivers.
@@ -8,18 +8,28 @@ from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
 
 import numpy as np
 
-# Rules whose outputs hold private data as they are, and the barriers: rules
-# that may read private data because their output is DP (vote) or is marked
-# non-private reporting (the evaluate rules). embed_real embeds the private set
-# for the vote (and the held-out set for evaluation); with shards, embed_real_shard
-# embeds a slice of it and vote_shard writes a slice's clean counts (private, not a
-# barrier: only vote, which adds the noise, may read them).
+# The privacy boundary, checked job by job (each job with its epsilon):
+# - PRIVATE_SOURCES write private data as it is.
+# - DP_BARRIERS turn private input into a DP output, but only with noise: a vote job of
+#   epsilon = inf adds none, so it is not a barrier and its output stays private.
+# - NON_PRIVATE_REPORTS read private (real) data for reporting and are labelled not DP.
+# - The epsilon = inf chain (select, vary, embed, evaluate after the un-noised vote) is a
+#   non-private reference: allowed to read the un-noised vote, labelled not DP, never released.
+# - PRIVATE_PROCESSORS may read private data because what they write is private too.
+# - RELEASES may read only DP outputs.
+# Every output of a job that holds private data must lie under results/*/private/.
 PRIVATE_SOURCES = frozenset({"prepare_private"})
-PRIVACY_BARRIERS = frozenset({"vote", "evaluate", "evaluate_accuracy", "evaluate_accuracy_ceiling"})
-ALLOWED_PRIVATE_READERS = frozenset({"embed_real", "embed_real_shard", "vote_shard"}) | PRIVACY_BARRIERS
+DP_BARRIERS = frozenset({"vote"})
+NON_PRIVATE_REPORTS = frozenset({"evaluate", "evaluate_accuracy", "evaluate_accuracy_ceiling"})
+PRIVATE_PROCESSORS = frozenset({"embed_real", "embed_real_shard", "vote_shard", "vote_reference"})
+RELEASES = frozenset({"release"})
+# Label order: what a job writes is at least as sensitive as the most sensitive thing it reads.
+DP, NOT_DP, PRIVATE = 0, 1, 2
+LABELS = {DP: "DP or public", NOT_DP: "not DP (labelled)", PRIVATE: "private"}
 
 
 def rulegraph_edges(dot: str) -> set[tuple[str, str]]:
@@ -28,25 +38,78 @@ def rulegraph_edges(dot: str) -> set[tuple[str, str]]:
     return {(labels[a], labels[b]) for a, b in re.findall(r"^\s*(\d+)\s*->\s*(\d+)", dot, re.M)}
 
 
-def privacy_boundary_violations(edges: set[tuple[str, str]]) -> list[str]:
-    """Every rule that reads private data without being allowed to.
+def dry_run_jobs(text: str) -> list[dict]:
+    """Jobs of ``snakemake --dry-run --forceall`` output: rule, input, output and wildcards of each."""
+    jobs, job = [], None
+    for line in text.splitlines():
+        header = re.match(r"^(?:local)?rule (\S+):$", line)
+        if header:
+            job = {"rule": header.group(1), "input": [], "output": [], "wildcards": {}}
+            jobs.append(job)
+            continue
+        field = re.match(r"^    (input|output|wildcards): (.*)$", line)
+        if job is None or not field:
+            continue
+        key, values = field.group(1), [v.strip() for v in field.group(2).split(", ") if v.strip()]
+        if key == "wildcards":
+            job["wildcards"] = dict(v.split("=", 1) for v in values)
+        else:
+            job[key] = values
+    return jobs
 
-    Private data flows from PRIVATE_SOURCES through any rule except a barrier;
-    each edge from a private rule into a rule outside ALLOWED_PRIVATE_READERS
-    is a violation.
-    """
-    private, frontier = set(PRIVATE_SOURCES), list(PRIVATE_SOURCES)
-    while frontier:
-        rule = frontier.pop()
-        for producer, consumer in edges:
-            if producer == rule and consumer not in PRIVACY_BARRIERS and consumer not in private:
-                private.add(consumer)
-                frontier.append(consumer)
-    return sorted(
-        f"rule '{consumer}' reads private data (the output of rule '{producer}')"
-        for producer, consumer in edges
-        if producer in private and consumer not in ALLOWED_PRIVATE_READERS
-    )
+
+def _epsilon_of(job: dict) -> str | None:
+    wildcards = job["wildcards"]
+    if "eps" in wildcards:
+        return wildcards["eps"]
+    if wildcards.get("run", "").startswith("eps_"):
+        return wildcards["run"][len("eps_"):]
+    return None
+
+
+def _describe(job: dict) -> str:
+    wildcards = ", ".join(f"{k}={v}" for k, v in sorted(job["wildcards"].items()))
+    return f"{job['rule']}({wildcards})" if wildcards else job["rule"]
+
+
+def job_privacy_violations(jobs: list[dict]) -> list[str]:
+    """Every job that breaks the privacy boundary (see the rules above), with why."""
+    producer = {path: job for job in jobs for path in job["output"]}
+    label: dict[int, int] = {}
+    problems: list[str] = []
+
+    def label_of(job: dict) -> int:
+        key = id(job)
+        if key in label:
+            return label[key]
+        label[key] = PRIVATE  # guards against cycles (a DAG has none)
+        read = max((label_of(producer[path]) for path in job["input"] if path in producer), default=DP)
+        rule, epsilon = job["rule"], _epsilon_of(job)
+        if rule in PRIVATE_SOURCES:
+            result = PRIVATE
+        elif read < PRIVATE:
+            result = read
+        elif rule in DP_BARRIERS:
+            result = DP if epsilon not in (None, "inf") else PRIVATE  # no noise: the counts are private
+        elif rule in NON_PRIVATE_REPORTS or (epsilon == "inf" and rule not in PRIVATE_PROCESSORS):
+            result = NOT_DP
+        elif rule in PRIVATE_PROCESSORS:
+            result = PRIVATE
+        else:
+            problems.append(f"job {_describe(job)} reads private data and is not allowed to")
+            result = PRIVATE
+        if rule in RELEASES and read > DP:
+            problems.append(f"job {_describe(job)} releases outputs that are {LABELS[read]}")
+        if result == PRIVATE:
+            public = [path for path in job["output"] if "private" not in Path(path).parts]
+            if public:
+                problems.append(f"job {_describe(job)} writes private data outside private/: {public}")
+        label[key] = result
+        return result
+
+    for job in jobs:
+        label_of(job)
+    return sorted(set(problems))
 
 
 def clopper_pearson_upper(successes: int, trials: int, alpha: float) -> float:

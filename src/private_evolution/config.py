@@ -48,6 +48,7 @@ class EmbedderConfig:
     batch_size: int
     device: str
     weights: str | None
+    weights_sha256: str | None
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,9 @@ class PEConfig:
 class PrivacyConfig:
     epsilons: list[float]
     delta: float
+    seed_mode: str  # secret (drawn from the OS, kept under private/) or public (privacy.seed)
     seed: int
-    seed_from_os: bool
+    adjacency: str
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ class EvaluationConfig:
 @dataclass(frozen=True)
 class ReleaseConfig:
     enabled: bool
+    epsilons: list[float] | None
 
 
 @dataclass(frozen=True)
@@ -132,7 +135,13 @@ class ExperimentConfig:
             return self.section("embedder")
         if name == "inception":
             fid = self.evaluation.fid
-            return {"name": "inception", "weights": fid["weights_dir"], "batch_size": fid["batch_size"], "device": fid["device"]}
+            return {
+                "name": "inception",
+                "weights": fid["weights_dir"],
+                "weights_sha256": fid["weights_sha256"],
+                "batch_size": fid["batch_size"],
+                "device": fid["device"],
+            }
         raise KeyError(name)
 
     def section(self, name: str) -> dict:
@@ -173,7 +182,7 @@ def schema_problems(config: dict) -> list[str]:
 
 
 def check_schema(config: dict) -> None:
-    problems = schema_problems(config)
+    problems = renamed_option_problems(config) or schema_problems(config)
     if problems:
         raise PEError("invalid configuration:\n  - " + "\n  - ".join(problems))
 
@@ -209,6 +218,9 @@ def _experiment(name: str, raw: dict) -> ExperimentConfig:
         raise PEError(f"experiments.{name}.dataset: no classes found (class_names is empty)")
     privacy = dict(raw["privacy"])
     privacy["epsilons"] = [parse_epsilon(e) for e in privacy["epsilons"]]
+    release = dict(raw["release"])
+    if release["epsilons"] is not None:
+        release["epsilons"] = [parse_epsilon(e) for e in release["epsilons"]]
     return ExperimentConfig(
         name=name,
         dataset=DatasetConfig(**dataset),
@@ -217,7 +229,7 @@ def _experiment(name: str, raw: dict) -> ExperimentConfig:
         pe=PEConfig(**raw["pe"]),
         privacy=PrivacyConfig(**privacy),
         evaluation=EvaluationConfig(**raw["evaluation"]),
-        release=ReleaseConfig(**raw["release"]),
+        release=ReleaseConfig(**release),
         compute=ComputeConfig(**raw["compute"]),
         plot=PlotConfig(**raw["plot"]),
     )
@@ -265,11 +277,7 @@ def check_experiment(exp: ExperimentConfig) -> list[str]:
                 f"{where}.pe.degree_schedule: the {exp.api.name} API takes degrees up to {max_degree} "
                 f"(the fraction of the denoising trajectory redone), got {max(degrees):g}"
             )
-    if exp.release.enabled and not exp.privacy.seed_from_os:
-        problems.append(
-            f"{where}.release.enabled: a release needs privacy.seed_from_os: true (noise from a known "
-            "seed can be regenerated and removed)"
-        )
+    problems.extend(release_problems(exp))
     labels = exp.epsilon_labels
     if len(set(labels)) != len(labels):
         problems.append(f"{where}.privacy.epsilons: repeated values {labels}")
@@ -279,6 +287,52 @@ def check_experiment(exp: ExperimentConfig) -> list[str]:
             f"{1.0 / exp.dataset.num_private:g}: such a delta allows leaking a whole record; use a smaller delta",
             stacklevel=2,
         )
+    return problems
+
+
+def release_problems(exp: ExperimentConfig) -> list[str]:
+    """A release publishes DP outputs only: named finite epsilons of the sweep, with secret noise."""
+    where = f"experiments.{exp.name}"
+    if not exp.release.enabled:
+        return []
+    problems = []
+    if exp.privacy.seed_mode != "secret":
+        problems.append(
+            f"{where}.release.enabled: a release needs privacy.seed_mode: secret (noise from a public "
+            "seed can be regenerated and removed, so nothing of the run is DP)"
+        )
+    if not exp.release.epsilons:
+        problems.append(
+            f"{where}.release.epsilons: name the epsilons to publish (e.g. [1]); every released epsilon "
+            "spends privacy budget on the same private data, so none is published by default"
+        )
+        return problems
+    for epsilon in exp.release.epsilons:
+        if math.isinf(epsilon):
+            problems.append(
+                f"{where}.release.epsilons: epsilon = inf is the un-noised, non-private reference and is never released"
+            )
+        elif epsilon_label(epsilon) not in exp.epsilon_labels:
+            problems.append(
+                f"{where}.release.epsilons: {epsilon:g} is not one of privacy.epsilons {exp.epsilon_labels}"
+            )
+    return problems
+
+
+# Options that were renamed: an old config gets told what to write instead.
+RENAMED_OPTIONS = {
+    ("privacy", "seed_from_os"): "privacy.seed_from_os was replaced by privacy.seed_mode: secret (the default: a "
+    "seed drawn from the OS once per experiment and kept under results/<exp>/private/) or public (privacy.seed, "
+    "for reproducibility only: not DP)",
+}
+
+
+def renamed_option_problems(config: dict) -> list[str]:
+    problems = []
+    for name, raw in (config.get("experiments") or {}).items():
+        for (section, option), message in RENAMED_OPTIONS.items():
+            if isinstance(raw, dict) and isinstance(raw.get(section), dict) and option in raw[section]:
+                problems.append(f"experiments.{name}.{section}.{option}: {message}")
     return problems
 
 

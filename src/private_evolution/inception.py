@@ -11,6 +11,7 @@ torchvision, which this feature path does not need.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from pathlib import Path
@@ -24,24 +25,58 @@ logger = logging.getLogger(__name__)
 
 WEIGHTS_FILE = "inception-2015-12-05.pt"
 WEIGHTS_URL = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt"
-# clean-fid keeps the file in /tmp on Linux and macOS (cleanfid.features.feature_extractor).
-CLEANFID_CACHE = "/tmp"
+# The file of the first download is remembered by its sha256 here, beside it.
+DIGEST_FILE = WEIGHTS_FILE + ".sha256"
+
+
+def user_cache() -> Path:
+    """A per-user cache folder (clean-fid's own default, /tmp, is writable by every local user,
+    who could plant the network that computes the metrics there)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "pe-workflow" / "inception"
 
 
 def weights_folder(configured: str | None) -> Path:
-    """Where the weights are read from: the configured folder, else clean-fid's cache."""
-    return Path(configured) if configured else Path(os.environ.get("PE_INCEPTION_DIR", CLEANFID_CACHE))
+    """Where the weights are read from: the configured folder, else $PE_INCEPTION_DIR, else the user cache."""
+    if configured:
+        return Path(configured)
+    return Path(os.environ["PE_INCEPTION_DIR"]) if os.environ.get("PE_INCEPTION_DIR") else user_cache()
 
 
-def ensure_weights(folder: Path) -> Path:
-    """The weights file, downloaded by clean-fid if absent; a clear error when that is impossible."""
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_weights(path: Path, expected_sha256: str | None) -> None:
+    """Check the weights before use: against the configured digest, else against the digest
+    recorded when this cache downloaded the file. A mismatch is an error, never a warning."""
+    recorded = path.parent / DIGEST_FILE
+    expected = expected_sha256 or (recorded.read_text().split()[0] if recorded.is_file() else None)
+    if expected is None:
+        return
+    actual = file_sha256(path)
+    if actual.lower() != expected.lower():
+        source = "evaluation.fid.weights_sha256 / embedder.weights_sha256" if expected_sha256 else f"'{recorded}' (written at download)"
+        raise PEError(
+            f"'{path}' has sha256 {actual}, but {source} says {expected}: the file was changed or replaced. "
+            f"Delete it and download {WEIGHTS_URL} again (or fix the configured digest); it is not used."
+        )
+
+
+def ensure_weights(folder: Path, expected_sha256: str | None = None) -> Path:
+    """The verified weights file, downloaded by clean-fid into ``folder`` if absent; a clear error otherwise."""
     path = folder / WEIGHTS_FILE
     if path.is_file():
+        verify_weights(path, expected_sha256)
         return path
     try:
         from cleanfid.downloads_helper import check_download_inception
 
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         check_download_inception(fpath=str(folder))
     except Exception as err:  # no network, proxy, disk: every cause ends the same way
         if path.exists():
@@ -52,6 +87,8 @@ def ensure_weights(folder: Path) -> Path:
             f"copy it to '{path}' (or set evaluation.fid.weights_dir / embedder.weights to the folder holding "
             f"{WEIGHTS_FILE}). No other feature extractor is used in its place."
         ) from err
+    (folder / DIGEST_FILE).write_text(f"{file_sha256(path)}  {WEIGHTS_FILE}\n")
+    verify_weights(path, expected_sha256)
     return path
 
 
@@ -70,7 +107,7 @@ class CleanFidInception:
         self.batch_size = int(options.get("batch_size", 64))
         self.device = torch_device(options)
         folder = weights_folder(options.get("weights"))
-        ensure_weights(folder)
+        ensure_weights(folder, options.get("weights_sha256"))
         try:
             self.model = InceptionV3W(str(folder), download=False, resize_inside=False).to(self.device).eval()
         except Exception as err:

@@ -34,12 +34,47 @@ def recovery_hint(path: str | os.PathLike) -> str:
     )
 
 
+# Temporary files being written now: removed if the job is terminated (see remove_on_termination).
+_PENDING: set[str] = set()
+
+
 def _atomic_target(path: str | os.PathLike, suffix: str) -> tuple[Path, str]:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
     os.close(fd)
+    _PENDING.add(tmp)
     return target, tmp
+
+
+def _discard(tmp: str) -> None:
+    _PENDING.discard(tmp)
+    if os.path.exists(tmp):
+        os.unlink(tmp)
+
+
+def remove_on_termination() -> None:
+    """Make SIGTERM (Snakemake's Ctrl-C, SLURM's time limit) remove half-written files.
+
+    By default SIGTERM ends the process at once and no ``except``/``finally`` runs. With
+    this handler the temporary files being written are removed and the job exits with
+    the conventional status 143. Only the main thread can install signal handlers.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def terminate(signum, frame):
+        for tmp in list(_PENDING):
+            try:
+                _discard(tmp)
+            except OSError:
+                pass
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)
 
 
 def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
@@ -49,9 +84,9 @@ def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
         with open(tmp, "wb") as handle:
             np.savez(handle, **arrays)
         os.replace(tmp, target)
+        _PENDING.discard(tmp)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        _discard(tmp)
         raise
 
 
@@ -79,9 +114,9 @@ def write_json(path: str | os.PathLike, payload: Any) -> None:
             json.dump(payload, handle, indent=2, sort_keys=True, allow_nan=True)
             handle.write("\n")
         os.replace(tmp, target)
+        _PENDING.discard(tmp)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        _discard(tmp)
         raise
 
 

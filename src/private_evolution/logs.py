@@ -2,6 +2,11 @@
 
 A :class:`PEError` (bad input, bad config) ends the job with its message and
 exit code 1 instead of a traceback: the message already says what to fix.
+
+Jobs that read private data log under ``results/{exp}/private/logs/``: their
+messages (file names, counts, errors quoting the data) stay there, and stderr,
+which Snakemake, SLURM and the user's terminal keep elsewhere, gets only a line
+saying where to look.
 """
 
 from __future__ import annotations
@@ -12,8 +17,13 @@ import sys
 from pathlib import Path
 
 from . import PEError
+from .io import remove_on_termination
 
 FORMAT = "%(asctime)s %(levelname)s %(message)s"
+
+
+def is_private_log(log_path: str | None) -> bool:
+    return bool(log_path) and "private" in Path(log_path).parts
 
 
 @contextlib.contextmanager
@@ -21,20 +31,29 @@ def stage_logging(log_path: str | None, stage: str):
     logger = logging.getLogger("private_evolution")
     logger.setLevel(logging.INFO)
     logger.propagate = False
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    remove_on_termination()  # a killed job leaves no half-written temporary file
+    private = is_private_log(log_path)
+    handlers: list[logging.Handler] = [] if private else [logging.StreamHandler(sys.stderr)]
     if log_path:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_path, mode="w"))
     for handler in handlers:
         handler.setFormatter(logging.Formatter(f"{FORMAT.replace('%(message)s', '')}[{stage}] %(message)s"))
         logger.addHandler(handler)
+    if private:
+        print(f"[{stage}] reads private data: its messages are in {log_path} (private)", file=sys.stderr)
     try:
         yield logger
     except PEError as err:
         logger.error("%s", err)
+        if private:
+            print(f"[{stage}] failed: the reason is in {log_path} (private)", file=sys.stderr)
         raise SystemExit(1) from None
     except Exception:
         logger.exception("%s failed", stage)
+        if private:  # the traceback may quote private values: it stays in the private log
+            print(f"[{stage}] failed with an unexpected error: the traceback is in {log_path} (private)", file=sys.stderr)
+            raise SystemExit(1) from None
         raise
     finally:
         for handler in handlers:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import load_population, read_json
+from .io import load_population, read_json, write_json
 
 NON_PRIVATE_NOTE = "evaluation against held-out real data: not differentially private"
 CEILING_NOTE = "classifier trained on the real private set (ceiling): not differentially private"
@@ -45,13 +45,65 @@ def collect_metrics(experiment: str, entries: list[dict], output_path: str) -> N
     table.to_csv(output_path, index=False)
 
 
-def privacy_ledger(privacy_paths: list[str], output_path: str) -> None:
-    """One row per run: the privacy.json fields (all DP metadata, nothing private)."""
+def dp_statement(seed_mode: str) -> str:
+    """What a figure of synthetic samples may claim, for anyone who sees every public output."""
+    if seed_mode == "public":
+        return (
+            "NOT differentially private: the noise seed is public (privacy.seed_mode: public), so the noise "
+            "can be regenerated and removed. For reproducing runs only."
+        )
+    return (
+        "Panels with a finite epsilon are (epsilon, delta)-DP outputs (secret noise seed; each epsilon's "
+        "guarantee holds alone, releases of several epsilons compose: see the privacy ledger). "
+        "The epsilon = inf panel is a non-private reference (no noise)."
+    )
+
+
+def privacy_ledger(privacy_paths: list[str], private_dir: str, ledger_csv: str, draws_csv: str, spend_json: str) -> None:
+    """The privacy ledger of an experiment, from public run records and the private draw records.
+
+    ``ledger_csv``: one row per run (the privacy.json fields, no seed) with the number of
+    noisy draws ever made for it. ``draws_csv``: every vote ever drawn (cumulative over
+    runs of the workflow, not just this one). ``spend_json``: their composed cost.
+    """
     import pandas as pd
 
-    rows = [read_json(path) for path in privacy_paths]
-    Path(output_path).parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_csv(output_path, index=False)
+    from .accounting import composed_epsilon
+    from .noise import read_draws, _epsilon_label
+
+    draws = read_draws(private_dir)
+    public_fields = ("experiment", "epsilon", "iteration", "time", "sigma", "noise_multiplier", "delta", "adjacency", "seed_mode", "dp")
+    draw_rows = [{key: record[key] for key in public_fields} for record in draws]  # the digest stays private
+    rows = []
+    for path in privacy_paths:
+        record = read_json(path)
+        label = _epsilon_label(record["epsilon"])
+        record["draws"] = sum(_epsilon_label(d["epsilon"]) == label for d in draws)
+        rows.append(record)
+    for path in (ledger_csv, draws_csv, spend_json):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(ledger_csv, index=False)
+    pd.DataFrame(draw_rows, columns=list(public_fields)).to_csv(draws_csv, index=False)
+    dp_draws = [d for d in draws if d["dp"] == "yes"]
+    runs = {_epsilon_label(d["epsilon"]): d["delta"] for d in dp_draws}
+    delta = sum(runs.values())
+    spend = {
+        "dp_draws": len(dp_draws),
+        "runs_with_draws": sorted(runs, key=float),
+        "composed_epsilon": composed_epsilon([{"noise_multiplier": d["noise_multiplier"], "iterations": 1} for d in dp_draws], delta)
+        if dp_draws else 0.0,
+        "composed_delta": delta,
+        "non_dp_draws": {
+            reason: sum(d["dp"] == reason for d in draws) for reason in sorted({d["dp"] for d in draws} - {"yes"})
+        },
+        "note": (
+            "Total privacy spend of this experiment's private data: every noisy vote ever drawn (reruns "
+            "that drew new noise included), composed with dp-accounting's PLD accountant, at delta = the sum "
+            "of the deltas of the runs that drew. It holds for someone who sees every output ever made; "
+            "draws that are not DP (epsilon = inf, public seed) are counted apart and must never be published."
+        ),
+    }
+    write_json(spend_json, spend)
 
 
 def _metric_label(metric: str) -> str:
@@ -81,7 +133,13 @@ def _save(plt, figure, output_path: str, dpi: int, note: str | None = None) -> N
 
 
 def _epsilon_text(epsilon: float) -> str:
-    return "ε = ∞ (no noise)" if math.isinf(epsilon) else f"ε = {epsilon:g}"
+    return "ε = ∞ (no noise, not private)" if math.isinf(epsilon) else f"ε = {epsilon:g}"
+
+
+def _short_dp_note(seed_mode: str) -> str:
+    if seed_mode == "public":
+        return "NOT DP: noise seed is public (privacy.seed_mode: public)"
+    return "finite ε: DP (secret noise seed); ε = ∞: non-private reference"
 
 
 def plot_metric_vs_epsilon(table, metrics: list[str], output_path: str, dpi: int) -> None:
@@ -138,17 +196,19 @@ def sample_grid(images: np.ndarray, labels: np.ndarray, num_classes: int, per_cl
     return mosaic
 
 
-def plot_samples(finals: dict[str, str], class_names: list[str], per_class: int, output_path: str, dpi: int) -> None:
+def plot_samples(
+    finals: dict[str, str], class_names: list[str], per_class: int, output_path: str, dpi: int, dp_note: str | None = None
+) -> None:
     plt = _pyplot()
     figure, axes = plt.subplots(1, len(finals), figsize=(2.2 * len(finals), 2.6), squeeze=False)
     for axis, (label, path) in zip(axes[0], finals.items()):
         population = load_population(path)
         mosaic = sample_grid(population.images, population.labels, len(class_names), per_class)
         axis.imshow(mosaic.squeeze(-1) if mosaic.shape[-1] == 1 else mosaic, cmap="gray", vmin=0, vmax=255)
-        axis.set_title(_epsilon_text(float(label)), fontsize=9)
+        axis.set_title(_epsilon_text(float(label)).replace(" (", "\n("), fontsize=9)
         axis.axis("off")
     figure.suptitle("final synthetic samples (rows: classes)", fontsize=9)
-    _save(plt, figure, output_path, dpi)
+    _save(plt, figure, output_path, dpi, note=dp_note)
 
 
 def plot_accuracy_vs_epsilon(table, output_path: str, dpi: int) -> None:
@@ -177,7 +237,7 @@ def plot_accuracy_vs_epsilon(table, output_path: str, dpi: int) -> None:
     _save(plt, figure, output_path, dpi, note=NON_PRIVATE_NOTE)
 
 
-def plot_samples_by_iteration(grids: dict, class_names: list[str], output_path: str, dpi: int) -> None:
+def plot_samples_by_iteration(grids: dict, class_names: list[str], output_path: str, dpi: int, dp_note: str | None = None) -> None:
     """Rows: epsilons; columns: iterations; each panel one sample per class."""
     plt = _pyplot()
     epsilons = list(dict.fromkeys(eps for eps, _ in grids))
@@ -204,10 +264,12 @@ def plot_samples_by_iteration(grids: dict, class_names: list[str], output_path: 
             if column == 0:
                 axis.set_ylabel(_epsilon_text(float(eps)), fontsize=8, rotation=0, ha="right", va="center")
     figure.suptitle("samples by iteration (one per class)", fontsize=9)
-    _save(plt, figure, output_path, dpi)
+    _save(plt, figure, output_path, dpi, note=dp_note)
 
 
-def plot_all(metrics_csv: str, finals: dict[str, str], grids: dict, class_names: list[str], plot_cfg: dict, outputs) -> None:
+def plot_all(
+    metrics_csv: str, finals: dict[str, str], grids: dict, class_names: list[str], plot_cfg: dict, outputs, seed_mode: str = "secret"
+) -> None:
     import pandas as pd
 
     table = pd.read_csv(metrics_csv)
@@ -215,5 +277,6 @@ def plot_all(metrics_csv: str, finals: dict[str, str], grids: dict, class_names:
     plot_metric_vs_epsilon(table, distances, outputs.fd_vs_epsilon, plot_cfg["dpi"])
     plot_metric_vs_iteration(table, distances[0], outputs.fd_vs_iteration, plot_cfg["dpi"])
     plot_accuracy_vs_epsilon(table, outputs.accuracy_vs_epsilon, plot_cfg["dpi"])
-    plot_samples(finals, class_names, plot_cfg["samples_per_class"], outputs.samples, plot_cfg["dpi"])
-    plot_samples_by_iteration(grids, class_names, outputs.samples_by_iteration, plot_cfg["dpi"])
+    note = _short_dp_note(seed_mode)
+    plot_samples(finals, class_names, plot_cfg["samples_per_class"], outputs.samples, plot_cfg["dpi"], note)
+    plot_samples_by_iteration(grids, class_names, outputs.samples_by_iteration, plot_cfg["dpi"], note)

@@ -11,22 +11,19 @@ import hashlib
 import numpy as np
 
 
-def _key_to_int(key: object) -> int:
+def key_to_int(key: object) -> int:
     digest = hashlib.sha256(str(key).encode()).digest()
     return int.from_bytes(digest[:8], "little")
 
 
 def stream(base_seed: int, *keys: object) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([int(base_seed), *map(_key_to_int, keys)]))
+    return np.random.default_rng(np.random.SeedSequence([int(base_seed), *map(key_to_int, keys)]))
 
 
 def per_sample_seeds(base_seed: int, count: int, *keys: object) -> np.ndarray:
     """One independent 64-bit seed per sample: sample i's randomness does not depend
     on how many samples are generated together (batching and shards stay invisible)."""
-    sequence = np.random.SeedSequence([int(base_seed), *map(_key_to_int, keys)])
+    sequence = np.random.SeedSequence([int(base_seed), *map(key_to_int, keys)])
     return sequence.generate_state(count * 2, dtype=np.uint32).view(np.uint64).copy()
 
 
-def os_entropy_generator() -> np.random.Generator:
-    """A generator seeded from the operating system; its seed is never stored."""
-    return np.random.default_rng()

@@ -385,6 +385,7 @@ def _run_child(request: dict, fds: list[int], listener, selector, children) -> N
         os.environ.update(request["env"])
         os.environ[CHILD_ENV] = "1"
         _apply_threads(os.environ.get("OMP_NUM_THREADS"))
+        _reseed_inherited_generators()
         sys.argv = list(request["argv"])
         sys.path[0] = os.path.dirname(os.path.abspath(sys.argv[0]))
         code = _run_script(sys.argv[0])
@@ -396,6 +397,19 @@ def _run_child(request: dict, fds: list[int], listener, selector, children) -> N
             sys.stderr.flush()
         finally:
             os._exit(code)
+
+
+def _reseed_inherited_generators() -> None:
+    """Every forked child would otherwise share the worker's global random states (numpy's
+    legacy np.random, Python's random, torch's default generator): reseed them from the OS,
+    as a fresh process would be. Our stages draw only from explicit, keyed generators."""
+    import random
+
+    random.seed()
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed()
+    if "torch" in sys.modules:
+        sys.modules["torch"].seed()
 
 
 def _apply_threads(threads: str | None) -> None:

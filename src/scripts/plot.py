@@ -16,4 +16,5 @@ with stage_logging(snakemake.log[0], "plot"):
         snakemake.params.class_names,
         snakemake.params.plot,
         snakemake.output,
+        seed_mode=snakemake.params.seed_mode,
     )

@@ -1,4 +1,4 @@
-"""Rule privacy_ledger: every privacy.json of an experiment -> one table (for the report)."""
+"""Rule privacy_ledger: every run's privacy.json and every recorded draw -> the ledger tables and the total spend."""
 from private_evolution.warm import hand_over
 
 hand_over(snakemake.log)  # in the warm worker's child when one serves this run (see warm.py)
@@ -7,4 +7,10 @@ from private_evolution import report
 from private_evolution.logs import stage_logging
 
 with stage_logging(snakemake.log[0], "privacy_ledger"):
-    report.privacy_ledger(list(snakemake.input), snakemake.output[0])
+    report.privacy_ledger(
+        list(snakemake.input.privacy),
+        snakemake.params.private_dir,
+        snakemake.output.ledger,
+        snakemake.output.draws,
+        snakemake.output.spend,
+    )

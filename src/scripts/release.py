@@ -7,4 +7,4 @@ from private_evolution.logs import stage_logging
 from private_evolution.stages.release import release
 
 with stage_logging(snakemake.log[0], "release"):
-    release(snakemake.params.runs, snakemake.output[0])
+    release(snakemake.params.runs, snakemake.output[0], snakemake.params.private_dir, snakemake.params.composed)

@@ -1,6 +1,7 @@
-"""Rules vote and vote_shard: the DP nearest-neighbour histogram (the only stage reading
-private embeddings). vote_shard writes one private shard's clean counts under private/;
-vote adds the noise, once, to the counts (its own, or the sum of the shards')."""
+"""Rules vote, vote_reference and vote_shard: the DP nearest-neighbour histogram (the only stage
+reading private embeddings). vote_shard writes one private shard's clean counts under private/;
+vote adds the noise, once, to the counts (its own, or the sum of the shards');
+vote_reference is the un-noised epsilon = inf vote, written under private/."""
 from private_evolution.warm import hand_over
 
 hand_over(snakemake.log)  # in the warm worker's child when one serves this run (see warm.py)
@@ -23,9 +24,11 @@ with stage_logging(snakemake.log[0], f"{snakemake.rule} eps_{snakemake.wildcards
             snakemake.input.private,
             snakemake.input.population,
             snakemake.input.privacy,
+            snakemake.wildcards.exp,
             int(snakemake.wildcards.t),
-            f"eps_{snakemake.wildcards.eps}",
-            snakemake.output[0],
+            snakemake.params.private_dir,
+            snakemake.output.votes,
+            snakemake.output.draw,
             backend=snakemake.params.backend,
             shard_counts_paths=list(snakemake.input.shards) if "shards" in snakemake.input.keys() else None,
         )

@@ -6,6 +6,7 @@ REPO = Path(workflow.basedir).parent
 PRIVATE = "results/{exp}/private"
 ITER_ZERO = "results/{exp}/shared/iter_0"
 ITER = "results/{exp}/eps_{eps}/iter_{t}"
+FINITE_EPS = r"[0-9]+(\.[0-9]+)?(e[+-]?[0-9]+)?"  # every epsilon label but inf
 
 # Job order (Snakemake runs ready jobs of higher priority first, and among equals those
 # with larger inputs). Every vote waits for the private set's embedding, and each
@@ -103,6 +104,16 @@ def vote_features_path(exp_name, eps, t):
     return f"{base}/lookahead_{name}.npz".format(exp=exp_name, eps=eps, t=t)
 
 
+def votes_path(exp_name, eps, t):
+    """The noisy histogram of a finite epsilon is public; the un-noised epsilon = inf one is private."""
+    base = PRIVATE + "/eps_{eps}/iter_{t}" if eps == "inf" else ITER
+    return f"{base}/votes.npz".format(exp=exp_name, eps=eps, t=t)
+
+
+def draw_path(exp_name, eps, t):
+    return f"{PRIVATE}/eps_{{eps}}/iter_{{t}}/draw.json".format(exp=exp_name, eps=eps, t=t)
+
+
 def metrics_path(exp_name, eps, t, embedder):
     base = ITER_ZERO if int(t) == 0 else ITER
     return f"{base}/metrics_{embedder}.json".format(exp=exp_name, eps=eps, t=t)
@@ -155,6 +166,8 @@ def final_outputs(exp_name):
     outputs = [
         f"results/{exp_name}/metrics.csv",
         f"results/{exp_name}/privacy_ledger.csv",
+        f"results/{exp_name}/privacy_draws.csv",
+        f"results/{exp_name}/privacy_spend.json",
         *plot_paths(exp_name).values(),
     ]
     if EXPERIMENTS[exp_name].release.enabled:

@@ -1,5 +1,6 @@
 # The private data: loaded, split and embedded once per experiment.
 # Everything under results/{exp}/private/ is private; only vote and evaluate read it.
+# Logs of jobs that read private data go to results/{exp}/private/logs/ (see logs.py).
 
 
 rule prepare_private:
@@ -11,7 +12,7 @@ rule prepare_private:
         code=code("prepare_private"),
     priority: PRIORITY_PRIVATE
     log:
-        "results/{exp}/logs/prepare_private.log",
+        PRIVATE + "/logs/prepare_private.log",
     benchmark:
         "results/{exp}/benchmarks/prepare_private.tsv"
     conda:
@@ -34,7 +35,7 @@ rule embed_real_shard:
         gpu=lambda w: gpus(w, "embed"),
     priority: PRIORITY_PRIVATE
     log:
-        "results/{exp}/logs/embed_real/{split}_{embedder}_shard_{shard}.log",
+        PRIVATE + "/logs/embed_real/{split}_{embedder}_shard_{shard}.log",
     benchmark:
         "results/{exp}/benchmarks/embed_real/{split}_{embedder}_shard_{shard}.tsv"
     conda:
@@ -58,7 +59,7 @@ rule embed_real:
         gpu=lambda w: gathering_gpus(w, "embed"),
     priority: PRIORITY_PRIVATE
     log:
-        "results/{exp}/logs/embed_real/{split}_{embedder}.log",
+        PRIVATE + "/logs/embed_real/{split}_{embedder}.log",
     benchmark:
         "results/{exp}/benchmarks/embed_real/{split}_{embedder}.tsv"
     conda:

@@ -60,7 +60,7 @@ rule evaluate_accuracy_ceiling:
         seed=lambda w: accuracy_params(w)["seed"],
         code=code("evaluate_accuracy"),
     log:
-        "results/{exp}/logs/evaluate_accuracy/ceiling.log",
+        PRIVATE + "/logs/evaluate_accuracy/ceiling.log",
     benchmark:
         "results/{exp}/benchmarks/evaluate_accuracy/ceiling.tsv"
     conda:

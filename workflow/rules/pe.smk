@@ -11,8 +11,10 @@ rule calibrate:
         epsilon=lambda w: float(w.eps),
         privacy=lambda w: {
             "delta": exp_cfg(w).privacy.delta,
-            "seed": exp_cfg(w).privacy.seed,
-            "seed_from_os": exp_cfg(w).privacy.seed_from_os,
+            "adjacency": exp_cfg(w).privacy.adjacency,
+            "seed_mode": exp_cfg(w).privacy.seed_mode,
+            # the public seed matters only in public mode: a secret-seed run never reruns for it
+            "seed": exp_cfg(w).privacy.seed if exp_cfg(w).privacy.seed_mode == "public" else None,
         },
         iterations=lambda w: exp_cfg(w).pe.iterations,
         k=lambda w: exp_cfg(w).pe.k,
@@ -181,7 +183,7 @@ rule vote_shard:
         code=code("vote"),
     priority: PRIORITY_LOOP
     log:
-        "results/{exp}/logs/vote/eps_{eps}_iter_{t}_shard_{shard}.log",
+        PRIVATE + "/logs/vote/eps_{eps}_iter_{t}_shard_{shard}.log",
     benchmark:
         "results/{exp}/benchmarks/vote/eps_{eps}_iter_{t}_shard_{shard}.tsv"
     conda:
@@ -190,20 +192,26 @@ rule vote_shard:
         stage_script("vote")
 
 
+# The DP vote of a finite epsilon: its noisy histogram is public. The record of the
+# draw (draw.json, which holds the digest of the clean counts) stays under private/.
 rule vote:
     input:
         unpack(vote_inputs),
         unpack(sharded(lambda w: {}, VOTE_COUNTS)),
     output:
-        f"{ITER}/votes.npz",
+        votes=f"{ITER}/votes.npz",
+        draw=PRIVATE + "/eps_{eps}/iter_{t}/draw.json",
+    wildcard_constraints:
+        eps=FINITE_EPS,
     params:
         backend=lambda w: exp_cfg(w).pe.nn_backend,
+        private_dir=lambda w: PRIVATE.format(exp=w.exp),
         shard=None,
         shards=shard_count,
         code=code("vote"),
     priority: PRIORITY_LOOP
     log:
-        "results/{exp}/logs/vote/eps_{eps}_iter_{t}.log",
+        PRIVATE + "/logs/vote/eps_{eps}_iter_{t}.log",
     benchmark:
         "results/{exp}/benchmarks/vote/eps_{eps}_iter_{t}.tsv"
     conda:
@@ -212,9 +220,19 @@ rule vote:
         stage_script("vote")
 
 
+# epsilon = inf: no noise, so the counts are private and stay under private/; the chain
+# made from them (select, vary, embed, evaluate) is a non-private reference, never released.
+use rule vote as vote_reference with:
+    output:
+        votes=PRIVATE + "/eps_{eps}/iter_{t}/votes.npz",
+        draw=PRIVATE + "/eps_{eps}/iter_{t}/draw.json",
+    wildcard_constraints:
+        eps="inf",
+
+
 rule select:
     input:
-        votes=f"{ITER}/votes.npz",
+        votes=lambda w: votes_path(w.exp, w.eps, w.t),
     output:
         f"{ITER}/selected.npz",
     params:

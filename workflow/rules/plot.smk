@@ -26,17 +26,39 @@ rule collect_metrics:
         stage_script("collect_metrics")
 
 
+# Reads every run's privacy.json and the draw records under private/ledger/ (metadata, no
+# data). It takes every vote's draw record as input, so any vote that reran (a new draw)
+# reruns it and the cumulative ledger stays current.
 rule privacy_ledger:
     input:
-        lambda w: expand("results/{exp}/eps_{eps}/privacy.json", exp=w.exp, eps=exp_cfg(w).epsilon_labels),
+        privacy=lambda w: expand("results/{exp}/eps_{eps}/privacy.json", exp=w.exp, eps=exp_cfg(w).epsilon_labels),
+        draws=lambda w: [
+            draw_path(w.exp, eps, t)
+            for eps in exp_cfg(w).epsilon_labels
+            if eps != "inf"  # the un-noised reference costs no budget: its records are counted, not waited for
+            for t in range(1, exp_cfg(w).pe.iterations + 1)
+        ],
     output:
-        report(
+        ledger=report(
             "results/{exp}/privacy_ledger.csv",
             caption="../report/privacy_ledger.rst",
             category="{exp}",
-            subcategory="Tables",
+            subcategory="Privacy",
+        ),
+        draws=report(
+            "results/{exp}/privacy_draws.csv",
+            caption="../report/privacy_draws.rst",
+            category="{exp}",
+            subcategory="Privacy",
+        ),
+        spend=report(
+            "results/{exp}/privacy_spend.json",
+            caption="../report/privacy_spend.rst",
+            category="{exp}",
+            subcategory="Privacy",
         ),
     params:
+        private_dir=lambda w: PRIVATE.format(exp=w.exp),
         code=code("privacy_ledger"),
     log:
         "results/{exp}/logs/privacy_ledger.log",
@@ -66,6 +88,7 @@ rule plot:
         grid_iterations=lambda w: grid_iterations(exp_cfg(w)),
         class_names=lambda w: exp_cfg(w).dataset.class_names,
         plot=lambda w: exp_cfg(w).section("plot"),
+        seed_mode=lambda w: exp_cfg(w).privacy.seed_mode,
         code=code("plot"),
     log:
         "results/{exp}/logs/plot.log",

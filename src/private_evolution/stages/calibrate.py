@@ -1,4 +1,4 @@
-"""Stage calibrate: sigma for (epsilon, delta, T, k) from the PLD accountant -> privacy.json."""
+"""Stage calibrate: sigma for (epsilon, delta, T, k, adjacency) from the PLD accountant -> privacy.json."""
 
 from __future__ import annotations
 
@@ -13,8 +13,15 @@ def vote_threshold(threshold: dict, sigma: float) -> float:
 
 
 def calibrate(privacy_cfg: dict, epsilon: float, iterations: int, k: int, threshold: dict, output_path: str) -> None:
-    sigma = calibrate_sigma(epsilon, privacy_cfg["delta"], iterations, sensitivity=vote_sensitivity(k))
-    seed = "os-entropy (not recorded)" if privacy_cfg["seed_from_os"] else privacy_cfg["seed"]
-    record = privacy_record(epsilon, privacy_cfg["delta"], iterations, k, vote_threshold(threshold, sigma), sigma, seed)
+    """privacy_cfg: delta, adjacency, seed_mode and seed (the seed is used only in public mode)."""
+    adjacency = privacy_cfg["adjacency"]
+    sigma = calibrate_sigma(epsilon, privacy_cfg["delta"], iterations, sensitivity=vote_sensitivity(k, adjacency))
+    record = privacy_record(
+        epsilon, privacy_cfg["delta"], iterations, k, vote_threshold(threshold, sigma), sigma,
+        privacy_cfg["seed_mode"], privacy_cfg["seed"], adjacency,
+    )
     write_json(output_path, record)
-    logger.info("epsilon=%s delta=%g T=%d k=%d -> sigma=%g", epsilon, privacy_cfg["delta"], iterations, k, sigma)
+    logger.info(
+        "epsilon=%s delta=%g T=%d k=%d (%s) -> sigma=%g; DP: %s",
+        epsilon, privacy_cfg["delta"], iterations, k, adjacency, sigma, record["dp"],
+    )

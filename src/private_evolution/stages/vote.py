@@ -1,17 +1,22 @@
 """Stage vote: the DP nearest-neighbour histogram, the only stage that reads private embeddings.
 
 Only the noisy histogram (and its thresholded form) leaves :func:`vote`; the
-log gets only statistics of the noisy histogram. With shards, :func:`vote_counts`
+log (kept under private/logs/) gets only statistics of the noisy histogram. For
+epsilon = inf there is no noise: that vote is written under private/ and everything
+made from it is a non-private reference. Where the noise comes from and how every
+draw is recorded: :mod:`private_evolution.noise`. With shards, :func:`vote_counts`
 writes each private shard's clean counts under ``results/{exp}/private/`` and
 :func:`vote` adds them up and adds the noise, once.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from ..io import load_embeddings, load_npz, read_json, save_npz
-from ..seeding import os_entropy_generator, stream
+from ..io import load_embeddings, load_npz, read_json, save_npz, write_json
+from ..noise import check_not_released, draw_digest, draw_record, noise_generator, noise_seed, record_draw
 from ..sharding import shard_slice
 from ..vote import apply_threshold, nearest_neighbor_counts, noisy_histogram
 from . import logger
@@ -50,13 +55,21 @@ def vote(
     private_embeddings_path: str,
     population_embeddings_path: str,
     privacy_path: str,
+    experiment: str,
     iteration: int,
-    run: str,
+    private_dir: str,
     output_path: str,
+    draw_path: str,
     backend: str = "numpy",
     shard_counts_paths: list[str] | None = None,
 ) -> None:
-    """The noisy histogram: from the embeddings directly, or from the shards' clean counts."""
+    """The noisy histogram: from the embeddings directly, or from the shards' clean counts.
+
+    The noise comes from the experiment's noise seed (secret by default, see
+    :mod:`private_evolution.noise`) and a stream keyed by experiment, epsilon,
+    iteration and the digest of the clean counts; the draw is recorded in the
+    private ledger, and ``draw_path`` (under private/) names it for the release.
+    """
     privacy = read_json(privacy_path)
     if shard_counts_paths:
         shards = [load_npz(path, required=("counts", "labels")) for path in shard_counts_paths]
@@ -65,14 +78,22 @@ def vote(
         del shards
     else:
         counts, synthetic_labels = clean_counts(private_embeddings_path, population_embeddings_path, privacy["k"], backend)
-    from_os = not isinstance(privacy["noise_seed"], int)
-    rng = os_entropy_generator() if from_os else stream(privacy["noise_seed"], "vote-noise", run, iteration)
+    epsilon = float(privacy["epsilon"])
+    if math.isinf(epsilon) and "/private/" not in str(output_path).replace("\\", "/"):
+        raise ValueError(f"the un-noised epsilon = inf vote may only be written under private/, not to '{output_path}'")
+    digest = draw_digest(counts, synthetic_labels, privacy["sigma"])
+    label = "inf" if math.isinf(epsilon) else f"{epsilon:g}"
+    check_not_released(private_dir, label, iteration, digest)
+    rng = noise_generator(noise_seed(privacy, private_dir), experiment, epsilon, iteration, digest)
     noisy = noisy_histogram(counts, privacy["sigma"], rng)  # the noise, added once per iteration
-    del counts  # nothing un-noised leaves this function
+    del counts  # nothing un-noised leaves this function (epsilon = inf: its output stays under private/)
     thresholded = apply_threshold(noisy, privacy["threshold"])
     save_npz(output_path, noisy_counts=noisy, weights=thresholded, labels=synthetic_labels)
+    record = draw_record(experiment, privacy, iteration, digest)
+    record_draw(private_dir, record)
+    write_json(draw_path, record)
     logger.info(
-        "vote %s t=%d: sigma=%g H=%g, %d of %d candidates above threshold%s",
-        run, iteration, privacy["sigma"], privacy["threshold"], int((thresholded > 0).sum()), len(thresholded),
+        "vote eps=%s t=%d: sigma=%g H=%g, %d of %d candidates above threshold%s",
+        label, iteration, privacy["sigma"], privacy["threshold"], int((thresholded > 0).sum()), len(thresholded),
         f" (gathered {len(shard_counts_paths)} shards)" if shard_counts_paths else "",
     )
