@@ -87,11 +87,13 @@ def test_report_builds_and_holds_every_figure(finished_run):
     snakemake(finished_run, "--report", str(report))
     html = report.read_text()
     for name in ("fid_vs_epsilon.png", "fid_vs_iteration.png", "accuracy_vs_epsilon.png", "samples.png",
-                 "samples_by_iteration.png", "metrics.csv", "privacy_ledger.csv"):
+                 "samples_by_iteration.png", "metrics.csv", "privacy_ledger.csv", "privacy_draws.csv", "privacy_spend.json"):
         assert name in html, name
     # Every figure is embedded as PNG data (the report is one self-contained file).
     assert len(re.findall(r"data:image/png;base64,|iVBORw0KGgo", html)) >= 5
     assert "not differentially private" in html.lower()
+    # the sample captions say which panels are DP (secret seed) and that epsilon = inf is not
+    assert "non-private reference" in html and "noise seed is public" not in html
 
 
 def test_effnet_embedder_equals_the_unmodified_network():
