@@ -22,7 +22,7 @@ import numpy as np
 # - PRIVATE_PROCESSORS may read private data because what they write is private too.
 # - RELEASES may read only DP outputs.
 # Every output of a job that holds private data must lie under results/*/private/.
-PRIVATE_SOURCES = frozenset({"prepare_private"})
+PRIVATE_SOURCES = frozenset({"prepare_private", "prepare_heldout"})
 DP_BARRIERS = frozenset({"vote"})
 NON_PRIVATE_REPORTS = frozenset({"evaluate", "evaluate_accuracy", "evaluate_accuracy_ceiling"})
 PRIVATE_PROCESSORS = frozenset({"embed_real", "embed_real_shard", "vote_shard", "vote_reference"})

@@ -149,6 +149,46 @@ class ExperimentConfig:
         return dataclasses.asdict(getattr(self, name))
 
 
+# Options that change how a job runs, not what it computes (within float rounding, see
+# config/README.md): they are left out of the rerun key of every job.
+RUN_SETTINGS = frozenset({"batch_size", "device", "nn_backend"})
+
+
+def canonical_text(value, ignore: frozenset = RUN_SETTINGS) -> str:
+    """A printed form that depends only on meaning: dict keys sorted, integral floats written
+    as integers (YAML's 1 and 1.0), tuples as lists, ``ignore`` keys left out at every depth."""
+    if isinstance(value, dict):
+        items = sorted((str(key), item) for key, item in value.items() if key not in ignore)
+        return "{" + ", ".join(f"{key!r}: {canonical_text(item, ignore)}" for key, item in items) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(canonical_text(item, ignore) for item in value) + "]"
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return repr(int(value))
+    return repr(value)
+
+
+class JobOptions(dict):
+    """A dict param whose printed form is its rerun key.
+
+    Snakemake reruns a job when the printed form of a param changes. This dict prints
+    :func:`canonical_text` of itself: YAML key order and ``1`` vs ``1.0`` change nothing,
+    and run settings (batch sizes, devices, the vote's search backend) and ``ignore``
+    keys are not part of it, while the job still receives every value.
+    """
+
+    def __init__(self, options: dict, ignore: tuple = ()):
+        super().__init__(options)
+        self.ignore = frozenset(ignore) | RUN_SETTINGS
+
+    def __repr__(self) -> str:
+        return canonical_text(self, self.ignore)
+
+    __str__ = __repr__
+
+    def __reduce__(self):  # pickled into the job's script as itself
+        return (JobOptions, (dict(self), tuple(self.ignore - RUN_SETTINGS)))
+
+
 def epsilon_label(epsilon: float) -> str:
     """How an epsilon appears in paths: 0.5 -> '0.5', 1.0 -> '1', inf -> 'inf'."""
     return "inf" if math.isinf(epsilon) else f"{epsilon:g}"

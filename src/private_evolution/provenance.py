@@ -1,7 +1,6 @@
 """Which library code a stage runs, as a digest that Snakemake sees as a param.
 
-Snakemake reruns a ``script:`` rule when its script changes, but never sees edits
-to modules the script imports. Each rule therefore carries a ``code`` param: a
+Snakemake never sees edits to modules a ``script:`` rule's script imports. Each rule therefore carries a ``code`` param: a
 digest of its script and of every ``private_evolution`` module it imports,
 directly or through other package modules. Editing one of them changes the
 digest, and Snakemake reruns exactly the stages that run that code.
@@ -75,10 +74,27 @@ def code_files(script: str) -> tuple[Path, ...]:
     return tuple(sorted(seen))
 
 
+def _strip_docstrings(tree: ast.AST) -> ast.AST:
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+def code_meaning(path: Path) -> str:
+    """What a module does, without what it says: its syntax tree without docstrings, comments,
+    line numbers or layout. Editing a comment, a docstring or the formatting changes nothing;
+    changing a statement, a name or a literal does."""
+    tree = _strip_docstrings(ast.parse(path.read_text(), filename=str(path)))
+    return ast.dump(tree, annotate_fields=False, include_attributes=False)
+
+
 def code_digest(script: str) -> str:
-    """sha256 (first 16 hex digits) over the code a stage script runs."""
+    """sha256 (first 16 hex digits) over the code a stage script runs (see :func:`code_meaning`)."""
     digest = hashlib.sha256()
     for path in code_files(script):
         name = path.relative_to(PACKAGE_DIR.parent) if path.is_relative_to(PACKAGE_DIR.parent) else path.name
-        digest.update(str(name).encode() + b"\0" + path.read_bytes() + b"\0")
+        digest.update(str(name).encode() + b"\0" + code_meaning(path).encode() + b"\0")
     return digest.hexdigest()[:16]

@@ -1,4 +1,5 @@
-"""Rule prepare_private: load the private data set and split off the held-out set."""
+"""Rules prepare_private and prepare_heldout: load the data set and write the private split or
+the held-out split (evaluation only), each in its own job."""
 from private_evolution.warm import hand_over
 
 hand_over(snakemake.log)  # in the warm worker's child when one serves this run (see warm.py)
@@ -6,5 +7,5 @@ hand_over(snakemake.log)  # in the warm worker's child when one serves this run 
 from private_evolution.stages.prepare_private import prepare_private
 from private_evolution.logs import stage_logging
 
-with stage_logging(snakemake.log[0], "prepare_private"):
-    prepare_private(snakemake.params.dataset, snakemake.output.private, snakemake.output.heldout)
+with stage_logging(snakemake.log[0], snakemake.rule):
+    prepare_private(snakemake.params.dataset, snakemake.output.get("private"), snakemake.output.get("heldout"))

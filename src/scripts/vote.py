@@ -17,7 +17,7 @@ with stage_logging(snakemake.log[0], f"{snakemake.rule} eps_{snakemake.wildcards
             snakemake.input.privacy,
             tuple(snakemake.params.shard),
             snakemake.output[0],
-            backend=snakemake.params.backend,
+            backend=snakemake.params.settings["nn_backend"],
         )
     else:
         vote(
@@ -29,6 +29,6 @@ with stage_logging(snakemake.log[0], f"{snakemake.rule} eps_{snakemake.wildcards
             snakemake.params.private_dir,
             snakemake.output.votes,
             snakemake.output.draw,
-            backend=snakemake.params.backend,
+            backend=snakemake.params.settings["nn_backend"],
             shard_counts_paths=list(snakemake.input.shards) if "shards" in snakemake.input.keys() else None,
         )

@@ -1,6 +1,9 @@
 # Paths, wildcard constraints and the per-rule slices of the config.
 # Each rule gets only the config values it uses as params, so that changing an
-# option reruns exactly the stages it affects (Snakemake compares params).
+# option reruns exactly the stages it affects (Snakemake compares params by their
+# printed form). Dict params are JobOptions: printed in a canonical form without run
+# settings (batch sizes, devices, the search backend), so that YAML key order,
+# 1 vs 1.0 and settings that do not change results rerun nothing.
 
 REPO = Path(workflow.basedir).parent
 PRIVATE = "results/{exp}/private"
@@ -60,23 +63,25 @@ def embedder_params(wildcards):
     """The options of the embedder named by the {embedder} wildcard."""
     exp = exp_cfg(wildcards)
     try:
-        return exp.embedder_options(wildcards.embedder)
+        return JobOptions(exp.embedder_options(wildcards.embedder))
     except KeyError:
         raise WorkflowError(f"embedder '{wildcards.embedder}' is not used by experiment '{exp.name}'")
 
 
 def api_target(exp):
     """What an API needs of the dataset: public facts from the config, never the data."""
-    return {
-        "class_names": exp.dataset.class_names,
-        "image_size": exp.dataset.image_size,
-        "channels": exp.dataset.channels,
-    }
+    return JobOptions(
+        {
+            "class_names": exp.dataset.class_names,
+            "image_size": exp.dataset.image_size,
+            "channels": exp.dataset.channels,
+        }
+    )
 
 
 def api_params(exp):
     """The chosen API's name and options only: options of other APIs never trigger reruns."""
-    return {"name": exp.api.name, exp.api.name: getattr(exp.api, exp.api.name)}
+    return JobOptions({"name": exp.api.name, exp.api.name: getattr(exp.api, exp.api.name)})
 
 
 def embed_name(wildcards):

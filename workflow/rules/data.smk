@@ -6,9 +6,9 @@
 rule prepare_private:
     output:
         private=f"{PRIVATE}/private.npz",
-        heldout=f"{PRIVATE}/heldout.npz",
     params:
-        dataset=lambda w: exp_cfg(w).section("dataset"),
+        # the private split does not depend on the held-out size: editing it reruns no vote
+        dataset=lambda w: JobOptions(exp_cfg(w).section("dataset"), ignore=("num_heldout",)),
         code=code("prepare_private"),
     priority: PRIORITY_PRIVATE
     log:
@@ -19,6 +19,19 @@ rule prepare_private:
         "../../envs/pe.yaml"
     script:
         stage_script("prepare_private")
+
+
+use rule prepare_private as prepare_heldout with:
+    output:
+        heldout=f"{PRIVATE}/heldout.npz",
+    params:
+        dataset=lambda w: JobOptions(exp_cfg(w).section("dataset")),
+        code=code("prepare_private"),
+    priority: 0
+    log:
+        PRIVATE + "/logs/prepare_heldout.log",
+    benchmark:
+        "results/{exp}/benchmarks/prepare_heldout.tsv"
 
 
 rule embed_real_shard:
@@ -52,7 +65,6 @@ rule embed_real:
     params:
         embedder=embedder_params,
         shard=None,
-        shards=shard_count,
         code=code("embed"),
     threads: lambda w: EXPERIMENTS[w.exp].compute.embed_threads
     resources:

@@ -9,16 +9,18 @@ rule calibrate:
         "results/{exp}/eps_{eps}/privacy.json",
     params:
         epsilon=lambda w: float(w.eps),
-        privacy=lambda w: {
-            "delta": exp_cfg(w).privacy.delta,
-            "adjacency": exp_cfg(w).privacy.adjacency,
-            "seed_mode": exp_cfg(w).privacy.seed_mode,
-            # the public seed matters only in public mode: a secret-seed run never reruns for it
-            "seed": exp_cfg(w).privacy.seed if exp_cfg(w).privacy.seed_mode == "public" else None,
-        },
+        privacy=lambda w: JobOptions(
+            {
+                "delta": exp_cfg(w).privacy.delta,
+                "adjacency": exp_cfg(w).privacy.adjacency,
+                "seed_mode": exp_cfg(w).privacy.seed_mode,
+                # the public seed matters only in public mode: a secret-seed run never reruns for it
+                "seed": exp_cfg(w).privacy.seed if exp_cfg(w).privacy.seed_mode == "public" else None,
+            }
+        ),
         iterations=lambda w: exp_cfg(w).pe.iterations,
         k=lambda w: exp_cfg(w).pe.k,
-        threshold=lambda w: exp_cfg(w).pe.threshold,
+        threshold=lambda w: JobOptions(exp_cfg(w).pe.threshold),
         code=code("calibrate"),
     priority: PRIORITY_LOOP
     log:
@@ -65,7 +67,6 @@ rule random_population:
         num_samples=lambda w: exp_cfg(w).pe.num_samples,
         seed=lambda w: exp_cfg(w).pe.seed,
         shard=None,
-        shards=shard_count,
         code=code("random_population"),
     resources:
         gpu=lambda w: gathering_gpus(w, "random_population"),
@@ -116,7 +117,6 @@ rule embed:
     params:
         embedder=embedder_params,
         shard=None,
-        shards=shard_count,
         code=code("embed"),
     threads: lambda w: EXPERIMENTS[w.exp].compute.embed_threads
     resources:
@@ -178,7 +178,7 @@ rule vote_shard:
     output:
         VOTE_COUNTS,
     params:
-        backend=lambda w: exp_cfg(w).pe.nn_backend,
+        settings=lambda w: JobOptions({"nn_backend": exp_cfg(w).pe.nn_backend}),  # a run setting: no rerun
         shard=shard_of,
         code=code("vote"),
     priority: PRIORITY_LOOP
@@ -204,10 +204,9 @@ rule vote:
     wildcard_constraints:
         eps=FINITE_EPS,
     params:
-        backend=lambda w: exp_cfg(w).pe.nn_backend,
+        settings=lambda w: JobOptions({"nn_backend": exp_cfg(w).pe.nn_backend}),  # a run setting: no rerun
         private_dir=lambda w: PRIVATE.format(exp=w.exp),
         shard=None,
-        shards=shard_count,
         code=code("vote"),
     priority: PRIORITY_LOOP
     log:
@@ -294,7 +293,6 @@ rule vary:
         f"{ITER}/population.npz",
     params:
         **vary_params(None),
-        shards=shard_count,
     resources:
         gpu=lambda w: gathering_gpus(w, "vary"),
     priority: PRIORITY_LOOP

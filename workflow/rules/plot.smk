@@ -87,7 +87,7 @@ rule plot:
         epsilon_labels=lambda w: exp_cfg(w).epsilon_labels,
         grid_iterations=lambda w: grid_iterations(exp_cfg(w)),
         class_names=lambda w: exp_cfg(w).dataset.class_names,
-        plot=lambda w: exp_cfg(w).section("plot"),
+        plot=lambda w: JobOptions(exp_cfg(w).section("plot")),
         seed_mode=lambda w: exp_cfg(w).privacy.seed_mode,
         code=code("plot"),
     log:

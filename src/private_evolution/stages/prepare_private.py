@@ -1,4 +1,10 @@
-"""Stage prepare_private: load the private data set and split off the held-out set."""
+"""Stage prepare_private: load the private data set and split off the held-out set.
+
+The two splits are written by separate jobs (rules prepare_private and prepare_heldout):
+the private split does not depend on ``num_heldout`` (the held-out images come after the
+private ones in the same seeded permutation), so changing the held-out size or anything
+about evaluation never reruns the private set's consumers, the vote chain.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +14,18 @@ from ..io import save_npz
 from . import logger
 
 
-def prepare_private(dataset_cfg: dict, private_path: str, heldout_path: str) -> None:
+def prepare_private(dataset_cfg: dict, private_path: str | None, heldout_path: str | None) -> None:
+    """Write the private split to ``private_path`` and / or the held-out split to ``heldout_path``."""
     data = load_dataset(dataset_cfg)
     if data.class_names != dataset_cfg["class_names"]:
         raise PEError(
             f"the data's classes {data.class_names} differ from dataset.class_names {dataset_cfg['class_names']}"
         )
-    private, heldout = split_private_heldout(
-        data, dataset_cfg["num_private"], dataset_cfg["num_heldout"], dataset_cfg["split_seed"]
-    )
-    save_npz(private_path, images=private.images, labels=private.labels)
-    save_npz(heldout_path, images=heldout.images, labels=heldout.labels)
-    logger.info("private set: %d images; held-out set: %d images", len(private.images), len(heldout.images))
+    num_heldout = dataset_cfg["num_heldout"] if heldout_path else 0
+    private, heldout = split_private_heldout(data, dataset_cfg["num_private"], num_heldout, dataset_cfg["split_seed"])
+    if private_path:
+        save_npz(private_path, images=private.images, labels=private.labels)
+        logger.info("private set: %d images", len(private.images))
+    if heldout_path:
+        save_npz(heldout_path, images=heldout.images, labels=heldout.labels)
+        logger.info("held-out set: %d images", len(heldout.images))

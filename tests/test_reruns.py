@@ -1,0 +1,176 @@
+"""Rerun only what a change changes: each edit of a finished run, planned with --dry-run.
+
+Every vote that reruns is a new noise draw (recorded and counted in the privacy ledger), so
+a needless rerun is not only wasted hours but privacy budget spent again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+
+import pytest
+import yaml
+
+from workflow_helpers import planned_jobs, tiny_config, write_config
+
+EXP = "tiny"
+# What evaluation-only edits rerun: metrics, the tables made from them and the plots.
+REPORTING = {"collect_metrics": 1, "plot": 1, "all": 1}
+
+
+@contextlib.contextmanager
+def edited_config(workdir, edit):
+    config = tiny_config()
+    edit(config["experiments"][EXP])
+    write_config(workdir, config)
+    try:
+        yield
+    finally:
+        write_config(workdir, tiny_config())
+
+
+def plan_with(workdir, edit) -> dict:
+    with edited_config(workdir, edit):
+        return planned_jobs(workdir)
+
+
+def reversed_keys(value):
+    if isinstance(value, dict):
+        return {key: reversed_keys(value[key]) for key in reversed(list(value))}
+    return value
+
+
+def set_option(path: str, value):
+    def edit(exp):
+        *parents, last = path.split(".")
+        section = exp
+        for name in parents:
+            section = section.setdefault(name, {})
+        section[last] = value
+
+    return edit
+
+
+# Edits that change how jobs run, or how the config is written, but not what any job computes.
+NO_OP_EDITS = {
+    "threshold keys in another order": set_option("pe.threshold", {"sigmas": 1.0, "votes": 0.0}),
+    "threshold as integers": set_option("pe.threshold", {"votes": 0, "sigmas": 1}),
+    "every option written out at its default": set_option("pe.degree_schedule", {"kind": "geometric", "start": 1.0, "end": 0.3}),
+    "embedder.batch_size": set_option("embedder.batch_size", 128),
+    "embedder.device cpu (auto resolves to the CPU here)": set_option("embedder.device", "cpu"),
+    "evaluation.fid.batch_size and device": set_option("evaluation.fid", {"enabled": True, "weights_dir": "inception_weights", "batch_size": 7, "device": "cpu"}),
+    "pe.nn_backend": set_option("pe.nn_backend", "torch"),
+    "1.0 instead of 1 in epsilons": set_option("privacy.epsilons", [1.0, "inf"]),
+    "the public seed, unused with the secret seed": set_option("privacy.seed", 42),
+}
+
+
+@pytest.mark.parametrize("edit", list(NO_OP_EDITS.values()), ids=list(NO_OP_EDITS))
+def test_edits_that_change_no_result_rerun_nothing(finished_run, edit):
+    assert plan_with(finished_run, edit) == {}
+
+
+def test_the_whole_config_in_reverse_key_order_and_another_yaml_style_reruns_nothing(finished_run):
+    config = reversed_keys(tiny_config())
+    text = "# the same run, written by a YAML formatter\n" + yaml.safe_dump(config, default_flow_style=True, sort_keys=False)
+    path = finished_run / "config" / "config.yaml"
+    path.write_text(text.replace("effnet_lite0", "'effnet_lite0'"))
+    try:
+        assert planned_jobs(finished_run) == {}
+    finally:
+        write_config(finished_run, tiny_config())
+
+
+def test_heldout_size_reruns_only_evaluation(finished_run):
+    planned = plan_with(finished_run, set_option("dataset.num_heldout", 90))
+    # held-out embeddings for both evaluation feature spaces, and every metric made with them
+    assert planned == {
+        "prepare_heldout": 1, "embed_real": 2, "evaluate": 8, "evaluate_accuracy": 2, "evaluate_accuracy_ceiling": 1,
+        **REPORTING,
+    }
+
+
+def test_evaluation_option_reruns_only_evaluation(finished_run):
+    assert plan_with(finished_run, set_option("evaluation.k_nearest", 5)) == {"evaluate": 8, **REPORTING}
+
+
+def test_comment_docstring_and_layout_edits_of_library_code_rerun_nothing(finished_run):
+    module = finished_run / "src" / "private_evolution" / "vote.py"
+    script = finished_run / "src" / "scripts" / "select.py"
+    originals = {path: path.read_text() for path in (module, script)}
+    module.write_text(
+        originals[module]
+            .replace('"""The DP nearest-neighbour vote', '"""The differentially private nearest-neighbour vote', 1)
+            .replace("\n\nNN_BACKENDS", "\n# a new comment\n\n\nNN_BACKENDS", 1)
+    )
+    script.write_text("# a comment at the top\n" + originals[script])
+    try:
+        assert planned_jobs(finished_run) == {}
+        # ... while a change of what the code does reruns the stages that run it, and what follows
+        module.write_text(originals[module].replace("RERANK_MARGIN = 4", "RERANK_MARGIN = 5"))
+        planned = planned_jobs(finished_run)
+    finally:
+        for path, text in originals.items():
+            path.write_text(text)
+    assert planned["vote"] == 2 and planned["vote_reference"] == 2 and planned["select"] == 4
+    assert "random_population" not in planned and "prepare_private" not in planned and "embed_real" not in planned
+
+
+SEMANTIC_EDITS = {
+    # edit -> the rules that must rerun (and nothing upstream of them)
+    "privacy.delta": (set_option("privacy.delta", 2e-3), {"calibrate": 1, "vote": 2, "select": 2, "vary": 2}),
+    "pe.threshold": (set_option("pe.threshold", {"votes": 1.0, "sigmas": 1.0}), {"calibrate": 2, "vote": 2, "vote_reference": 2}),
+    "embedder.resolution": (set_option("embedder.resolution", 40), {"embed_real": 2, "embed": 5, "vote": 2, "vote_reference": 2}),
+    "pe.seed": (set_option("pe.seed", 3), {"random_population": 1, "select": 4, "vary": 4}),
+    "plot.dpi": (set_option("plot.dpi", 77), {"plot": 1, "all": 1}),
+    "evaluation.accuracy.epochs": (set_option("evaluation.accuracy", {"epochs": 3}), {"evaluate_accuracy": 2, "evaluate_accuracy_ceiling": 1, **REPORTING}),
+}
+
+
+@pytest.mark.parametrize("edit,must_run", list(SEMANTIC_EDITS.values()), ids=list(SEMANTIC_EDITS))
+def test_a_semantic_edit_reruns_its_stage_and_what_follows(finished_run, edit, must_run):
+    planned = plan_with(finished_run, edit)
+    for rule, count in must_run.items():
+        assert planned.get(rule, 0) >= count, (rule, planned)
+    upstream = {"prepare_private", "prepare_heldout"} - set(must_run)
+    assert not upstream & set(planned), planned
+    if "vote" not in must_run and "select" not in must_run:  # reporting edits: exactly these, nothing of the loop
+        assert planned == must_run
+
+
+def test_shard_count_reruns_only_the_jobs_whose_inputs_change(finished_run):
+    """Outputs do not depend on the shard count, but the gathering jobs' input files do:
+    Snakemake reruns a job whose input files change. The votes then redraw nothing new:
+    identical counts reuse the identical noise (the noise stream is keyed by the counts)."""
+    planned = plan_with(finished_run, set_option("compute", {"shards": 2}))
+    assert planned["vote_shard"] == 2 * 4 and planned["embed_real_shard"] == 2 * 3
+    assert "calibrate" not in planned and "prepare_private" not in planned and "prepare_heldout" not in planned
+
+
+def test_experiment_order_changes_nothing(finished_run):
+    config = tiny_config()
+    other = copy.deepcopy(config["experiments"][EXP])
+    config["experiments"] = {"another": other, EXP: config["experiments"][EXP]}
+    write_config(finished_run, config)
+    try:
+        planned = planned_jobs(finished_run, f"results/{EXP}/metrics.csv", f"results/{EXP}/plots/samples.png")
+    finally:
+        write_config(finished_run, tiny_config())
+    assert planned == {}
+
+
+def test_run_settings_do_not_change_results_on_the_cpu():
+    """Why batch sizes and the search backend are run settings: the same numbers either way."""
+    import numpy as np
+
+    from private_evolution.embedders import make_embedder
+    from private_evolution.vote import nearest_neighbor_counts
+
+    images = np.random.default_rng(0).integers(0, 256, (48, 28, 28, 1), dtype=np.uint8)
+    options = {"name": "effnet_lite0", "resolution": 32, "device": "cpu", "weights": None, "weights_sha256": None}
+    small, large = (make_embedder({**options, "batch_size": size}).embed(images) for size in (7, 48))
+    assert np.array_equal(small, large)
+    labels = np.repeat([0, 1], 24)
+    counts = [nearest_neighbor_counts(small, labels, large[::2], labels[::2], k=2, backend=b) for b in ("numpy", "torch")]
+    assert np.array_equal(*counts)
