@@ -161,7 +161,7 @@ def test_experiment_order_changes_nothing(finished_run):
 
 
 def test_run_settings_do_not_change_results_on_the_cpu():
-    """Why batch sizes and the search backend are run settings: the same numbers either way."""
+    """Why batch sizes and the search backend are run settings: the same numbers, up to float rounding."""
     import numpy as np
 
     from private_evolution.embedders import make_embedder
@@ -170,7 +170,8 @@ def test_run_settings_do_not_change_results_on_the_cpu():
     images = np.random.default_rng(0).integers(0, 256, (48, 28, 28, 1), dtype=np.uint8)
     options = {"name": "effnet_lite0", "resolution": 32, "device": "cpu", "weights": None, "weights_sha256": None}
     small, large = (make_embedder({**options, "batch_size": size}).embed(images) for size in (7, 48))
-    assert np.array_equal(small, large)
+    # equal up to float rounding (the convolution kernels may differ with the batch size)
+    assert np.allclose(small, large, rtol=1e-4, atol=1e-5)
     labels = np.repeat([0, 1], 24)
     counts = [nearest_neighbor_counts(small, labels, large[::2], labels[::2], k=2, backend=b) for b in ("numpy", "torch")]
     assert np.array_equal(*counts)

@@ -145,7 +145,7 @@ def test_changing_a_plot_option_reruns_only_the_plot(finished_run):
 def test_library_edit_reruns_the_stages_that_run_it(finished_run):
     module = finished_run / "src" / "private_evolution" / "select.py"
     original = module.read_text()
-    module.write_text(original + "\n# an edit\n")
+    module.write_text(original + "\nEDITED = True  # a statement: what the module does changed\n")
     try:
         planned = planned_jobs(finished_run)
     finally:
