@@ -59,7 +59,7 @@ NO_OP_EDITS = {
     "every option written out at its default": set_option("pe.degree_schedule", {"kind": "geometric", "start": 1.0, "end": 0.3}),
     "embedder.batch_size": set_option("embedder.batch_size", 128),
     "embedder.device cpu (auto resolves to the CPU here)": set_option("embedder.device", "cpu"),
-    "evaluation.fid.batch_size and device": set_option("evaluation.fid", {"enabled": True, "weights_dir": "inception_weights", "batch_size": 7, "device": "cpu"}),
+    "evaluation.fid.batch_size and device": set_option("evaluation.fid", {"weights_dir": "inception_weights", "batch_size": 7, "device": "cpu"}),
     "pe.nn_backend": set_option("pe.nn_backend", "torch"),
     "1.0 instead of 1 in epsilons": set_option("privacy.epsilons", [1.0, "inf"]),
     "the public seed, unused with the secret seed": set_option("privacy.seed", 42),

@@ -82,3 +82,52 @@ def test_balanced_labels():
     assert np.bincount(balanced_labels(23, 10)).tolist() == [3, 3, 3] + [2] * 7
     with pytest.raises(PEError):
         balanced_labels(5, 10)
+
+
+def test_mnist_framing_fits_the_ink_in_the_20_of_28_box_centred_by_mass(simulator):
+    """MNIST's digits were normalised into a 20x20 box and centred by centre of mass in 28x28."""
+    labels = np.repeat(np.arange(10), 5)
+    population = simulator.random_api(labels, per_sample_seeds(5, 50, "random"))
+    for image, values in zip(population.images[..., 0].astype(float), population.state["params"]):
+        ink = np.argwhere(image > 0)
+        height, width = ink.max(axis=0) - ink.min(axis=0) + 1
+        blur = dict(zip([p.name for p in PARAMETERS], values))["blur"]
+        assert max(height, width) <= 20 + 2 * int(np.ceil(3 * blur)) + 1  # the box, widened by the blur's tails
+        rows, columns = np.indices(image.shape)
+        centre = np.array([(rows * image).sum(), (columns * image).sum()]) / image.sum()
+        assert np.abs(centre - 13.5).max() <= 1.0
+
+
+def test_free_framing_keeps_size_and_shift_parameters():
+    free = GlyphSimulator(DIGITS, 28, 1, {"framing": "free"})
+    population = free.random_api(np.zeros(20, dtype=int), per_sample_seeds(1, 20, "random"))
+    heights = [np.ptp(np.argwhere(image[..., 0] > 40)[:, 0]) for image in population.images]
+    assert np.ptp(heights) >= 4  # glyph sizes vary with the size parameter
+    with pytest.raises(PEError, match="unknown framing 'tight'"):
+        GlyphSimulator(DIGITS, 28, 1, {"framing": "tight"})
+
+
+def test_displacement_field_bends_strokes_and_varies_like_other_parameters():
+    from private_evolution.simulator import PARAMETER_NAMES, render, resolve_fonts
+
+    font = str(resolve_fonts(["DejaVuSans"])[0])
+    values = np.array([(p.low + p.high) / 2 for p in PARAMETERS])
+    values[PARAMETER_NAMES.index("blur")] = 0.0
+    straight = render("7", font, values, 28)
+    bent = values.copy()
+    bent[PARAMETER_NAMES.index("warp_x1")] = 0.06
+    bent[PARAMETER_NAMES.index("warp_y4")] = -0.06
+    assert np.abs(render("7", font, bent, 28).astype(int) - straight).sum() > 255 * 5
+    warp = [p for p in PARAMETERS if p.name.startswith("warp_")]
+    assert len(warp) == 8 and all(p.low < 0 < p.high and p.step > 0 for p in warp)
+
+
+def test_handwriting_fonts_from_registry_wheels_are_used_by_default(simulator):
+    from private_evolution.simulator import BUNDLED_FONTS, handwriting_fonts
+
+    found = handwriting_fonts()
+    assert {"AmaticSC-Regular", "AmaticSC-Bold", "Intuitive", "ShadowsIntoLight"} <= set(found)
+    assert len(simulator.font_paths) == len(BUNDLED_FONTS) + len(found)
+    named = GlyphSimulator(DIGITS, 28, 1, {"fonts": ["Intuitive", "DejaVuSans"]})
+    population = named.random_api(np.arange(10), per_sample_seeds(2, 10, "random"))
+    assert population.images.max() == 255 and named.font_paths[0].endswith("Intuitive.ttf")

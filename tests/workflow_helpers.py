@@ -46,7 +46,7 @@ def share_noise_seed(source: Path, destination: Path, experiment: str = "tiny") 
 def tiny_config() -> dict:
     """.test's tiny config, with FID on through a fake Inception (save_fake_inception)."""
     config = yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())
-    config["experiments"]["tiny"]["evaluation"] = {"fid": {"enabled": True, "weights_dir": INCEPTION_DIR}}
+    config["experiments"]["tiny"]["evaluation"] = {"embedders": ["effnet_lite0", "inception"], "fid": {"weights_dir": INCEPTION_DIR}}
     return config
 
 

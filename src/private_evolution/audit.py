@@ -22,10 +22,10 @@ import numpy as np
 # - PRIVATE_PROCESSORS may read private data because what they write is private too.
 # - RELEASES may read only DP outputs.
 # Every output of a job that holds private data must lie under results/*/private/.
-PRIVATE_SOURCES = frozenset({"prepare_private", "prepare_heldout"})
+PRIVATE_SOURCES = frozenset({"prepare_private", "prepare_heldout", "prepare_validation"})
 DP_BARRIERS = frozenset({"vote"})
-NON_PRIVATE_REPORTS = frozenset({"evaluate", "evaluate_accuracy", "evaluate_accuracy_ceiling"})
-PRIVATE_PROCESSORS = frozenset({"embed_real", "embed_real_shard", "vote_shard", "vote_reference"})
+NON_PRIVATE_REPORTS = frozenset({"evaluate", "evaluate_accuracy", "evaluate_accuracy_ceiling", "embed_evaluation"})
+PRIVATE_PROCESSORS = frozenset({"embed_real", "embed_real_shard", "vote_shard", "vote_reference", "train_feature_classifier"})
 RELEASES = frozenset({"release"})
 # Label order: what a job writes is at least as sensitive as the most sensitive thing it reads.
 DP, NOT_DP, PRIVATE = 0, 1, 2

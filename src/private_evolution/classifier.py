@@ -63,3 +63,58 @@ def downstream_accuracy(train_images, train_labels, test_images, test_labels, nu
     torch.set_num_threads(1)
     model = train_classifier(train_images, train_labels, num_classes, epochs=epochs, seed=seed)
     return accuracy(model, test_images, test_labels)
+
+
+def save_feature_classifier(path: str, images: np.ndarray, labels: np.ndarray, num_classes: int, epochs: int, seed: int) -> None:
+    """Train the CNN on ``images`` (the held-out validation part, never the private set) and save it
+    with what is needed to rebuild it; its penultimate layer is an evaluation feature space."""
+    import io as _io
+    import os
+    import tempfile
+
+    import torch
+
+    torch.set_num_threads(1)
+    model = train_classifier(images, labels.astype(np.int64), num_classes, epochs=epochs, seed=seed)
+    payload = {"state": model.state_dict(), "channels": images.shape[-1], "image_size": images.shape[1], "num_classes": num_classes}
+    buffer = _io.BytesIO()
+    torch.save(payload, buffer)
+    fd, tmp = tempfile.mkstemp(prefix=".feature_classifier.", dir=os.path.dirname(os.path.abspath(path)))
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(buffer.getvalue())
+    os.replace(tmp, path)
+
+
+class ClassifierFeatures:
+    """128-d features: the penultimate layer of the small CNN trained on the held-out validation
+    images (as the DP generative-model literature does on MNIST). For evaluation only: it was
+    trained on real held-out data, so it may never embed anything for the vote."""
+
+    name = "classifier"
+    feature_dim = 128
+
+    def __init__(self, options: dict):
+        import torch
+
+        from . import PEError
+
+        path = options.get("weights")
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, TypeError) as err:
+            raise PEError(f"cannot load the feature classifier '{path}': {err}") from err
+        self.model = build_cnn(payload["channels"], payload["image_size"], payload["num_classes"])
+        self.model.load_state_dict(payload["state"])
+        self.model.eval()
+        self.features = self.model[:-1]  # everything up to the last ReLU
+        self.batch_size = int(options.get("batch_size") or 512)
+
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        import torch
+
+        out = np.empty((len(images), self.feature_dim), dtype=np.float32)
+        with torch.inference_mode():
+            for begin in range(0, len(images), self.batch_size):
+                batch = images[begin : begin + self.batch_size]
+                out[begin : begin + len(batch)] = self.features(_tensor(batch)).numpy()
+        return out

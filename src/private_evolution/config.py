@@ -30,6 +30,7 @@ class DatasetConfig:
     channels: int
     num_private: int
     num_heldout: int
+    num_validation: int
     split_seed: int
 
 
@@ -74,8 +75,10 @@ class PrivacyConfig:
 
 @dataclass(frozen=True)
 class EvaluationConfig:
+    embedders: list[str] | None
     k_nearest: int
     accuracy: dict
+    classifier: dict
     fid: dict
 
 
@@ -123,16 +126,33 @@ class ExperimentConfig:
 
     @property
     def evaluation_embedders(self) -> list[str]:
-        """Feature extractors the evaluation uses: the vote's, plus clean-fid's Inception for FID."""
-        names = [self.embedder.name]
-        if self.evaluation.fid["enabled"] and "inception" not in names:
-            names.append("inception")
-        return names
+        """Feature spaces of FD, precision and recall: evaluation.embedders, or by default the
+        classifier trained on the validation part (when there is one) and the vote's own."""
+        if self.evaluation.embedders is not None:
+            return list(dict.fromkeys(self.evaluation.embedders))
+        return (["classifier"] if self.dataset.num_validation > 0 else []) + [self.embedder.name]
+
+    @property
+    def headline_embedder(self) -> str:
+        """The space of the headline FD: one the vote did not use whenever there is one
+        (never let the objective grade itself), clean-fid's Inception first."""
+        others = [name for name in self.evaluation_embedders if name != self.embedder.name]
+        for preferred in ("inception", "classifier"):
+            if preferred in others:
+                return preferred
+        return others[0] if others else self.embedder.name
 
     def embedder_options(self, name: str) -> dict:
-        """Options of an embedder by name: the vote embedder's section, or the FID settings."""
+        """Options of an embedder by name: the vote embedder's section, the Inception (FID)
+        settings, the validation classifier (its weights path is the workflow's), or defaults."""
         if name == self.embedder.name:
             return self.section("embedder")
+        if name == "classifier":
+            return {"name": "classifier", "batch_size": 512}
+        if name == "effnet_lite0":
+            return {"name": name, "resolution": 64, "batch_size": 256, "device": "auto", "weights": None, "weights_sha256": None}
+        if name == "pixels":
+            return {"name": name}
         if name == "inception":
             fid = self.evaluation.fid
             return {
@@ -278,12 +298,26 @@ def _experiment(name: str, raw: dict) -> ExperimentConfig:
 def check_experiment(exp: ExperimentConfig) -> list[str]:
     """Problems a schema cannot see, each prefixed with the option's path."""
     from .apis import APIS, make_api
-    from .embedders import EMBEDDERS
+    from .embedders import EMBEDDERS, EVALUATION_ONLY
 
     where = f"experiments.{exp.name}"
     problems = []
     if exp.embedder.name not in EMBEDDERS:
         problems.append(f"{where}.embedder.name: unknown embedder '{exp.embedder.name}'; known: {sorted(EMBEDDERS)}")
+    elif exp.embedder.name in EVALUATION_ONLY:
+        problems.append(
+            f"{where}.embedder.name: '{exp.embedder.name}' is trained on held-out real data and is for evaluation "
+            f"only (the vote would carry held-out images into the synthetic data); vote with one of "
+            f"{sorted(set(EMBEDDERS) - EVALUATION_ONLY)}"
+        )
+    for name in exp.evaluation_embedders:
+        if name not in EMBEDDERS:
+            problems.append(f"{where}.evaluation.embedders: unknown embedder '{name}'; known: {sorted(EMBEDDERS)}")
+    if "classifier" in exp.evaluation_embedders and exp.dataset.num_validation < 2 * len(exp.dataset.class_names):
+        problems.append(
+            f"{where}.evaluation.embedders: the classifier feature space is trained on the validation part, "
+            f"but dataset.num_validation is {exp.dataset.num_validation}: set it (e.g. 500) or drop classifier"
+        )
     if exp.api.name not in APIS:
         problems.append(f"{where}.api.name: unknown API '{exp.api.name}'; known: {sorted(APIS)}")
     api = None
@@ -361,6 +395,8 @@ def release_problems(exp: ExperimentConfig) -> list[str]:
 
 # Options that were renamed: an old config gets told what to write instead.
 RENAMED_OPTIONS = {
+    ("evaluation", "fid", "enabled"): "evaluation.fid.enabled was folded into evaluation.embedders: list "
+    "inception there (e.g. embedders: [classifier, inception]); evaluation.fid keeps Inception's other options",
     ("privacy", "seed_from_os"): "privacy.seed_from_os was replaced by privacy.seed_mode: secret (the default: a "
     "seed drawn from the OS once per experiment and kept under results/<exp>/private/) or public (privacy.seed, "
     "for reproducibility only: not DP)",
@@ -370,9 +406,12 @@ RENAMED_OPTIONS = {
 def renamed_option_problems(config: dict) -> list[str]:
     problems = []
     for name, raw in (config.get("experiments") or {}).items():
-        for (section, option), message in RENAMED_OPTIONS.items():
-            if isinstance(raw, dict) and isinstance(raw.get(section), dict) and option in raw[section]:
-                problems.append(f"experiments.{name}.{section}.{option}: {message}")
+        for (*sections, option), message in RENAMED_OPTIONS.items():
+            node = raw
+            for section in sections:
+                node = node.get(section) if isinstance(node, dict) else None
+            if isinstance(node, dict) and option in node:
+                problems.append(f"experiments.{name}.{'.'.join(sections)}.{option}: {message}")
     return problems
 
 

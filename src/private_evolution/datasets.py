@@ -158,23 +158,32 @@ def load_dataset(dataset_cfg: dict) -> LabelledImages:
 
 
 def split_private_heldout(
-    data: LabelledImages, num_private: int, num_heldout: int, seed: int
-) -> tuple[LabelledImages, LabelledImages]:
-    """Disjoint random private and held-out subsets (held-out is for evaluation only)."""
-    if num_private + num_heldout > len(data.images):
+    data: LabelledImages, num_private: int, num_heldout: int, seed: int, num_validation: int = 0
+) -> tuple[LabelledImages, LabelledImages] | tuple[LabelledImages, LabelledImages, LabelledImages]:
+    """Disjoint random private, held-out test and (with ``num_validation``) validation subsets.
+
+    One seeded permutation: private first, then the test part, then validation, so each
+    part stays the same when a later part's size changes. The test and validation parts
+    are for evaluation only; with ``num_validation`` > 0 the three parts are returned.
+    """
+    if num_private + num_heldout + num_validation > len(data.images):
         raise PEError(
-            f"dataset.num_private ({num_private}) + dataset.num_heldout ({num_heldout}) exceeds the "
-            f"{len(data.images)} images available"
+            f"dataset.num_private ({num_private}) + dataset.num_heldout ({num_heldout}) + dataset.num_validation "
+            f"({num_validation}) exceeds the {len(data.images)} images available"
         )
     order = np.random.default_rng(seed).permutation(len(data.images))
     private_ids, heldout_ids = order[:num_private], order[num_private : num_private + num_heldout]
+    validation_ids = order[num_private + num_heldout : num_private + num_heldout + num_validation]
     empty = sorted(set(range(len(data.class_names))) - set(np.unique(data.labels[private_ids]).tolist()))
     if empty:
         raise PEError(
             f"classes {[data.class_names[c] for c in empty]} have no private sample after the split: "
             "raise dataset.num_private or remove those classes"
         )
-    return (
+    parts = (
         LabelledImages(data.images[private_ids], data.labels[private_ids], data.class_names),
         LabelledImages(data.images[heldout_ids], data.labels[heldout_ids], data.class_names),
     )
+    if num_validation:
+        parts += (LabelledImages(data.images[validation_ids], data.labels[validation_ids], data.class_names),)
+    return parts

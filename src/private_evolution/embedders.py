@@ -173,11 +173,21 @@ def _clean_fid_inception(options: dict):
     return CleanFidInception(options)
 
 
+def _classifier_features(options: dict):
+    from .classifier import ClassifierFeatures
+
+    return ClassifierFeatures(options)
+
+
 EMBEDDERS: dict[str, Callable[[dict], object]] = {
     "pixels": PixelEmbedder,
     "effnet_lite0": EfficientNetLite0Embedder,
     "inception": _clean_fid_inception,
+    "classifier": _classifier_features,  # evaluation only: trained on the held-out validation part
 }
+# Feature spaces learnt from real held-out data: never for the vote (they would carry
+# held-out images, which DP does not protect, into the synthetic data).
+EVALUATION_ONLY = frozenset({"classifier"})
 
 
 def make_embedder(embedder_cfg: dict):

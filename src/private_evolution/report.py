@@ -14,6 +14,7 @@ import numpy as np
 from .io import load_population, read_json, write_json
 
 NON_PRIVATE_NOTE = "evaluation against held-out real data: not differentially private"
+VOTE_SPACE_NOTE = "; computed in the vote's own feature space, which the vote optimised: it can flatter the vote"
 CEILING_NOTE = "classifier trained on the real private set (ceiling): not differentially private"
 
 
@@ -27,6 +28,7 @@ def collect_metrics(experiment: str, entries: list[dict], output_path: str) -> N
     rows = []
     for entry in entries:
         ceiling = entry["epsilon"] is None
+        note = CEILING_NOTE if ceiling else NON_PRIVATE_NOTE + (VOTE_SPACE_NOTE if entry.get("vote_space") else "")
         for metric, value in read_json(entry["path"]).items():
             if metric.startswith("num_"):
                 continue
@@ -37,7 +39,8 @@ def collect_metrics(experiment: str, entries: list[dict], output_path: str) -> N
                     "iteration": pd.NA if ceiling else int(entry["iteration"]),
                     "metric": metric,
                     "value": float(value),
-                    "note": CEILING_NOTE if ceiling else NON_PRIVATE_NOTE,
+                    "features": entry.get("features", ""),
+                    "note": note,
                 }
             )
     table = pd.DataFrame(rows).astype({"iteration": "Int64"}).sort_values(["metric", "epsilon", "iteration"])
@@ -106,12 +109,47 @@ def privacy_ledger(privacy_paths: list[str], private_dir: str, ledger_csv: str, 
     write_json(spend_json, spend)
 
 
+FEATURE_WORDS = {
+    "classifier": "validation-CNN",
+    "effnet_lite0": "EfficientNet-Lite0",
+    "inception": "Inception-v3",
+    "pixels": "pixel",
+}
+
+
+def _features_in_words(name: str) -> str:
+    return FEATURE_WORDS.get(name, name)
+
+
+def _metric_words(metric: str) -> str:
+    """A metric id in words, for titles."""
+    if metric == "fid_inception":
+        return "FID (clean-fid Inception-v3)"
+    for prefix, words in (("fd_", "Fréchet distance"), ("precision_", "precision"), ("recall_", "recall")):
+        if metric.startswith(prefix):
+            space = metric[len(prefix):]
+            detail = " (a CNN trained on the validation images)" if space == "classifier" else ""
+            return f"{words} in {_features_in_words(space)} features{detail}"
+    return metric
+
+
 def _metric_label(metric: str) -> str:
     if metric == "fid_inception":
         return "FID, clean-fid Inception-v3\n(lower is better)"
     if metric.startswith("fd_"):
-        return f"Fréchet distance, {metric[3:]} features\n(lower is better)"
+        return f"Fréchet distance, {_features_in_words(metric[3:])} features\n(lower is better)"
     return metric
+
+
+def _epsilon_axis(axis, epsilons) -> None:
+    """A log epsilon axis labelled once at each configured epsilon (no minor-tick labels)."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    axis.set_xscale("log")
+    values = sorted(set(float(e) for e in epsilons))
+    axis.xaxis.set_major_locator(FixedLocator(values))
+    axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.xaxis.set_minor_locator(NullLocator())
 
 
 def _pyplot():
@@ -142,15 +180,15 @@ def _short_dp_note(seed_mode: str) -> str:
     return "finite ε: DP (secret noise seed); ε = ∞: non-private reference"
 
 
-def plot_metric_vs_epsilon(table, metrics: list[str], output_path: str, dpi: int) -> None:
+def plot_metric_vs_epsilon(table, metrics: list[str], output_path: str, dpi: int, vote_metric: str | None = None) -> None:
     plt = _pyplot()
     figure, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
     for metric, axis in zip(metrics, axes[0]):
-        _metric_vs_epsilon_panel(table, metric, axis)
+        _metric_vs_epsilon_panel(table, metric, axis, vote_space=metric == vote_metric)
     _save(plt, figure, output_path, dpi, note=NON_PRIVATE_NOTE)
 
 
-def _metric_vs_epsilon_panel(table, metric: str, axis) -> None:
+def _metric_vs_epsilon_panel(table, metric: str, axis, vote_space: bool = False) -> None:
     rows = table[(table.metric == metric) & table.epsilon.notna()]
     last = rows[rows.iteration == rows.iteration.max()]
     finite = last[np.isfinite(last.epsilon)].sort_values("epsilon")
@@ -161,11 +199,13 @@ def _metric_vs_epsilon_panel(table, metric: str, axis) -> None:
     if len(start):
         axis.axhline(start.iloc[0], color="grey", linestyle=":", label="random population (t = 0)")
     if len(finite):
-        axis.set_xscale("log")
-        axis.set_xticks(finite.epsilon, [f"{e:g}" for e in finite.epsilon])
+        _epsilon_axis(axis, finite.epsilon)
     axis.set_xlabel("privacy budget ε (δ fixed)")
     axis.set_ylabel(_metric_label(metric))
-    axis.set_title(f"{rows.experiment.iloc[0]}: {metric} vs ε", fontsize=10)
+    title = f"{rows.experiment.iloc[0]}: {_metric_words(metric)} vs ε".replace(" features (", " features\n(")
+    if vote_space:
+        title += "\n(the vote's own feature space: it can flatter the vote)"
+    axis.set_title(title, fontsize=9)
     axis.legend(fontsize=8)
     axis.grid(alpha=0.3)
 
@@ -179,7 +219,7 @@ def plot_metric_vs_iteration(table, metric: str, output_path: str, dpi: int) -> 
         axis.plot(curve.iteration, curve.value, "o-", markersize=3, label=_epsilon_text(epsilon))
     axis.set_xlabel("PE iteration t")
     axis.set_ylabel(_metric_label(metric))
-    axis.set_title(f"{rows.experiment.iloc[0]}: {metric} vs iteration", fontsize=10)
+    axis.set_title(f"{rows.experiment.iloc[0]}: {_metric_words(metric)} vs iteration", fontsize=9)
     axis.legend(fontsize=8)
     axis.grid(alpha=0.3)
     _save(plt, figure, output_path, dpi, note=NON_PRIVATE_NOTE)
@@ -221,8 +261,7 @@ def plot_accuracy_vs_epsilon(table, output_path: str, dpi: int) -> None:
         axis.text(0.5, 0.5, "accuracy disabled (evaluation.accuracy.enabled)", ha="center", transform=axis.transAxes)
     if len(finite):
         axis.plot(finite.epsilon, finite.value, "o-", label="trained on synthetic")
-        axis.set_xscale("log")
-        axis.set_xticks(finite.epsilon, [f"{e:g}" for e in finite.epsilon])
+        _epsilon_axis(axis, finite.epsilon)
     for value in synthetic[~np.isfinite(synthetic.epsilon)].value:
         axis.axhline(value, color="C2", linestyle="--", label="synthetic, " + _epsilon_text(math.inf))
     for value in rows[rows.epsilon.isna()].value:
@@ -230,7 +269,7 @@ def plot_accuracy_vs_epsilon(table, output_path: str, dpi: int) -> None:
     axis.set_xlabel("privacy budget ε (δ fixed)")
     axis.set_ylabel("test accuracy on held-out real images")
     axis.set_ylim(0, 1)
-    axis.set_title("downstream CNN accuracy vs ε", fontsize=10)
+    axis.set_title("accuracy of a CNN trained on the synthetic images vs ε", fontsize=10)
     if len(rows):
         axis.legend(fontsize=8)
     axis.grid(alpha=0.3)
@@ -267,14 +306,36 @@ def plot_samples_by_iteration(grids: dict, class_names: list[str], output_path: 
     _save(plt, figure, output_path, dpi, note=dp_note)
 
 
+def distance_metric(embedder: str) -> str:
+    return "fid_inception" if embedder == "inception" else f"fd_{embedder}"
+
+
+def ordered_distances(available: list[str], headline: str | None, vote_embedder: str | None) -> list[str]:
+    """The headline space first, then the other spaces the vote did not use, the vote's own last."""
+    vote_metric = distance_metric(vote_embedder) if vote_embedder else None
+    first = [distance_metric(headline)] if headline and distance_metric(headline) in available else []
+    others = sorted(m for m in available if m not in first and m != vote_metric)
+    return first + others + ([vote_metric] if vote_metric in available and vote_metric not in first else [])
+
+
 def plot_all(
-    metrics_csv: str, finals: dict[str, str], grids: dict, class_names: list[str], plot_cfg: dict, outputs, seed_mode: str = "secret"
+    metrics_csv: str,
+    finals: dict[str, str],
+    grids: dict,
+    class_names: list[str],
+    plot_cfg: dict,
+    outputs,
+    seed_mode: str = "secret",
+    headline: str | None = None,
+    vote_embedder: str | None = None,
 ) -> None:
     import pandas as pd
 
     table = pd.read_csv(metrics_csv)
-    distances = sorted(m for m in table.metric.unique() if m.startswith(("fd_", "fid_")))
-    plot_metric_vs_epsilon(table, distances, outputs.fd_vs_epsilon, plot_cfg["dpi"])
+    available = [m for m in table.metric.unique() if m.startswith(("fd_", "fid_"))]
+    distances = ordered_distances(available, headline, vote_embedder)
+    vote_metric = distance_metric(vote_embedder) if vote_embedder else None
+    plot_metric_vs_epsilon(table, distances, outputs.fd_vs_epsilon, plot_cfg["dpi"], vote_metric=vote_metric)
     plot_metric_vs_iteration(table, distances[0], outputs.fd_vs_iteration, plot_cfg["dpi"])
     plot_accuracy_vs_epsilon(table, outputs.accuracy_vs_epsilon, plot_cfg["dpi"])
     note = _short_dp_note(seed_mode)

@@ -17,4 +17,6 @@ with stage_logging(snakemake.log[0], "plot"):
         snakemake.params.plot,
         snakemake.output,
         seed_mode=snakemake.params.seed_mode,
+        headline=snakemake.params.headline,
+        vote_embedder=snakemake.params.vote_embedder,
     )

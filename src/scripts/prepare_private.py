@@ -1,5 +1,5 @@
-"""Rules prepare_private and prepare_heldout: load the data set and write the private split or
-the held-out split (evaluation only), each in its own job."""
+"""Rules prepare_private, prepare_heldout and prepare_validation: load the data set and write the
+private split, the held-out test split or the validation split (evaluation only), each in its own job."""
 from private_evolution.warm import hand_over
 
 hand_over(snakemake.log)  # in the warm worker's child when one serves this run (see warm.py)
@@ -8,4 +8,9 @@ from private_evolution.stages.prepare_private import prepare_private
 from private_evolution.logs import stage_logging
 
 with stage_logging(snakemake.log[0], snakemake.rule):
-    prepare_private(snakemake.params.dataset, snakemake.output.get("private"), snakemake.output.get("heldout"))
+    prepare_private(
+        snakemake.params.dataset,
+        snakemake.output.get("private"),
+        snakemake.output.get("heldout"),
+        snakemake.output.get("validation"),
+    )

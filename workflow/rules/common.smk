@@ -7,6 +7,9 @@
 
 REPO = Path(workflow.basedir).parent
 PRIVATE = "results/{exp}/private"
+# The CNN trained on the held-out validation part: real data, so it stays private; its
+# penultimate layer is the "classifier" evaluation feature space.
+FEATURE_CLASSIFIER = PRIVATE + "/feature_classifier.pt"
 ITER_ZERO = "results/{exp}/shared/iter_0"
 ITER = "results/{exp}/eps_{eps}/iter_{t}"
 FINITE_EPS = r"[0-9]+(\.[0-9]+)?(e[+-]?[0-9]+)?"  # every epsilon label but inf
@@ -26,7 +29,7 @@ wildcard_constraints:
     run=r"shared|eps_[^/]+",
     any_t=r"[0-9]+",
     embedder=r"[a-z0-9_]+",
-    split=r"private|heldout",
+    split=r"private|heldout|validation",
     shard=r"[0-9]+",
 
 
@@ -63,9 +66,17 @@ def embedder_params(wildcards):
     """The options of the embedder named by the {embedder} wildcard."""
     exp = exp_cfg(wildcards)
     try:
-        return JobOptions(exp.embedder_options(wildcards.embedder))
+        options = exp.embedder_options(wildcards.embedder)
+        if wildcards.embedder == "classifier":
+            options["weights"] = FEATURE_CLASSIFIER.format(exp=wildcards.exp)
+        return JobOptions(options)
     except KeyError:
         raise WorkflowError(f"embedder '{wildcards.embedder}' is not used by experiment '{exp.name}'")
+
+
+def embedder_inputs(wildcards):
+    """Files an embedding job needs besides its images: the classifier space's trained network."""
+    return {"weights": FEATURE_CLASSIFIER.format(exp=wildcards.exp)} if wildcards.embedder == "classifier" else {}
 
 
 def api_target(exp):
@@ -135,7 +146,13 @@ def metrics_entries(exp_name):
     """Every metrics file of an experiment, with the epsilon and iteration it describes."""
     exp = EXPERIMENTS[exp_name]
     entries = [
-        {"epsilon": eps, "iteration": t, "path": metrics_path(exp_name, eps, t, embedder)}
+        {
+            "epsilon": eps,
+            "iteration": t,
+            "path": metrics_path(exp_name, eps, t, embedder),
+            "features": embedder,
+            "vote_space": embedder == exp.embedder.name,
+        }
         for embedder in exp.evaluation_embedders
         for eps in exp.epsilon_labels
         for t in evaluated_iterations(exp, embedder)

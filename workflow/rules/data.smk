@@ -34,9 +34,45 @@ use rule prepare_private as prepare_heldout with:
         "results/{exp}/benchmarks/prepare_heldout.tsv"
 
 
+use rule prepare_private as prepare_validation with:
+    output:
+        validation=f"{PRIVATE}/validation.npz",
+    params:
+        dataset=lambda w: JobOptions(exp_cfg(w).section("dataset")),
+        code=code("prepare_private"),
+    priority: PRIORITY_PRIVATE
+    log:
+        PRIVATE + "/logs/prepare_validation.log",
+    benchmark:
+        "results/{exp}/benchmarks/prepare_validation.tsv"
+
+
+# The evaluation feature space learnt from the validation part (real held-out images, never
+# the private set): trained once per experiment, used only by evaluation.
+rule train_feature_classifier:
+    input:
+        f"{PRIVATE}/validation.npz",
+    output:
+        FEATURE_CLASSIFIER,
+    params:
+        num_classes=lambda w: len(exp_cfg(w).dataset.class_names),
+        classifier=lambda w: JobOptions(exp_cfg(w).evaluation.classifier),
+        code=code("train_feature_classifier"),
+    priority: PRIORITY_PRIVATE
+    log:
+        PRIVATE + "/logs/train_feature_classifier.log",
+    benchmark:
+        "results/{exp}/benchmarks/train_feature_classifier.tsv"
+    conda:
+        "../../envs/pe.yaml"
+    script:
+        stage_script("train_feature_classifier")
+
+
 rule embed_real_shard:
     input:
         f"{PRIVATE}/{{split}}.npz",
+        unpack(embedder_inputs),
     output:
         f"{PRIVATE}/shards/{{split}}_embed_{{embedder}}_{{shard}}.npz",
     params:
@@ -60,6 +96,7 @@ rule embed_real_shard:
 rule embed_real:
     input:
         unpack(sharded({"images": f"{PRIVATE}/{{split}}.npz"}, f"{PRIVATE}/shards/{{split}}_embed_{{embedder}}_{{shard}}.npz")),
+        unpack(embedder_inputs),
     output:
         f"{PRIVATE}/{{split}}_embed_{{embedder}}.npz",
     params:

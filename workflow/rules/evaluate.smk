@@ -2,6 +2,33 @@
 # are NOT differentially private: they are for reporting only.
 
 
+# A population in the classifier feature space: for evaluation only (the network was
+# trained on held-out real images), one job per population, never read by a vote.
+ruleorder: embed_evaluation > embed
+
+
+rule embed_evaluation:
+    input:
+        images="results/{exp}/{run}/iter_{any_t}/population.npz",
+        weights=FEATURE_CLASSIFIER,
+    output:
+        "results/{exp}/{run}/iter_{any_t}/embed_{embedder}.npz",
+    wildcard_constraints:
+        embedder="classifier",
+    params:
+        embedder=embedder_params,
+        shard=None,
+        code=code("embed"),
+    log:
+        "results/{exp}/logs/embed_evaluation/{run}_iter_{any_t}_{embedder}.log",
+    benchmark:
+        "results/{exp}/benchmarks/embed_evaluation/{run}_iter_{any_t}_{embedder}.tsv"
+    conda:
+        "../../envs/pe.yaml"
+    script:
+        stage_script("embed")
+
+
 rule evaluate:
     input:
         population="results/{exp}/{run}/iter_{any_t}/embed_{embedder}.npz",

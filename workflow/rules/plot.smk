@@ -89,6 +89,8 @@ rule plot:
         class_names=lambda w: exp_cfg(w).dataset.class_names,
         plot=lambda w: JobOptions(exp_cfg(w).section("plot")),
         seed_mode=lambda w: exp_cfg(w).privacy.seed_mode,
+        headline=lambda w: exp_cfg(w).headline_embedder,
+        vote_embedder=lambda w: exp_cfg(w).embedder.name,
         code=code("plot"),
     log:
         "results/{exp}/logs/plot.log",

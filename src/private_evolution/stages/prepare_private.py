@@ -14,18 +14,26 @@ from ..io import save_npz
 from . import logger
 
 
-def prepare_private(dataset_cfg: dict, private_path: str | None, heldout_path: str | None) -> None:
-    """Write the private split to ``private_path`` and / or the held-out split to ``heldout_path``."""
+def prepare_private(
+    dataset_cfg: dict, private_path: str | None, heldout_path: str | None, validation_path: str | None = None
+) -> None:
+    """Write the private split, the held-out test split and / or the validation split."""
     data = load_dataset(dataset_cfg)
     if data.class_names != dataset_cfg["class_names"]:
         raise PEError(
             f"the data's classes {data.class_names} differ from dataset.class_names {dataset_cfg['class_names']}"
         )
-    num_heldout = dataset_cfg["num_heldout"] if heldout_path else 0
-    private, heldout = split_private_heldout(data, dataset_cfg["num_private"], num_heldout, dataset_cfg["split_seed"])
+    num_heldout = dataset_cfg["num_heldout"] if heldout_path or validation_path else 0
+    num_validation = dataset_cfg.get("num_validation", 0) if validation_path else 0
+    private, heldout, *validation = split_private_heldout(
+        data, dataset_cfg["num_private"], num_heldout, dataset_cfg["split_seed"], num_validation
+    )
     if private_path:
         save_npz(private_path, images=private.images, labels=private.labels)
         logger.info("private set: %d images", len(private.images))
     if heldout_path:
         save_npz(heldout_path, images=heldout.images, labels=heldout.labels)
-        logger.info("held-out set: %d images", len(heldout.images))
+        logger.info("held-out test set: %d images", len(heldout.images))
+    if validation_path:
+        save_npz(validation_path, images=validation[0].images, labels=validation[0].labels)
+        logger.info("held-out validation set: %d images", len(validation[0].images))

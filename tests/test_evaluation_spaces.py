@@ -1,0 +1,133 @@
+"""Evaluation that cannot flatter the vote: feature spaces independent of the vote's, a
+validation part for choosing (and for the classifier space) and a test part for reporting."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from private_evolution import PEError
+from private_evolution.audit import dry_run_jobs, job_privacy_violations
+from private_evolution.config import load_config
+from private_evolution.datasets import LabelledImages, split_private_heldout
+from private_evolution.report import ordered_distances
+from workflow_helpers import copy_repository, snakemake, tiny_config, write_config
+
+
+def experiment(**sections):
+    return load_config({"experiments": {"x": sections}})["x"]
+
+
+def test_default_spaces_put_one_the_vote_did_not_use_first():
+    with_validation = experiment(dataset={"num_heldout": 500, "num_validation": 500})
+    assert with_validation.evaluation_embedders == ["classifier", "effnet_lite0"]
+    assert with_validation.headline_embedder == "classifier"
+    without = experiment()
+    assert without.evaluation_embedders == ["effnet_lite0"] and without.headline_embedder == "effnet_lite0"
+    listed = experiment(evaluation={"embedders": ["effnet_lite0", "inception", "classifier"]}, dataset={"num_heldout": 500, "num_validation": 500})
+    assert listed.headline_embedder == "inception"  # clean-fid's FID whenever it is configured
+    pixels = experiment(embedder={"name": "pixels"}, evaluation={"embedders": ["pixels", "effnet_lite0"]})
+    assert pixels.headline_embedder == "effnet_lite0"
+
+
+@pytest.mark.parametrize(
+    "sections,message",
+    [
+        ({"embedder": {"name": "classifier"}}, "trained on held-out real data and is for evaluation only"),
+        ({"evaluation": {"embedders": ["sift"]}}, "evaluation.embedders: unknown embedder 'sift'"),
+        ({"evaluation": {"embedders": ["classifier"]}}, "the classifier feature space is trained on the validation part"),
+        ({"evaluation": {"fid": {"enabled": True}}}, "evaluation.fid.enabled was folded into evaluation.embedders"),
+        ({"dataset": {"num_private": 4000, "num_heldout": 1000, "num_validation": 500}}, None),
+    ],
+)
+def test_evaluation_config_errors(sections, message, tmp_path):
+    if message is None:  # too many images is the data's problem: prepare_private says it, naming the three sizes
+        from private_evolution.stages.prepare_private import prepare_private
+
+        exp = experiment(**sections)
+        with pytest.raises(PEError, match=r"num_private \(4000\) \+ dataset.num_heldout \(1000\) \+ dataset.num_validation \(500\) exceeds the 5000"):
+            prepare_private(exp.section("dataset"), None, str(tmp_path / "h.npz"), str(tmp_path / "v.npz"))
+        return
+    with pytest.raises(PEError, match=message):
+        experiment(**sections)
+
+
+def test_validation_is_disjoint_and_changes_no_other_part():
+    images = np.arange(200, dtype=np.uint8).reshape(200, 1, 1, 1).repeat(2, axis=1).repeat(2, axis=2)
+    data = LabelledImages(images, np.arange(200) % 2, ["a", "b"])
+    private, test, validation = split_private_heldout(data, 100, 40, 7, num_validation=30)
+    ids = [set(part.images[:, 0, 0, 0].tolist()) for part in (private, test, validation)]
+    assert [len(i) for i in ids] == [100, 40, 30] and not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])
+    private_alone, test_alone = split_private_heldout(data, 100, 40, 7)
+    assert np.array_equal(private_alone.images, private.images) and np.array_equal(test_alone.images, test.images)
+
+
+def test_headline_order_of_distance_panels():
+    available = ["fd_effnet_lite0", "fd_classifier", "fid_inception", "fd_pixels"]
+    assert ordered_distances(available, "inception", "effnet_lite0") == ["fid_inception", "fd_classifier", "fd_pixels", "fd_effnet_lite0"]
+    assert ordered_distances(["fd_pixels"], "pixels", "pixels") == ["fd_pixels"]
+
+
+def test_epsilon_axis_labels_each_configured_epsilon_once(tmp_path):
+    from private_evolution.report import plot_accuracy_vs_epsilon
+
+    table = pd.DataFrame(
+        {"experiment": "x", "epsilon": [0.5, 1, 2, 4, 8, np.inf, np.nan], "iteration": 5, "metric": "accuracy_cnn",
+         "value": [0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.95], "features": "", "note": ""}
+    )
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    captured = {}
+    original = plt.close
+
+    def keep(figure=None):
+        captured["figure"] = figure
+        return original(figure)
+
+    plt.close = keep
+    try:
+        plot_accuracy_vs_epsilon(table, str(tmp_path / "a.png"), 60)
+    finally:
+        plt.close = original
+    axis = captured["figure"].axes[0]
+    assert [label.get_text() for label in axis.get_xticklabels()] == ["0.5", "1", "2", "4", "8"]
+    assert len(axis.xaxis.get_minor_ticks()) == 0
+    assert "ε" in axis.get_title() and "accuracy_cnn" not in axis.get_title()
+
+
+@pytest.fixture(scope="module")
+def classifier_run(tmp_path_factory):
+    workdir = copy_repository(tmp_path_factory.mktemp("spaces"))
+    config = tiny_config()
+    tiny = config["experiments"]["tiny"]
+    tiny["dataset"]["num_validation"] = 200
+    tiny["evaluation"] = {"embedders": ["classifier", "effnet_lite0"]}
+    tiny["privacy"]["epsilons"] = [1]
+    write_config(workdir, config)
+    jobs = dry_run_jobs(snakemake(workdir, "--dry-run", "--forceall", "--cores", "2").stdout)
+    snakemake(workdir, "--cores", "2")
+    return workdir, jobs
+
+
+def test_classifier_space_is_trained_on_validation_and_used_only_by_evaluation(classifier_run):
+    workdir, jobs = classifier_run
+    exp = workdir / "results" / "tiny"
+    assert (exp / "private" / "feature_classifier.pt").is_file() and (exp / "private" / "validation.npz").is_file()
+    assert job_privacy_violations(jobs) == []
+    readers = {job["rule"] for job in jobs if any(path.endswith("feature_classifier.pt") for path in job["input"])}
+    assert readers == {"embed_evaluation", "embed_real"}
+    votes = [job for job in jobs if job["rule"] == "vote"]
+    assert votes and not any("classifier" in path for job in votes for path in job["input"])
+    table = pd.read_csv(exp / "metrics.csv")
+    assert {"fd_classifier", "precision_classifier", "recall_classifier", "fd_effnet_lite0"} <= set(table.metric)
+    own = table[table.features == "effnet_lite0"]
+    other = table[table.features == "classifier"]
+    assert own.note.str.contains("vote's own feature space").all()
+    assert not other.note.str.contains("vote's own").any()
+    # the test part, not the validation part, is what every metric is computed against
+    with np.load(exp / "private" / "heldout_embed_classifier.npz") as test:
+        assert len(test["labels"]) == 100
