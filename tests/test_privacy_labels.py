@@ -222,7 +222,8 @@ def test_private_job_errors_print_only_where_to_look(tmp_path, capfd):
 
 
 def test_inception_weights_are_checked_before_use(tmp_path):
-    from private_evolution.inception import WEIGHTS_FILE, ensure_weights, file_sha256, user_cache
+    from private_evolution.inception import WEIGHTS_FILE, ensure_weights, user_cache
+    from private_evolution.io import file_sha256
     from workflow_helpers import save_fake_inception
 
     path = save_fake_inception(tmp_path / "weights")

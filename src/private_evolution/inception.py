@@ -11,7 +11,6 @@ torchvision, which this feature path does not need.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import PEError
+from .io import file_sha256
 from .progress import Progress
 
 logger = logging.getLogger(__name__)
@@ -41,14 +41,6 @@ def weights_folder(configured: str | None) -> Path:
     if configured:
         return Path(configured)
     return Path(os.environ["PE_INCEPTION_DIR"]) if os.environ.get("PE_INCEPTION_DIR") else user_cache()
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify_weights(path: Path, expected_sha256: str | None) -> None:

@@ -11,13 +11,12 @@ delta) of all of them together, by dp-accounting's PLD accountant, beside each r
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from pathlib import Path
 
 from .. import PEError
 from ..accounting import composed_epsilon
-from ..io import load_npz, read_json, save_npz, write_json
+from ..io import file_sha256, load_npz, read_json, save_npz, write_json
 from ..noise import mark_released
 from . import logger
 
@@ -37,12 +36,7 @@ def _refuse_non_dp(privacy_path: str) -> dict:
     return privacy
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+sha256_of = file_sha256  # the manifest's digest (kept by this name for callers)
 
 
 def composition_summary(composed: list[dict]) -> dict:
