@@ -63,6 +63,7 @@ ROWS: dict[str, dict] = {
     "  degrees 0.6 -> 0.2": {"pe.degree_schedule": {"kind": "geometric", "start": 0.6, "end": 0.2}},
     "  T = 10": {"pe.iterations": 10},
     "  N = 2000": {"pe.num_samples": 2000},
+    "  N = 2000, k = 3, threshold 0 sigma": {"pe.num_samples": 2000, "pe.k": 3, "pe.threshold": {"votes": 0.0, "sigmas": 0.0}},
 }
 DEFAULT_SWEEP = [0.5, 1, 2, 4, 8, "inf"]
 BUDGET_SECONDS = 300  # the default run must stay within 5 minutes on 2 cores

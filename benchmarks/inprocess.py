@@ -20,6 +20,7 @@ from private_evolution.report import collect_metrics, plot_all, privacy_ledger
 from private_evolution.stages.calibrate import calibrate
 from private_evolution.stages.embed import embed
 from private_evolution.stages.evaluate import evaluate, evaluate_accuracy
+from private_evolution.stages.lookahead import lookahead
 from private_evolution.stages.prepare_private import prepare_private
 from private_evolution.stages.random_population import random_population
 from private_evolution.stages.select import select
@@ -69,10 +70,18 @@ def run_experiment(exp, workdir: Path, threads: int = 2) -> dict[str, float]:
         entries.append({"epsilon": eps, "iteration": 0, "path": str(zero / f"metrics_{name}.json")})
         for t in range(1, exp.pe.iterations + 1):
             previous, here = run_dir(eps, t - 1), run_dir(eps, t)
+            vote_features = previous / f"embed_{name}.npz"
+            if exp.pe.lookahead:  # as the workflow's lookahead rule: candidates of t - 1 varied at the degree of t
+                vote_features = previous / f"lookahead_{name}.npz"
+                run_name = "shared" if t == 1 else f"eps_{eps}"
+                timed(
+                    "lookahead", lookahead, exp.section("api"), target, embedder, str(previous / "population.npz"),
+                    exp.degrees[t - 1], exp.pe.lookahead, t - 1, run_name, exp.pe.seed, str(vote_features), threads,
+                )
             # the un-noised epsilon = inf vote stays under private/, as in the workflow
             votes = (private / f"eps_{eps}" / f"iter_{t}" if eps == "inf" else here) / "votes.npz"
             timed(
-                "vote", vote, str(private / f"private_embed_{name}.npz"), str(previous / f"embed_{name}.npz"), str(privacy_path),
+                "vote", vote, str(private / f"private_embed_{name}.npz"), str(vote_features), str(privacy_path),
                 exp.name, t, str(private), str(votes), str(private / f"eps_{eps}" / f"iter_{t}" / "draw.json"),
             )
             timed("select", select, str(votes), t, f"eps_{eps}", exp.pe.seed, str(here / "selected.npz"))
