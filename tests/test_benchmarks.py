@@ -50,3 +50,18 @@ def test_gpu_embedding_and_vote_check_runs_on_a_cpu(tmp_path):
     stage, bare = (float(line.split("|")[-2]) for line in text.splitlines() if line.startswith(("| embed stage", "| bare forward")))
     assert stage > 0 and bare > 0
     assert "| torch |" in text and "| faiss |" in text and "| same counts | yes |" in text
+
+
+def test_fidelity_ablation_runs_quickly_and_reports_validation_and_test(tmp_path):
+    output = tmp_path / "FIDELITY.md"
+    subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "fidelity.py"), "--quick", "--workdir", str(tmp_path / "work"), "--output", str(output)],
+        check=True, capture_output=True,
+    )
+    text = output.read_text()
+    assert "## Screening" in text and "## Finalists" in text and "**(the default)**" in text
+    rows = [line.split("|") for line in text.splitlines() if line.startswith("| pixel vote")]
+    assert len(rows) == 2
+    for row in rows:
+        validation, test = float(row[2]), float(row[3])
+        assert 0.0 < validation <= 1.0 and 0.0 < test <= 1.0
