@@ -219,7 +219,7 @@ def plot_metric_vs_iteration(table, metric: str, output_path: str, dpi: int) -> 
         axis.plot(curve.iteration, curve.value, "o-", markersize=3, label=_epsilon_text(epsilon))
     axis.set_xlabel("PE iteration t")
     axis.set_ylabel(_metric_label(metric))
-    axis.set_title(f"{rows.experiment.iloc[0]}: {_metric_words(metric)} vs iteration", fontsize=9)
+    axis.set_title(f"{rows.experiment.iloc[0]}: {_metric_words(metric)} vs iteration".replace(" features (", " features\n("), fontsize=9)
     axis.legend(fontsize=8)
     axis.grid(alpha=0.3)
     _save(plt, figure, output_path, dpi, note=NON_PRIVATE_NOTE)
