@@ -68,21 +68,18 @@ def downstream_accuracy(train_images, train_labels, test_images, test_labels, nu
 def save_feature_classifier(path: str, images: np.ndarray, labels: np.ndarray, num_classes: int, epochs: int, seed: int) -> None:
     """Train the CNN on ``images`` (the held-out validation part, never the private set) and save it
     with what is needed to rebuild it; its penultimate layer is an evaluation feature space."""
-    import io as _io
-    import os
-    import tempfile
+    import io
 
     import torch
+
+    from .io import save_bytes
 
     torch.set_num_threads(1)
     model = train_classifier(images, labels.astype(np.int64), num_classes, epochs=epochs, seed=seed)
     payload = {"state": model.state_dict(), "channels": images.shape[-1], "image_size": images.shape[1], "num_classes": num_classes}
-    buffer = _io.BytesIO()
+    buffer = io.BytesIO()
     torch.save(payload, buffer)
-    fd, tmp = tempfile.mkstemp(prefix=".feature_classifier.", dir=os.path.dirname(os.path.abspath(path)))
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(buffer.getvalue())
-    os.replace(tmp, path)
+    save_bytes(path, buffer.getvalue())
 
 
 class ClassifierFeatures:

@@ -9,6 +9,7 @@ and returns one frozen :class:`ExperimentConfig` per experiment.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import warnings
 from dataclasses import dataclass
@@ -149,10 +150,8 @@ class ExperimentConfig:
             return self.section("embedder")
         if name == "classifier":
             return {"name": "classifier", "batch_size": 512}
-        if name == "effnet_lite0":
-            return {"name": name, "resolution": 64, "batch_size": 256, "device": "auto", "weights": None, "weights_sha256": None}
-        if name == "pixels":
-            return {"name": name}
+        if name in ("effnet_lite0", "pixels"):  # not the vote's: the embedder section's defaults
+            return {**schema_defaults("embedder"), "name": name}
         if name == "inception":
             fid = self.evaluation.fid
             return {
@@ -222,13 +221,24 @@ def parse_epsilon(value) -> float:
     return float(value)
 
 
+@functools.lru_cache(maxsize=1)
+def _schema() -> dict:
+    import yaml
+
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def schema_defaults(section: str) -> dict:
+    """The schema's default of every option of an experiment section."""
+    properties = _schema()["$defs"]["experiment"]["properties"][section]["properties"]
+    return {name: option["default"] for name, option in properties.items() if "default" in option}
+
+
 def schema_problems(config: dict) -> list[str]:
     """Every schema violation as one short line: where, what, and what is allowed."""
     import jsonschema
-    import yaml
 
-    schema = yaml.safe_load(SCHEMA_PATH.read_text())
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = jsonschema.Draft202012Validator(_schema())
     problems = []
     for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
         where = ".".join(str(part) for part in error.absolute_path) or "(top level)"

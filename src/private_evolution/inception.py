@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import PEError
-from .io import file_sha256
+from .io import file_sha256, save_bytes
 from .progress import Progress
 
 logger = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ def ensure_weights(folder: Path, expected_sha256: str | None = None) -> Path:
             f"copy it to '{path}' (or set evaluation.fid.weights_dir / embedder.weights to the folder holding "
             f"{WEIGHTS_FILE}). No other feature extractor is used in its place."
         ) from err
-    (folder / DIGEST_FILE).write_text(f"{file_sha256(path)}  {WEIGHTS_FILE}\n")
+    save_bytes(folder / DIGEST_FILE, f"{file_sha256(path)}  {WEIGHTS_FILE}\n".encode())
     verify_weights(path, expected_sha256)
     return path
 

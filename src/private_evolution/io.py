@@ -77,17 +77,28 @@ def remove_on_termination() -> None:
     signal.signal(signal.SIGTERM, terminate)
 
 
-def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
-    """Write arrays to ``path`` (an .npz file) atomically."""
-    target, tmp = _atomic_target(path, ".npz")
+def _write_atomically(path: str | os.PathLike, suffix: str, mode: str, write) -> None:
+    """``write(handle)`` into a temporary file beside ``path``, then rename it into place;
+    on any error (or SIGTERM, see remove_on_termination) the temporary file is removed."""
+    target, tmp = _atomic_target(path, suffix)
     try:
-        with open(tmp, "wb") as handle:
-            np.savez(handle, **arrays)
+        with open(tmp, mode) as handle:
+            write(handle)
         os.replace(tmp, target)
         _PENDING.discard(tmp)
     except BaseException:
         _discard(tmp)
         raise
+
+
+def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
+    """Write arrays to ``path`` (an .npz file) atomically."""
+    _write_atomically(path, ".npz", "wb", lambda handle: np.savez(handle, **arrays))
+
+
+def save_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    _write_atomically(path, Path(path).suffix, "wb", lambda handle: handle.write(data))
 
 
 def load_npz(path: str | os.PathLike, required: Iterable[str] = ()) -> dict[str, np.ndarray]:
@@ -108,16 +119,11 @@ def load_npz(path: str | os.PathLike, required: Iterable[str] = ()) -> dict[str,
 
 
 def write_json(path: str | os.PathLike, payload: Any) -> None:
-    target, tmp = _atomic_target(path, ".json")
-    try:
-        with open(tmp, "w") as handle:
-            json.dump(payload, handle, indent=2, sort_keys=True, allow_nan=True)
-            handle.write("\n")
-        os.replace(tmp, target)
-        _PENDING.discard(tmp)
-    except BaseException:
-        _discard(tmp)
-        raise
+    def write(handle) -> None:
+        json.dump(payload, handle, indent=2, sort_keys=True, allow_nan=True)
+        handle.write("\n")
+
+    _write_atomically(path, ".json", "w", write)
 
 
 def file_sha256(path: str | os.PathLike) -> str:

@@ -5,6 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 
+def distance_name(embedder_name: str) -> str:
+    """The Frechet distance is FID only with clean-fid's Inception; elsewhere it is named for its features."""
+    return "fid_inception" if embedder_name == "inception" else f"fd_{embedder_name}"
+
+
 def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and (unbiased) covariance of row features, in float64."""
     features = np.asarray(features, dtype=np.float64)

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import secrets
 import tempfile
@@ -37,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from . import PEError
+from .config import epsilon_label
 from .io import read_json, write_json
 from .seeding import key_to_int
 
@@ -44,7 +44,6 @@ SEED_FILE = "noise_seed.json"
 LEDGER_FOLDER = "ledger"
 DRAWS_FOLDER = "draws"
 RELEASED_FILE = "released.json"
-SEED_MODES = ("secret", "public")
 
 
 def secret_seed(private_dir: str | os.PathLike) -> int:
@@ -118,14 +117,15 @@ def draw_record(experiment: str, privacy: dict, iteration: int, digest: str) -> 
     }
 
 
-def _epsilon_label(epsilon) -> str:
-    return "inf" if epsilon == "inf" or (isinstance(epsilon, float) and math.isinf(epsilon)) else f"{float(epsilon):g}"
+def record_label(epsilon) -> str:
+    """The epsilon label of a record's epsilon (a number, or "inf" as privacy.json writes it)."""
+    return epsilon_label(float(epsilon))
 
 
 def record_draw(private_dir: str | os.PathLike, record: dict) -> Path:
     """Write the record of a draw; a repeated draw (same digest) keeps its first record."""
     folder = Path(private_dir) / LEDGER_FOLDER / DRAWS_FOLDER
-    name = f"eps_{_epsilon_label(record['epsilon'])}_iter_{record['iteration']}_{record['digest'][:16]}.json"
+    name = f"eps_{record_label(record['epsilon'])}_iter_{record['iteration']}_{record['digest'][:16]}.json"
     path = folder / name
     if not path.exists():
         write_json(path, record)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .io import load_population, read_json, write_json
+from .metrics import distance_name
 
 NON_PRIVATE_NOTE = "evaluation against held-out real data: not differentially private"
 VOTE_SPACE_NOTE = "; computed in the vote's own feature space, which the vote optimised: it can flatter the vote"
@@ -48,20 +49,6 @@ def collect_metrics(experiment: str, entries: list[dict], output_path: str) -> N
     table.to_csv(output_path, index=False)
 
 
-def dp_statement(seed_mode: str) -> str:
-    """What a figure of synthetic samples may claim, for anyone who sees every public output."""
-    if seed_mode == "public":
-        return (
-            "NOT differentially private: the noise seed is public (privacy.seed_mode: public), so the noise "
-            "can be regenerated and removed. For reproducing runs only."
-        )
-    return (
-        "Panels with a finite epsilon are (epsilon, delta)-DP outputs (secret noise seed; each epsilon's "
-        "guarantee holds alone, releases of several epsilons compose: see the privacy ledger). "
-        "The epsilon = inf panel is a non-private reference (no noise)."
-    )
-
-
 def privacy_ledger(privacy_paths: list[str], private_dir: str, ledger_csv: str, draws_csv: str, spend_json: str) -> None:
     """The privacy ledger of an experiment, from public run records and the private draw records.
 
@@ -72,7 +59,7 @@ def privacy_ledger(privacy_paths: list[str], private_dir: str, ledger_csv: str, 
     import pandas as pd
 
     from .accounting import composed_epsilon
-    from .noise import read_draws, _epsilon_label
+    from .noise import read_draws, record_label
 
     draws = read_draws(private_dir)
     public_fields = ("experiment", "epsilon", "iteration", "time", "sigma", "noise_multiplier", "delta", "adjacency", "seed_mode", "dp")
@@ -80,15 +67,15 @@ def privacy_ledger(privacy_paths: list[str], private_dir: str, ledger_csv: str, 
     rows = []
     for path in privacy_paths:
         record = read_json(path)
-        label = _epsilon_label(record["epsilon"])
-        record["draws"] = sum(_epsilon_label(d["epsilon"]) == label for d in draws)
+        label = record_label(record["epsilon"])
+        record["draws"] = sum(record_label(d["epsilon"]) == label for d in draws)
         rows.append(record)
     for path in (ledger_csv, draws_csv, spend_json):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_csv(ledger_csv, index=False)
     pd.DataFrame(draw_rows, columns=list(public_fields)).to_csv(draws_csv, index=False)
     dp_draws = [d for d in draws if d["dp"] == "yes"]
-    runs = {_epsilon_label(d["epsilon"]): d["delta"] for d in dp_draws}
+    runs = {record_label(d["epsilon"]): d["delta"] for d in dp_draws}
     delta = sum(runs.values())
     spend = {
         "dp_draws": len(dp_draws),
@@ -306,14 +293,10 @@ def plot_samples_by_iteration(grids: dict, class_names: list[str], output_path: 
     _save(plt, figure, output_path, dpi, note=dp_note)
 
 
-def distance_metric(embedder: str) -> str:
-    return "fid_inception" if embedder == "inception" else f"fd_{embedder}"
-
-
 def ordered_distances(available: list[str], headline: str | None, vote_embedder: str | None) -> list[str]:
     """The headline space first, then the other spaces the vote did not use, the vote's own last."""
-    vote_metric = distance_metric(vote_embedder) if vote_embedder else None
-    first = [distance_metric(headline)] if headline and distance_metric(headline) in available else []
+    vote_metric = distance_name(vote_embedder) if vote_embedder else None
+    first = [distance_name(headline)] if headline and distance_name(headline) in available else []
     others = sorted(m for m in available if m not in first and m != vote_metric)
     return first + others + ([vote_metric] if vote_metric in available and vote_metric not in first else [])
 
@@ -334,7 +317,7 @@ def plot_all(
     table = pd.read_csv(metrics_csv)
     available = [m for m in table.metric.unique() if m.startswith(("fd_", "fid_"))]
     distances = ordered_distances(available, headline, vote_embedder)
-    vote_metric = distance_metric(vote_embedder) if vote_embedder else None
+    vote_metric = distance_name(vote_embedder) if vote_embedder else None
     plot_metric_vs_epsilon(table, distances, outputs.fd_vs_epsilon, plot_cfg["dpi"], vote_metric=vote_metric)
     plot_metric_vs_iteration(table, distances[0], outputs.fd_vs_iteration, plot_cfg["dpi"])
     plot_accuracy_vs_epsilon(table, outputs.accuracy_vs_epsilon, plot_cfg["dpi"])

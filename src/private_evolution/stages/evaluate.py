@@ -10,13 +10,8 @@ import numpy as np
 
 from ..classifier import downstream_accuracy
 from ..io import load_embeddings, load_npz, write_json
-from ..metrics import feature_statistics, frechet_distance, precision_recall
+from ..metrics import distance_name, feature_statistics, frechet_distance, precision_recall
 from . import logger
-
-
-def distance_name(embedder_name: str) -> str:
-    """The Frechet distance is FID only with clean-fid's Inception; elsewhere it is named for its features."""
-    return "fid_inception" if embedder_name == "inception" else f"fd_{embedder_name}"
 
 
 def evaluate(

@@ -15,11 +15,17 @@ import math
 
 import numpy as np
 
+from ..config import epsilon_label
 from ..io import load_embeddings, load_npz, read_json, save_npz, write_json
 from ..noise import check_not_released, draw_digest, draw_record, noise_generator, noise_seed, record_draw
 from ..sharding import shard_slice
 from ..vote import apply_threshold, nearest_neighbor_counts, noisy_histogram
 from . import logger
+
+
+def _require_private(path: str, what: str) -> None:
+    if "/private/" not in str(path).replace("\\", "/"):
+        raise ValueError(f"{what} may only be written under private/, not to '{path}'")
 
 
 def clean_counts(
@@ -44,8 +50,7 @@ def vote_counts(
     backend: str = "numpy",
 ) -> None:
     """One shard's clean counts; ``output_path`` must be under results/{exp}/private/."""
-    if "/private/" not in str(output_path).replace("\\", "/"):
-        raise ValueError(f"clean vote counts may only be written under private/, not to '{output_path}'")
+    _require_private(output_path, "clean vote counts")
     k = read_json(privacy_path)["k"]
     counts, labels = clean_counts(private_embeddings_path, population_embeddings_path, k, backend, shard)
     save_npz(output_path, counts=counts, labels=labels)
@@ -79,10 +84,10 @@ def vote(
     else:
         counts, synthetic_labels = clean_counts(private_embeddings_path, population_embeddings_path, privacy["k"], backend)
     epsilon = float(privacy["epsilon"])
-    if math.isinf(epsilon) and "/private/" not in str(output_path).replace("\\", "/"):
-        raise ValueError(f"the un-noised epsilon = inf vote may only be written under private/, not to '{output_path}'")
+    if math.isinf(epsilon):
+        _require_private(output_path, "the un-noised epsilon = inf vote")
     digest = draw_digest(counts, synthetic_labels, privacy["sigma"])
-    label = "inf" if math.isinf(epsilon) else f"{epsilon:g}"
+    label = epsilon_label(epsilon)
     check_not_released(private_dir, label, iteration, digest)
     rng = noise_generator(noise_seed(privacy, private_dir), experiment, epsilon, iteration, digest)
     noisy = noisy_histogram(counts, privacy["sigma"], rng)  # the noise, added once per iteration
