@@ -7,6 +7,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
+def run_benchmark(script: str, tmp_path: Path, *options: str) -> str:
+    """Run benchmarks/<script> with a work folder and an output file under tmp_path; the table it wrote."""
+    output = tmp_path / "OUTPUT.md"
+    subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / script), *options, "--workdir", str(tmp_path / "work"), "--output", str(output)],
+        check=True, capture_output=True,
+    )
+    return output.read_text()
+
+
 def test_accountant_table(tmp_path):
     output = tmp_path / "ACCOUNTANTS.md"
     subprocess.run([sys.executable, str(REPO / "benchmarks" / "accountants.py"), "--output", str(output)], check=True, capture_output=True)
@@ -16,12 +26,7 @@ def test_accountant_table(tmp_path):
 
 
 def test_benchmark_suite_runs_on_tiny_sizes(tmp_path):
-    output = tmp_path / "RESULTS.md"
-    subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "run.py"), "--tiny", "--workdir", str(tmp_path / "work"), "--output", str(output)],
-        check=True, capture_output=True,
-    )
-    text = output.read_text()
+    text = run_benchmark("run.py", tmp_path, "--tiny")
     for heading in ("Workflow vs one process", "Per stage", "Import time", "Embedding throughput", "vote backends", "epsilon sweep", "DAG scale"):
         assert heading in text
     assert "| vote | 4 |" in text and "same counts" in text and "| yes |" in text
@@ -53,12 +58,7 @@ def test_gpu_embedding_and_vote_check_runs_on_a_cpu(tmp_path):
 
 
 def test_fidelity_ablation_runs_quickly_and_reports_validation_and_test(tmp_path):
-    output = tmp_path / "FIDELITY.md"
-    subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "fidelity.py"), "--quick", "--workdir", str(tmp_path / "work"), "--output", str(output)],
-        check=True, capture_output=True,
-    )
-    text = output.read_text()
+    text = run_benchmark("fidelity.py", tmp_path, "--quick")
     assert "## Screening" in text and "## Finalists" in text and "**(the default)**" in text
     rows = [line.split("|") for line in text.splitlines() if line.startswith("| pixel vote")]
     assert len(rows) == 2

@@ -78,12 +78,14 @@ def test_boundary_check_never_takes_an_un_noised_vote_for_a_barrier(workdir):
     rules = workdir / "workflow" / "rules" / "pe.smk"
     original = rules.read_text()
     leaky = original.replace(
-        'votes=PRIVATE + "/eps_{eps}/iter_{t}/votes.npz",', 'votes="results/{exp}/eps_{eps}/iter_{t}/votes.npz",'
+        'votes=PRIVATE_ITER + "/votes.npz",', 'votes="results/{exp}/eps_{eps}/iter_{t}/votes.npz",'
     )
     assert leaky != original
     common = workdir / "workflow" / "rules" / "common.smk"
     common_original = common.read_text()
-    common.write_text(common_original.replace('base = PRIVATE + "/eps_{eps}/iter_{t}" if eps == "inf" else ITER', "base = ITER"))
+    leaky_common = common_original.replace('base = PRIVATE_ITER if eps == "inf" else ITER', "base = ITER")
+    assert leaky_common != common_original
+    common.write_text(leaky_common)
     rules.write_text(leaky)
     try:
         jobs = planned(workdir)

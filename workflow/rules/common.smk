@@ -12,6 +12,10 @@ PRIVATE = "results/{exp}/private"
 FEATURE_CLASSIFIER = PRIVATE + "/feature_classifier.pt"
 ITER_ZERO = "results/{exp}/shared/iter_0"
 ITER = "results/{exp}/eps_{eps}/iter_{t}"
+# What an iteration keeps private: per-shard clean counts, the un-noised epsilon = inf votes,
+# the record of each draw.
+PRIVATE_ITER = PRIVATE + "/eps_{eps}/iter_{t}"
+DRAW = PRIVATE_ITER + "/draw.json"
 FINITE_EPS = r"[0-9]+(\.[0-9]+)?(e[+-]?[0-9]+)?"  # every epsilon label but inf
 
 # Job order (Snakemake runs ready jobs of higher priority first, and among equals those
@@ -122,12 +126,12 @@ def vote_features_path(exp_name, eps, t):
 
 def votes_path(exp_name, eps, t):
     """The noisy histogram of a finite epsilon is public; the un-noised epsilon = inf one is private."""
-    base = PRIVATE + "/eps_{eps}/iter_{t}" if eps == "inf" else ITER
+    base = PRIVATE_ITER if eps == "inf" else ITER
     return f"{base}/votes.npz".format(exp=exp_name, eps=eps, t=t)
 
 
 def draw_path(exp_name, eps, t):
-    return f"{PRIVATE}/eps_{{eps}}/iter_{{t}}/draw.json".format(exp=exp_name, eps=eps, t=t)
+    return DRAW.format(exp=exp_name, eps=eps, t=t)
 
 
 def metrics_path(exp_name, eps, t, embedder):

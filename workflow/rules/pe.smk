@@ -169,7 +169,7 @@ def vote_inputs(wildcards):
 
 
 # Clean per-shard counts are private: they stay under results/{exp}/private/.
-VOTE_COUNTS = PRIVATE + "/eps_{eps}/iter_{t}/vote_counts_{shard}.npz"
+VOTE_COUNTS = PRIVATE_ITER + "/vote_counts_{shard}.npz"
 
 
 rule vote_shard:
@@ -200,7 +200,7 @@ rule vote:
         unpack(sharded(lambda w: {}, VOTE_COUNTS)),
     output:
         votes=f"{ITER}/votes.npz",
-        draw=PRIVATE + "/eps_{eps}/iter_{t}/draw.json",
+        draw=DRAW,
     wildcard_constraints:
         eps=FINITE_EPS,
     params:
@@ -223,8 +223,8 @@ rule vote:
 # made from them (select, vary, embed, evaluate) is a non-private reference, never released.
 use rule vote as vote_reference with:
     output:
-        votes=PRIVATE + "/eps_{eps}/iter_{t}/votes.npz",
-        draw=PRIVATE + "/eps_{eps}/iter_{t}/draw.json",
+        votes=PRIVATE_ITER + "/votes.npz",
+        draw=DRAW,
     wildcard_constraints:
         eps="inf",
 
