@@ -442,3 +442,15 @@ def build_experiments(config: dict) -> dict[str, ExperimentConfig]:
 
 def load_config(config: dict) -> dict[str, ExperimentConfig]:
     return build_experiments(validate_with_schema(config))
+
+
+def inherited_experiments(experiments: dict, command_line_configs: list[dict]) -> list[str]:
+    """Experiments that run although no config file given on the command line names them.
+
+    ``snakemake --configfile my.yaml`` merges my.yaml into config/config.yaml, so the
+    workflow's own experiments (``default``) run beside the user's; the Snakefile says so
+    and how to run only the user's (``--replace-workflow-config``)."""
+    if not command_line_configs:
+        return []
+    named = {name for config in command_line_configs for name in (config.get("experiments") or {})}
+    return [name for name in experiments if name not in named]

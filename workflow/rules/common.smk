@@ -62,6 +62,26 @@ def stop_warm_worker():
     warm.stop()
 
 
+def note_inherited_experiments():
+    """A user's --configfile extends config/config.yaml: say which experiments come from it."""
+    from snakemake.common.configfile import load_configfile
+
+    settings = workflow.config_settings
+    if settings.replace_workflow_config or not workflow.is_main_process:
+        return
+    user_configs = [load_configfile(str(path)) for path in settings.configfiles]
+    inherited = inherited_experiments(EXPERIMENTS, user_configs)
+    if inherited:
+        print(
+            f"Also running experiments {inherited} of config/config.yaml: --configfile adds to the "
+            "workflow's config. To run only the experiments of your file, add --replace-workflow-config.",
+            file=sys.stderr,
+        )
+
+
+note_inherited_experiments()
+
+
 def exp_cfg(wildcards):
     return EXPERIMENTS[wildcards.exp]
 
