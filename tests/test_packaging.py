@@ -16,6 +16,15 @@ def test_conda_env_mirrors_pyproject_dependencies():
     assert sorted(pip_section) == sorted(project["dependencies"])
 
 
+def test_faiss_is_an_extra_with_one_build_per_choice():
+    """faiss-cpu and faiss-gpu install the same module: a hard faiss-cpu would clash with the gpu extra."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert not [dep for dep in project["dependencies"] if dep.startswith("faiss")]
+    extras = project["optional-dependencies"]
+    assert [dep.split(">")[0] for dep in extras["cpu"]] == ["faiss-cpu"]
+    assert [dep.split(">")[0] for dep in extras["gpu"]] == ["faiss-gpu-cu12"]
+
+
 def schema_option_paths(node, prefix=""):
     for key, sub in node.get("properties", {}).items():
         path = f"{prefix}{key}"

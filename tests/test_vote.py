@@ -98,3 +98,51 @@ def test_exact_ties_go_to_the_lower_index():
     for backend in ("numpy", "torch", "faiss"):
         counts = nearest_neighbor_counts(private, np.zeros(3, int), synthetic, np.zeros(3, int), backend=backend)
         assert counts.tolist() == [3, 0, 0], backend
+
+
+_WITHOUT_FAISS = r"""
+import importlib.abc, json, sys
+import numpy as np
+
+class NoFaiss(importlib.abc.MetaPathFinder):  # as if no faiss wheel were installed
+    def find_spec(self, name, path=None, target=None):
+        if name == "faiss" or name.startswith("faiss."):
+            raise ModuleNotFoundError(f"No module named '{name}'", name=name)
+
+sys.meta_path.insert(0, NoFaiss())
+from private_evolution import PEError
+from private_evolution.vote import nearest_neighbor_counts
+
+rng = np.random.default_rng(0)
+synthetic, private = rng.normal(size=(90, 16)), rng.normal(size=(500, 16))
+synthetic_labels, private_labels = np.arange(90) % 3, rng.integers(0, 3, 500)
+out = {b: nearest_neighbor_counts(private, private_labels, synthetic, synthetic_labels, k=2, backend=b).tolist()
+       for b in ("numpy", "torch")}
+try:
+    nearest_neighbor_counts(private, private_labels, synthetic, synthetic_labels, backend="faiss")
+except PEError as err:
+    out["faiss_error"] = str(err)
+out["faiss_imported"] = "faiss" in sys.modules
+print(json.dumps(out))
+"""
+
+
+def test_the_vote_works_without_faiss():
+    """faiss is an optional extra: without it the numpy and torch backends give the counts
+    faiss would, and asking for faiss says how to install it."""
+    import json
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", _WITHOUT_FAISS], capture_output=True, text=True, check=True)
+    out = json.loads(result.stdout)
+    assert out["numpy"] == out["torch"]
+    assert sum(out["numpy"]) == 500 * 2
+    assert "pip install 'pe-workflow[cpu]'" in out["faiss_error"] and "pe.nn_backend: numpy" in out["faiss_error"]
+    assert not out["faiss_imported"]
+    # the same data with faiss installed (this environment) gives the same counts
+    rng = np.random.default_rng(0)
+    synthetic, private = rng.normal(size=(90, 16)), rng.normal(size=(500, 16))
+    synthetic_labels, private_labels = np.arange(90) % 3, rng.integers(0, 3, 500)
+    with_faiss = nearest_neighbor_counts(private, private_labels, synthetic, synthetic_labels, k=2, backend="faiss")
+    assert with_faiss.tolist() == out["numpy"]

@@ -50,7 +50,14 @@ def _torch_nearest(candidates: np.ndarray, k: int):
 
 
 def _faiss_nearest(candidates: np.ndarray, k: int):
-    import faiss
+    try:
+        import faiss
+    except ImportError as err:  # faiss is an optional extra: faiss-cpu and faiss-gpu both install the module
+        raise PEError(
+            f"pe.nn_backend is 'faiss' but faiss cannot be imported ({err}). Install it with "
+            "pip install 'pe-workflow[cpu]' (faiss-cpu) or 'pe-workflow[gpu]' (faiss-gpu-cu12), "
+            "or set pe.nn_backend: numpy (or torch), which give the same counts"
+        ) from err
 
     index = faiss.IndexFlatL2(candidates.shape[1])
     if hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0:
