@@ -43,16 +43,46 @@ def runs(tmp_path_factory):
     plan = planned_jobs(workdirs[4], "--cores", "2")
     assert plan["vote_shard"] == 4 * 2 and plan["vote"] == 2 and plan["vary_shard"] == 4 * 2
     assert plan["embed_shard"] == 4 * 3 and plan["embed_real_shard"] == 4 * 2 and plan["random_population_shard"] == 4
+    # the private embeddings are never gathered: each vote shard reads its own shard, the gathering vote none
+    assert plan["embed_real"] == 1  # the held-out split only
+    assert vote_inputs_planned(workdirs[4]) == {
+        **{("vote_shard", t, s): f"private/shards/private_embed_effnet_lite0_{s}.npz" for t in (1, 2) for s in range(4)},
+        **{("vote", t, None): None for t in (1, 2)},
+    }
     assert "vote_shard" not in planned_jobs(workdirs[1], "--cores", "2")
     for workdir in workdirs.values():
         snakemake(workdir, "--cores", "2")
     return workdirs
 
 
+def vote_inputs_planned(workdir) -> dict:
+    """(rule, t, shard) -> the private embedding file each vote job of a dry run reads (None: none)."""
+    import json
+
+    from private_evolution.audit import dry_run_jobs
+
+    jobs = {}
+    result = snakemake(workdir, "--dry-run", "--forceall", "--cores", "2")
+    for job in dry_run_jobs(result.stdout):
+        if job["rule"] in ("vote", "vote_shard"):
+            private = [path for path in job["input"] if "_embed_" in path and "/private/" in path]
+            assert len(private) <= 1, json.dumps(job)
+            key = (job["rule"], int(job["wildcards"]["t"]), int(job["wildcards"]["shard"]) if "shard" in job["wildcards"] else None)
+            jobs[key] = private[0].split("results/tiny/", 1)[1] if private else None
+    return jobs
+
+
 def test_outputs_do_not_depend_on_the_shard_count(runs):
     base = "results/tiny"
+    # the private set's embedding: whole with 1 shard, the 4 shard files in order with 4
+    whole = load_npz(runs[1] / base / "private/private_embed_effnet_lite0.npz")
+    shards = [load_npz(runs[4] / base / f"private/shards/private_embed_effnet_lite0_{s}.npz") for s in range(4)]
+    assert sum(len(shard["labels"]) for shard in shards) == 300 and sum(len(shard["labels"]) == 0 for shard in shards) == 0
+    for key in ("features", "labels"):
+        assert np.array_equal(whole[key], np.concatenate([shard[key] for shard in shards]))
+    assert not (runs[4] / base / "private/private_embed_effnet_lite0.npz").exists()
     files = [
-        "shared/iter_0/population.npz", "shared/iter_0/embed_effnet_lite0.npz", "private/private_embed_effnet_lite0.npz",
+        "shared/iter_0/population.npz", "shared/iter_0/embed_effnet_lite0.npz",
         *[f"eps_1/iter_{t}/{name}.npz" for t in (1, 2) for name in ("votes", "selected", "population", "embed_effnet_lite0")],
     ]
     for name in files:
@@ -95,3 +125,18 @@ def test_more_shards_than_batches_leaves_empty_shards_that_gather_skips(tmp_path
     gathered, whole = load_population(tmp_path / "gathered.npz"), load_population(tmp_path / "whole.npz")
     assert (gathered.images == whole.images).all() and (gathered.labels == whole.labels).all()
     assert all((gathered.state[k] == whole.state[k]).all() for k in whole.state)
+
+
+def test_an_empty_private_shard_votes_for_nothing(tmp_path):
+    """More shards than embedding batches leaves empty private shards (0 x 0 features): their
+    vote shard writes zero counts instead of failing on the feature dimension."""
+    from private_evolution.io import save_embeddings, write_json
+    from private_evolution.stages.vote import vote_counts
+
+    save_embeddings(tmp_path / "empty.npz", np.zeros((0, 0), dtype=np.float32), np.zeros(0, dtype=np.int64))
+    save_embeddings(tmp_path / "candidates.npz", np.ones((6, 5), dtype=np.float32), np.arange(6) % 2)
+    write_json(tmp_path / "privacy.json", {"k": 2})
+    output = tmp_path / "private" / "counts.npz"
+    vote_counts(str(tmp_path / "empty.npz"), str(tmp_path / "candidates.npz"), str(tmp_path / "privacy.json"), str(output))
+    counts = load_npz(output)
+    assert counts["counts"].tolist() == [0] * 6 and counts["labels"].tolist() == [0, 1] * 3

@@ -94,12 +94,14 @@ def nearest_neighbor_counts(
     """
     if backend not in _SEARCHERS:
         raise PEError(f"unknown nearest-neighbour backend '{backend}'; known: {list(NN_BACKENDS)}")
+    counts = np.zeros(len(synthetic_features), dtype=np.int64)
+    if len(private_features) == 0:  # an empty shard (more shards than embedding batches) votes for nothing
+        return counts
     if private_features.shape[1] != synthetic_features.shape[1]:
         raise PEError(
             f"private embeddings are {private_features.shape[1]}-d but synthetic ones are "
             f"{synthetic_features.shape[1]}-d: both must come from the same embedder"
         )
-    counts = np.zeros(len(synthetic_features), dtype=np.int64)
     for label in np.unique(private_labels):
         candidates = np.flatnonzero(synthetic_labels == label)
         if len(candidates) < k:

@@ -1,5 +1,5 @@
 """Rules vote, vote_reference and vote_shard: the DP nearest-neighbour histogram (the only stage
-reading private embeddings). vote_shard writes one private shard's clean counts under private/;
+reading private embeddings). vote_shard reads one private embedding shard and writes its clean counts under private/;
 vote adds the noise, once, to the counts (its own, or the sum of the shards');
 vote_reference is the un-noised epsilon = inf vote, written under private/."""
 from private_evolution.warm import hand_over
@@ -15,13 +15,12 @@ with stage_logging(snakemake.log[0], f"{snakemake.rule} eps_{snakemake.wildcards
             snakemake.input.private,
             snakemake.input.population,
             snakemake.input.privacy,
-            tuple(snakemake.params.shard),
             snakemake.output[0],
             backend=snakemake.params.settings["nn_backend"],
         )
     else:
         vote(
-            snakemake.input.private,
+            snakemake.input.get("private"),
             snakemake.input.population,
             snakemake.input.privacy,
             snakemake.wildcards.exp,

@@ -16,6 +16,8 @@ ITER = "results/{exp}/eps_{eps}/iter_{t}"
 # the record of each draw.
 PRIVATE_ITER = PRIVATE + "/eps_{eps}/iter_{t}"
 DRAW = PRIVATE_ITER + "/draw.json"
+# One shard of a real split's embeddings (compute.shards > 1); the vote's shards read these.
+PRIVATE_EMBED_SHARD = PRIVATE + "/shards/{split}_embed_{embedder}_{shard}.npz"
 FINITE_EPS = r"[0-9]+(\.[0-9]+)?(e[+-]?[0-9]+)?"  # every epsilon label but inf
 
 # Job order (Snakemake runs ready jobs of higher priority first, and among equals those

@@ -74,7 +74,7 @@ rule embed_real_shard:
         f"{PRIVATE}/{{split}}.npz",
         unpack(embedder_inputs),
     output:
-        f"{PRIVATE}/shards/{{split}}_embed_{{embedder}}_{{shard}}.npz",
+        PRIVATE_EMBED_SHARD,
     params:
         embedder=embedder_params,
         shard=shard_of,
@@ -95,7 +95,7 @@ rule embed_real_shard:
 
 rule embed_real:
     input:
-        unpack(sharded({"images": f"{PRIVATE}/{{split}}.npz"}, f"{PRIVATE}/shards/{{split}}_embed_{{embedder}}_{{shard}}.npz")),
+        unpack(sharded({"images": f"{PRIVATE}/{{split}}.npz"}, PRIVATE_EMBED_SHARD)),
         unpack(embedder_inputs),
     output:
         f"{PRIVATE}/{{split}}_embed_{{embedder}}.npz",

@@ -161,11 +161,23 @@ rule lookahead:
 
 
 def vote_inputs(wildcards):
+    """The candidates and the privacy settings; the private embeddings come from private_input."""
     return {
-        "private": f"{PRIVATE}/private_embed_{embed_name(wildcards)}.npz".format(exp=wildcards.exp),
         "population": vote_features_path(wildcards.exp, wildcards.eps, int(wildcards.t) - 1),
         "privacy": "results/{exp}/eps_{eps}/privacy.json".format(**wildcards),
     }
+
+
+def private_input(wildcards):
+    """A vote shard reads only its shard of the private embeddings (the file embed_real_shard wrote,
+    so its I/O is 1/S of the private set); an unsharded vote reads the whole file, and a gathering
+    vote reads none (its shards' clean counts hold all it needs)."""
+    name = embed_name(wildcards)
+    if "shard" in wildcards.keys():
+        return {"private": PRIVATE_EMBED_SHARD.format(exp=wildcards.exp, split="private", embedder=name, shard=wildcards.shard)}
+    if shard_count(wildcards) > 1:
+        return {}
+    return {"private": f"{PRIVATE}/private_embed_{name}.npz".format(exp=wildcards.exp)}
 
 
 # Clean per-shard counts are private: they stay under results/{exp}/private/.
@@ -175,6 +187,7 @@ VOTE_COUNTS = PRIVATE_ITER + "/vote_counts_{shard}.npz"
 rule vote_shard:
     input:
         unpack(vote_inputs),
+        unpack(private_input),
     output:
         VOTE_COUNTS,
     params:
@@ -197,6 +210,7 @@ rule vote_shard:
 rule vote:
     input:
         unpack(vote_inputs),
+        unpack(private_input),
         unpack(sharded(lambda w: {}, VOTE_COUNTS)),
     output:
         votes=f"{ITER}/votes.npz",

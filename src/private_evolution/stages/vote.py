@@ -5,7 +5,7 @@ log (kept under private/logs/) gets only statistics of the noisy histogram. For
 epsilon = inf there is no noise: that vote is written under private/ and everything
 made from it is a non-private reference. Where the noise comes from and how every
 draw is recorded: :mod:`private_evolution.noise`. With shards, :func:`vote_counts`
-writes each private shard's clean counts under ``results/{exp}/private/`` and
+reads one private embedding shard and writes its clean counts under ``results/{exp}/private/`` and
 :func:`vote` adds them up and adds the noise, once.
 """
 
@@ -18,7 +18,6 @@ import numpy as np
 from ..config import epsilon_label
 from ..io import load_embeddings, load_npz, read_json, save_npz, write_json
 from ..noise import check_not_released, draw_digest, draw_record, noise_generator, noise_seed, record_draw
-from ..sharding import shard_slice
 from ..vote import apply_threshold, nearest_neighbor_counts, noisy_histogram
 from . import logger
 
@@ -29,35 +28,35 @@ def _require_private(path: str, what: str) -> None:
 
 
 def clean_counts(
-    private_embeddings_path: str, population_embeddings_path: str, k: int, backend: str, shard: tuple[int, int] | None = None
+    private_embeddings_path: str, population_embeddings_path: str, k: int, backend: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(votes per synthetic sample from the private samples of ``shard``, synthetic labels). Not DP."""
+    """(votes per synthetic sample from the private samples in the file, synthetic labels). Not DP."""
     private_features, private_labels = load_embeddings(private_embeddings_path)
     synthetic_features, synthetic_labels = load_embeddings(population_embeddings_path)
-    part = shard_slice(len(private_labels), shard)
     counts = nearest_neighbor_counts(
-        private_features[part], private_labels[part], synthetic_features, synthetic_labels, k=k, backend=backend
+        private_features, private_labels, synthetic_features, synthetic_labels, k=k, backend=backend
     )
     return counts, synthetic_labels
 
 
 def vote_counts(
-    private_embeddings_path: str,
+    private_shard_path: str,
     population_embeddings_path: str,
     privacy_path: str,
-    shard: tuple[int, int],
     output_path: str,
     backend: str = "numpy",
 ) -> None:
-    """One shard's clean counts; ``output_path`` must be under results/{exp}/private/."""
+    """One shard's clean counts, from that shard's private embeddings only (the file embed_real_shard
+    wrote, so a shard job reads 1/S of the private set); ``output_path`` must be under
+    results/{exp}/private/. Counts add up, so how the private set is cut changes nothing."""
     _require_private(output_path, "clean vote counts")
     k = read_json(privacy_path)["k"]
-    counts, labels = clean_counts(private_embeddings_path, population_embeddings_path, k, backend, shard)
+    counts, labels = clean_counts(private_shard_path, population_embeddings_path, k, backend)
     save_npz(output_path, counts=counts, labels=labels)
 
 
 def vote(
-    private_embeddings_path: str,
+    private_embeddings_path: str | None,
     population_embeddings_path: str,
     privacy_path: str,
     experiment: str,
@@ -68,7 +67,8 @@ def vote(
     backend: str = "numpy",
     shard_counts_paths: list[str] | None = None,
 ) -> None:
-    """The noisy histogram: from the embeddings directly, or from the shards' clean counts.
+    """The noisy histogram: from the embeddings directly, or from the shards' clean counts
+    (then ``private_embeddings_path`` is not read and may be None).
 
     The noise comes from the experiment's noise seed (secret by default, see
     :mod:`private_evolution.noise`) and a stream keyed by experiment, epsilon,
