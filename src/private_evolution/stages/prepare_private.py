@@ -26,7 +26,8 @@ def prepare_private(
     num_heldout = dataset_cfg["num_heldout"] if heldout_path or validation_path else 0
     num_validation = dataset_cfg.get("num_validation", 0) if validation_path else 0
     private, heldout, *validation = split_private_heldout(
-        data, dataset_cfg["num_private"], num_heldout, dataset_cfg["split_seed"], num_validation
+        data, dataset_cfg["num_private"], num_heldout, dataset_cfg["split_seed"], num_validation,
+        official=dataset_cfg.get("split", "official") == "official",
     )
     if private_path:
         save_npz(private_path, images=private.images, labels=private.labels)

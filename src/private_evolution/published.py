@@ -1,0 +1,293 @@
+"""Published datasets by name (``dataset.name: mnist | fashion_mnist | cifar10 | celeba``).
+
+Each is read from its own published archive format (IDX files, the CIFAR-10 python
+batches, CelebA's aligned JPEGs with its attribute and partition files), kept in a
+cache folder (``dataset.cache_dir``, default ``~/.cache/pe-workflow/datasets``) and
+checked against the digests pinned below before anything is read. A missing file is
+downloaded; where that fails (no network) the error names the file, its URL and
+where to put it. Each dataset's official train split is the private pool and its
+test split the held-out pool, unless ``dataset.split: random``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import logging
+import os
+import pickle
+import tarfile
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from . import PEError
+
+log = logging.getLogger("private_evolution")
+
+
+@dataclass(frozen=True)
+class ArchiveFile:
+    name: str  # the file's name in the cache folder
+    url: str
+    md5: str  # as published (MNIST, CIFAR-10, Fashion-MNIST, CelebA's own lists), pinned here
+
+
+@dataclass(frozen=True)
+class PublishedDataset:
+    files: tuple[ArchiveFile, ...]
+    image_size: int  # the dataset's own side (CelebA: the default side after its centre crop)
+    channels: int
+    class_names: tuple[str, ...]  # empty: the reader decides (CelebA: from the chosen attribute)
+    reader: Callable[[dict[str, Path], dict], tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]]
+    page: str  # where a person finds the files
+
+
+def default_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "pe-workflow" / "datasets"
+
+
+def cache_folder(dataset_cfg: dict) -> Path:
+    root = Path(dataset_cfg.get("cache_dir") or default_cache()).expanduser()
+    return root / dataset_cfg["name"]
+
+
+def md5_of(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _download(url: str, target: Path) -> None:
+    partial = target.with_name(target.name + ".part")
+    with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as out:
+        total, done, next_report = int(response.headers.get("Content-Length") or 0), 0, 0
+        for block in iter(lambda: response.read(1 << 20), b""):
+            out.write(block)
+            done += len(block)
+            if done >= next_report:  # progress every 50 MB
+                log.info("downloading %s: %d MB%s", target.name, done >> 20, f" of {total >> 20} MB" if total else "")
+                next_report += 50 << 20
+    os.replace(partial, target)
+
+
+def fetch(file: ArchiveFile, folder: Path, mirror: str | None, page: str) -> Path:
+    """The verified file in ``folder``: downloaded first if missing; a wrong digest is an error."""
+    path = folder / file.name
+    url = f"{mirror.rstrip('/')}/{file.name}" if mirror else file.url
+    if not path.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        log.info("%s is not in %s: downloading it from %s", file.name, folder, url)
+        try:
+            _download(url, path)
+        except (OSError, ValueError) as err:  # URLError is an OSError; no network, a bad URL, a full disk
+            path.with_name(path.name + ".part").unlink(missing_ok=True)
+            raise PEError(
+                f"cannot download {file.name} from {url} ({err}). On a machine without network, fetch it "
+                f"elsewhere (from {url}, or via {page}) and put it at {path} (or set dataset.cache_dir to the "
+                "folder holding it); nothing else needs to change"
+            ) from err
+    found = md5_of(path)
+    if found != file.md5:
+        raise PEError(
+            f"{path} has md5 {found}, but the published {file.name} has md5 {file.md5}: the file is truncated, "
+            f"corrupt or a different version. Delete it and run again to download it from {url}, or replace it "
+            f"with the file from {page}"
+        )
+    return path
+
+
+# --- readers: (images uint8 (N, H, W, C), labels (N,), in_test_split (N,) bool, class names) ---
+
+
+def read_idx(path: Path, kind: str) -> np.ndarray:
+    """An IDX file (gzip-compressed), as MNIST and Fashion-MNIST publish them."""
+    dims = {"images": 3, "labels": 1}[kind]
+    try:
+        with gzip.open(path, "rb") as handle:
+            data = handle.read()
+    except (OSError, EOFError) as err:
+        raise PEError(f"{path} is not a readable gzip file ({err}): delete it and run again") from err
+    if len(data) < 4 + 4 * dims or data[:3] != b"\x00\x00\x08" or data[3] != dims:
+        raise PEError(f"{path} is not an IDX file of {kind} (unsigned bytes, {dims} dimension(s)): delete it and run again")
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims))
+    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims)
+    if body.size != int(np.prod(shape)):
+        raise PEError(f"{path} is truncated: its header says {shape} but it holds {body.size} values. Delete it and run again")
+    return body.reshape(shape)
+
+
+def _read_idx_dataset(paths: dict[str, Path], dataset_cfg: dict):
+    train_images, test_images = read_idx(paths["train-images-idx3-ubyte.gz"], "images"), read_idx(paths["t10k-images-idx3-ubyte.gz"], "images")
+    train_labels, test_labels = read_idx(paths["train-labels-idx1-ubyte.gz"], "labels"), read_idx(paths["t10k-labels-idx1-ubyte.gz"], "labels")
+    for images, labels, name in ((train_images, train_labels, "train"), (test_images, test_labels, "t10k")):
+        if len(images) != len(labels):
+            raise PEError(f"the {name} files hold {len(images)} images but {len(labels)} labels: delete them and run again")
+    images = np.concatenate([train_images, test_images])[..., None]
+    labels = np.concatenate([train_labels, test_labels]).astype(np.int64)
+    in_test = np.concatenate([np.zeros(len(train_labels), bool), np.ones(len(test_labels), bool)])
+    return images, labels, in_test, None
+
+
+def _read_cifar10(paths: dict[str, Path], dataset_cfg: dict):
+    path = paths["cifar-10-python.tar.gz"]
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    batches, class_names = {}, None
+    try:
+        with tarfile.open(path, "r:gz") as archive:
+            for member in archive.getmembers():
+                base = member.name.rsplit("/", 1)[-1]
+                if base in names or base == "batches.meta":
+                    # The archive's digest was checked against the published one before unpickling.
+                    content = pickle.load(io.BytesIO(archive.extractfile(member).read()), encoding="bytes")
+                    if base == "batches.meta":
+                        class_names = [name.decode() for name in content[b"label_names"]]
+                    else:
+                        batches[base] = content
+    except (tarfile.TarError, OSError, EOFError, pickle.UnpicklingError) as err:
+        raise PEError(f"{path} is not a readable CIFAR-10 archive ({err}): delete it and run again") from err
+    missing = [name for name in names if name not in batches]
+    if missing:
+        raise PEError(f"{path} lacks {missing} (cifar-10-batches-py/...): delete it and run again")
+    images = np.concatenate([np.asarray(batches[n][b"data"], dtype=np.uint8) for n in names])
+    images = images.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)  # stored as 1024 red, 1024 green, 1024 blue
+    labels = np.concatenate([np.asarray(batches[n][b"labels"], dtype=np.int64) for n in names])
+    in_test = np.concatenate([np.full(len(batches[n][b"labels"]), n == "test_batch") for n in names])
+    return np.ascontiguousarray(images), labels, in_test, class_names
+
+
+def _celeba_table(path: Path) -> tuple[list[str], dict[str, list[str]]]:
+    lines = path.read_text().splitlines()
+    header, rows = lines[1].split(), [line.split() for line in lines[2:] if line.strip()]
+    return header, {row[0]: row[1:] for row in rows}
+
+
+def centre_crop(image, crop: int, side: int) -> np.ndarray:
+    """The centre crop x crop square, resized to side x side: how the DP image benchmarks frame CelebA."""
+    from PIL import Image
+
+    width, height = image.size
+    left, top = (width - crop) // 2, (height - crop) // 2
+    square = image.convert("RGB").crop((left, top, left + crop, top + crop))
+    return np.asarray(square.resize((side, side), Image.Resampling.BICUBIC), dtype=np.uint8)
+
+
+def _read_celeba(paths: dict[str, Path], dataset_cfg: dict):
+    from PIL import Image
+
+    attribute, crop, side = dataset_cfg.get("attribute") or "Male", int(dataset_cfg.get("crop") or 140), dataset_cfg["image_size"]
+    names, attributes = _celeba_table(paths["list_attr_celeba.txt"])
+    if attribute not in names:
+        raise PEError(f"dataset.attribute '{attribute}' is not a CelebA attribute; choose one of {names}")
+    partition = {row[0]: int(row[1]) for row in (line.split() for line in paths["list_eval_partition.txt"].read_text().splitlines()) if len(row) == 2}
+    column = names.index(attribute)
+    decoded = paths["img_align_celeba.zip"].parent / f"decoded_crop{crop}_side{side}.npz"
+    if decoded.is_file():  # decoding 202,599 JPEGs takes minutes: done once per crop and side
+        from .io import load_npz
+
+        cached = load_npz(decoded, required=("images", "files"))
+        files, images = [str(f) for f in cached["files"]], cached["images"]
+    else:
+        files, images = [], []
+        try:
+            with zipfile.ZipFile(paths["img_align_celeba.zip"]) as archive:
+                members = sorted(m for m in archive.namelist() if m.lower().endswith(".jpg"))
+                for i, member in enumerate(members):
+                    with archive.open(member) as handle, Image.open(handle) as image:
+                        images.append(centre_crop(image, crop, side))
+                    files.append(member.rsplit("/", 1)[-1])
+                    if (i + 1) % 20000 == 0:
+                        log.info("CelebA: decoded %d of %d images", i + 1, len(members))
+        except (zipfile.BadZipFile, OSError, EOFError) as err:
+            raise PEError(f"{paths['img_align_celeba.zip']} is not a readable zip of JPEGs ({err}): delete it and run again") from err
+        images = np.stack(images)
+        from .io import save_npz
+
+        save_npz(decoded, images=images, files=np.asarray(files))
+    unlisted = [f for f in files if f not in attributes or f not in partition]
+    if unlisted:
+        raise PEError(f"{len(unlisted)} CelebA images (e.g. {unlisted[0]}) are missing from list_attr_celeba.txt or list_eval_partition.txt")
+    labels = np.asarray([attributes[f][column] == "1" for f in files], dtype=np.int64)
+    in_test = np.asarray([partition[f] != 0 for f in files])  # 0 train; 1 valid and 2 test are held out
+    return images, labels, in_test, [f"not {attribute}", attribute]
+
+
+def _idx_files(base: str, md5s: tuple[str, str, str, str]) -> tuple[ArchiveFile, ...]:
+    names = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+    return tuple(ArchiveFile(name, base + name, md5) for name, md5 in zip(names, md5s))
+
+
+def _celeba_drive(file_id: str) -> str:
+    return f"https://drive.usercontent.google.com/download?id={file_id}&export=download&confirm=t"
+
+
+PUBLISHED: dict[str, PublishedDataset] = {
+    "mnist": PublishedDataset(
+        files=_idx_files(
+            "https://ossci-datasets.s3.amazonaws.com/mnist/",
+            ("f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432",
+             "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c"),
+        ),
+        image_size=28, channels=1, class_names=tuple(str(d) for d in range(10)), reader=_read_idx_dataset,
+        page="http://yann.lecun.com/exdb/mnist/",
+    ),
+    "fashion_mnist": PublishedDataset(
+        files=_idx_files(
+            "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+            ("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "25c81989df183df01b3e8a0aad5dffbe",
+             "bef4ecab320f06d8554ea6380940ec79", "bb300cfdad3c16e7a12a480ee83cd310"),
+        ),
+        image_size=28, channels=1,
+        class_names=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+        reader=_read_idx_dataset, page="https://github.com/zalandoresearch/fashion-mnist",
+    ),
+    "cifar10": PublishedDataset(
+        files=(ArchiveFile("cifar-10-python.tar.gz", "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a"),),
+        image_size=32, channels=3,
+        class_names=("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+        reader=_read_cifar10, page="https://www.cs.toronto.edu/~kriz/cifar.html",
+    ),
+    "celeba": PublishedDataset(
+        files=(
+            ArchiveFile("img_align_celeba.zip", _celeba_drive("0B7EVK8r0v71pZjFTYXZWM3FlRnM"), "00d2c5bc6d35e252742224ab0c1e8fcb"),
+            ArchiveFile("list_attr_celeba.txt", _celeba_drive("0B7EVK8r0v71pblRyaVFSWGxPY0U"), "75e246fa4810816ffd6ee81facbd244c"),
+            ArchiveFile("list_eval_partition.txt", _celeba_drive("0B7EVK8r0v71pY0NSMzRuSXJEVkk"), "d32c9cbf5e040fd4025c592c306e6668"),
+        ),
+        image_size=32, channels=3, class_names=(), reader=_read_celeba,
+        page="https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (Align&Cropped images, Anno, Eval)",
+    ),
+}
+
+
+def native_shape(name: str) -> tuple[int, int]:
+    """(image_size, channels) a published dataset has (CelebA: its default side after cropping)."""
+    return PUBLISHED[name].image_size, PUBLISHED[name].channels
+
+
+def default_class_names(name: str, dataset_cfg: dict) -> list[str]:
+    published = PUBLISHED[name]
+    if published.class_names:
+        return list(published.class_names)
+    attribute = dataset_cfg.get("attribute") or "Male"
+    return [f"not {attribute}", attribute]
+
+
+def load_published(dataset_cfg: dict):
+    """The dataset's images, labels and official split (``LabelledImages.in_test``), verified."""
+    from .datasets import LabelledImages
+
+    name = dataset_cfg["name"]
+    published = PUBLISHED[name]
+    folder = cache_folder(dataset_cfg)
+    paths = {file.name: fetch(file, folder, dataset_cfg.get("mirror"), published.page) for file in published.files}
+    images, labels, in_test, class_names = published.reader(paths, dataset_cfg)
+    class_names = list(dataset_cfg.get("class_names") or class_names or default_class_names(name, dataset_cfg))
+    return LabelledImages(images=images, labels=labels, class_names=class_names, in_test=in_test)

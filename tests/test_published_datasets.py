@@ -1,0 +1,188 @@
+"""Published datasets by name, read offline from tiny archives written here in each real format."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import io
+import pickle
+import tarfile
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from private_evolution import PEError, published
+from private_evolution.config import load_config
+from private_evolution.datasets import load_dataset
+from private_evolution.io import load_npz
+from private_evolution.stages.prepare_private import prepare_private
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    header = b"\x00\x00\x08" + bytes([array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    return gzip.compress(header + array.astype(np.uint8).tobytes())
+
+
+def write_idx_dataset(folder, rng, train=40, test=20):
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = {
+        "train-images-idx3-ubyte.gz": rng.integers(0, 256, (train, 28, 28)),
+        "train-labels-idx1-ubyte.gz": np.arange(train) % 10,
+        "t10k-images-idx3-ubyte.gz": rng.integers(0, 256, (test, 28, 28)),
+        "t10k-labels-idx1-ubyte.gz": np.arange(test) % 10,
+    }
+    for name, array in arrays.items():
+        (folder / name).write_bytes(idx_bytes(array))
+    return arrays
+
+
+def write_cifar10(folder, rng, per_batch=6):
+    folder.mkdir(parents=True, exist_ok=True)
+    buffer, batches = io.BytesIO(), {}
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        def add(name, content):
+            data = pickle.dumps(content)
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+
+        names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+        for name in names:
+            batches[name] = {b"data": rng.integers(0, 256, (per_batch, 3072)).astype(np.uint8), b"labels": list(rng.integers(0, 10, per_batch))}
+            add(name, batches[name])
+        add("batches.meta", {b"label_names": [n.encode() for n in published.PUBLISHED["cifar10"].class_names]})
+    (folder / "cifar-10-python.tar.gz").write_bytes(buffer.getvalue())
+    return batches
+
+
+def write_celeba(folder, rng, count=8):
+    folder.mkdir(parents=True, exist_ok=True)
+    files = [f"{i + 1:06d}.jpg" for i in range(count)]
+    with zipfile.ZipFile(folder / "img_align_celeba.zip", "w") as archive:
+        for name in files:
+            pixels = np.zeros((218, 178, 3), dtype=np.uint8)
+            pixels[39:179, 19:159] = rng.integers(0, 256, 3)  # the centre 140 x 140 square, one colour
+            out = io.BytesIO()
+            Image.fromarray(pixels).save(out, format="JPEG", quality=95)
+            archive.writestr(f"img_align_celeba/{name}", out.getvalue())
+    names = ["Smiling", "Male", "Young"]
+    male = [i % 2 for i in range(count)]
+    rows = [f"{f} {'1' if i % 3 == 0 else '-1'} {'1' if m else '-1'}  1" for i, (f, m) in enumerate(zip(files, male))]
+    (folder / "list_attr_celeba.txt").write_text("\n".join([str(count), " ".join(names), *rows]) + "\n")
+    partition = [f"{f} {0 if i < count - 3 else (1 if i == count - 3 else 2)}" for i, f in enumerate(files)]
+    (folder / "list_eval_partition.txt").write_text("\n".join(partition) + "\n")
+    return files, male
+
+
+def trust_files_in(monkeypatch, name, folder):
+    """Pin the digests of the tiny files (the real ones are pinned for the real archives)."""
+    entry = published.PUBLISHED[name]
+    files = tuple(dataclasses.replace(f, md5=published.md5_of(folder / f.name)) for f in entry.files)
+    monkeypatch.setitem(published.PUBLISHED, name, dataclasses.replace(entry, files=files))
+
+
+def dataset_section(name, cache_dir, **options) -> dict:
+    # the glyph simulator draws digits; the other datasets' class names need an API that reads text
+    api = {"name": "glyph_simulator"} if name == "mnist" else {"name": "diffusion_unet", "diffusion_unet": {"model": "m"}}
+    raw = {
+        "dataset": {"name": name, "cache_dir": str(cache_dir), "num_private": 10, "num_heldout": 4, **options},
+        "api": api,
+        "evaluation": {"embedders": ["pixels"]},
+    }
+    return load_config({"experiments": {"x": raw}})["x"].section("dataset")
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
+def test_idx_datasets_read_their_official_split(tmp_path, monkeypatch, rng, name):
+    arrays = write_idx_dataset(tmp_path / name, rng)
+    trust_files_in(monkeypatch, name, tmp_path / name)
+    cfg = dataset_section(name, tmp_path, num_private=30, num_validation=6)
+    assert (cfg["image_size"], cfg["channels"]) == (28, 1)
+    data = load_dataset(cfg)
+    assert data.images.shape == (60, 28, 28, 1) and data.in_test.sum() == 20
+    assert np.array_equal(data.images[:40, ..., 0], arrays["train-images-idx3-ubyte.gz"])
+    assert np.array_equal(data.images[40:, ..., 0], arrays["t10k-images-idx3-ubyte.gz"])
+    paths = [str(tmp_path / f"{part}.npz") for part in ("private", "test", "validation")]
+    prepare_private(cfg, *paths)
+    private, test, validation = (load_npz(path)["images"][..., 0] for path in paths)
+    train_rows = {row.tobytes() for row in arrays["train-images-idx3-ubyte.gz"].astype(np.uint8)}
+    test_rows = {row.tobytes() for row in arrays["t10k-images-idx3-ubyte.gz"].astype(np.uint8)}
+    assert len(private) == 30 and all(row.tobytes() in train_rows for row in private)  # the official train split
+    assert len(test) == 4 and all(row.tobytes() in test_rows for row in test)  # the official test split
+    assert len(validation) == 6 and all(row.tobytes() in test_rows for row in validation)
+    assert not {r.tobytes() for r in test} & {r.tobytes() for r in validation}
+
+
+def test_cifar10_reads_the_python_batches_as_32x32_rgb(tmp_path, monkeypatch, rng):
+    batches = write_cifar10(tmp_path / "cifar10", rng)
+    trust_files_in(monkeypatch, "cifar10", tmp_path / "cifar10")
+    cfg = dataset_section("cifar10", tmp_path)
+    assert (cfg["image_size"], cfg["channels"]) == (32, 3) and cfg["class_names"][0] == "airplane"
+    data = load_dataset(cfg)
+    assert data.images.shape == (36, 32, 32, 3) and data.in_test.tolist() == [False] * 30 + [True] * 6
+    first = batches["data_batch_1"][b"data"][0]
+    assert np.array_equal(data.images[0, :, :, 0].ravel(), first[:1024])  # red plane first, row-major
+    assert np.array_equal(data.images[0, :, :, 2].ravel(), first[2048:])
+    assert data.labels.tolist()[-6:] == [int(x) for x in batches["test_batch"][b"labels"]]
+
+
+def test_celeba_centre_crops_and_labels_by_attribute(tmp_path, monkeypatch, rng):
+    files, male = write_celeba(tmp_path / "celeba", rng)
+    trust_files_in(monkeypatch, "celeba", tmp_path / "celeba")
+    cfg = dataset_section("celeba", tmp_path, image_size=16, num_private=4, num_heldout=2)
+    assert cfg["class_names"] == ["not Male", "Male"] and cfg["channels"] == 3
+    data = load_dataset(cfg)
+    assert data.images.shape == (8, 16, 16, 3) and data.labels.tolist() == male
+    # the centre crop holds only the one-coloured square: the background border is cut away
+    assert (data.images.std(axis=(1, 2)) < 6).all()
+    assert data.in_test.tolist() == [False] * 5 + [True] * 3  # partitions 1 (valid) and 2 (test) are held out
+    assert (tmp_path / "celeba" / "decoded_crop140_side16.npz").is_file()  # decoded once
+    again = load_dataset({**cfg, "attribute": "Smiling", "class_names": None})
+    assert np.array_equal(again.images, data.images) and again.labels.tolist() == [int(i % 3 == 0) for i in range(8)]
+    with pytest.raises(PEError, match="not a CelebA attribute"):
+        load_dataset({**cfg, "attribute": "Tall"})
+
+
+def test_a_wrong_checksum_names_the_file_and_how_to_fix_it(tmp_path, rng):
+    write_idx_dataset(tmp_path / "mnist", rng)  # the real digests are pinned: these tiny files do not match
+    with pytest.raises(PEError, match=r"has md5 [0-9a-f]{32}, but the published .* has md5 f68b3c2d.*Delete it"):
+        load_dataset(dataset_section("mnist", tmp_path))
+
+
+def test_truncated_archives_are_clear_errors(tmp_path, monkeypatch, rng):
+    write_idx_dataset(tmp_path / "mnist", rng)
+    images = tmp_path / "mnist" / "train-images-idx3-ubyte.gz"
+    raw = gzip.decompress(images.read_bytes())
+    images.write_bytes(gzip.compress(raw[: len(raw) // 2]))  # a valid gzip of half the data
+    trust_files_in(monkeypatch, "mnist", tmp_path / "mnist")
+    with pytest.raises(PEError, match="is truncated: its header says"):
+        load_dataset(dataset_section("mnist", tmp_path))
+
+    write_cifar10(tmp_path / "cifar10", rng)
+    archive = tmp_path / "cifar10" / "cifar-10-python.tar.gz"
+    archive.write_bytes(archive.read_bytes()[:300])  # cut mid-stream
+    trust_files_in(monkeypatch, "cifar10", tmp_path / "cifar10")
+    with pytest.raises(PEError, match="not a readable CIFAR-10 archive"):
+        load_dataset(dataset_section("cifar10", tmp_path))
+
+
+def test_missing_files_are_downloaded_into_the_cache_and_verified(tmp_path, monkeypatch, rng):
+    write_idx_dataset(tmp_path / "site", rng)
+    trust_files_in(monkeypatch, "mnist", tmp_path / "site")
+    cfg = dataset_section("mnist", tmp_path / "cache", mirror=(tmp_path / "site").as_uri())
+    data = load_dataset(cfg)
+    assert len(data.images) == 60
+    assert sorted(p.name for p in (tmp_path / "cache" / "mnist").iterdir()) == sorted(p.name for p in (tmp_path / "site").iterdir())
+
+
+def test_without_network_the_error_names_file_url_and_place(tmp_path):
+    cfg = dataset_section("cifar10", tmp_path, mirror="http://127.0.0.1:9/datasets")
+    with pytest.raises(PEError) as caught:
+        load_dataset(cfg)
+    message = str(caught.value)
+    assert "cannot download cifar-10-python.tar.gz from http://127.0.0.1:9/datasets/cifar-10-python.tar.gz" in message
+    assert f"put it at {tmp_path / 'cifar10' / 'cifar-10-python.tar.gz'}" in message
+    assert "https://www.cs.toronto.edu/~kriz/cifar.html" in message
+    assert not list((tmp_path / "cifar10").iterdir())  # no partial file left behind
