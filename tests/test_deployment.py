@@ -30,3 +30,48 @@ def test_a_user_config_runs_only_its_experiments_with_replace(tmp_path):
     alone = snakemake(workdir, "--dry-run")
     assert _experiments_planned(alone.stdout) == {"default"}
     assert "Also running" not in alone.stderr
+
+
+MODULE_SNAKEFILE = """\
+configfile: "config/config.yaml"
+
+
+module pe_workflow:
+    snakefile:
+        "{workflow}"
+    config:
+        config
+
+
+use rule * from pe_workflow as pe_*
+"""
+
+
+def test_the_workflow_runs_as_a_module_from_another_directory(tmp_path):
+    """A catalog-style deployment: the user's folder holds a Snakefile importing this workflow as a
+    module from a local path, the user's config and, after the run, the results."""
+    import os
+    import subprocess
+    import sys
+
+    from private_evolution.io import load_population
+
+    checkout = copy_repository(tmp_path / "pe-workflow")
+    user = tmp_path / "analysis"
+    (user / "config").mkdir(parents=True)
+    (user / "config" / "config.yaml").write_text(yaml.safe_dump(tiny_config(), sort_keys=False))
+    (user / "Snakefile").write_text(MODULE_SNAKEFILE.format(workflow=checkout / "workflow" / "Snakefile"))
+    shutil.copytree(checkout / "inception_weights", user / "inception_weights")  # the tiny config's FID weights
+    env = dict(os.environ, PYTHONPATH=str(checkout / "src"))
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2"], cwd=user, env=env, capture_output=True, text=True, timeout=1200
+    )
+    assert result.returncode == 0, result.stderr[-6000:]
+    # the module's onstart handler is not registered, so no warm worker: every job ran by itself
+    assert "[warm worker]" not in result.stderr
+    assert "pe_vote" in result.stderr and "pe_all" in result.stderr
+    final = load_population(user / "results" / "tiny" / "eps_1" / "iter_2" / "population.npz")
+    assert len(final) == 60
+    assert (user / "results" / "tiny" / "plots" / "fid_vs_epsilon.png").stat().st_size > 0
+    assert (user / "results" / "tiny" / "private" / "noise_seed.json").is_file()
+    assert not (checkout / "results").exists()  # nothing written inside the workflow's own folder

@@ -5,7 +5,8 @@
 # settings (batch sizes, devices, the search backend), so that YAML key order,
 # 1 vs 1.0 and settings that do not change results rerun nothing.
 
-REPO = Path(workflow.basedir).parent
+# This file's own folder, not workflow.basedir: used as a module, basedir is the user's folder.
+REPO = Path(str(workflow.current_basedir)).parents[1]
 PRIVATE = "results/{exp}/private"
 # The CNN trained on the held-out validation part: real data, so it stays private; its
 # penultimate layer is the "classifier" evaluation feature space.
