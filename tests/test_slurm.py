@@ -8,6 +8,7 @@ SLURM the test is skipped, unless PE_REQUIRE_SLURM=1 (set by .ci/run) makes that
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -99,30 +100,57 @@ def slurm_jobs_after(first_id: int) -> list[dict]:
     return jobs
 
 
+def submissions_planned(workdir, profile: str) -> dict[str, int]:
+    """What a dry run through the profile would submit: group jobs by name, single jobs by rule."""
+    result = snakemake(workdir, "--dry-run", "--workflow-profile", profile)
+    planned: dict[str, int] = {}
+    for line in result.stdout.splitlines():
+        group = re.search(r"Group job (\S+) \(", line)
+        single = re.match(r"^rule (\w+):$", line)  # group members are indented
+        name = group.group(1) if group else single.group(1) if single else None
+        if name and name != "all":  # 'all' has no output: it runs in the submitting process
+            planned[name] = planned.get(name, 0) + 1
+    return planned
+
+
+def run_on_cluster(workdir) -> tuple[list[dict], float, dict[str, int]]:
+    profile = write_test_profile(workdir)
+    planned = submissions_planned(workdir, profile)
+    ids = subprocess.run(["squeue", "-h", "-t", "all", "-o", "%i"], capture_output=True, text=True, check=True).stdout.split()
+    last_id = max([int(i) for i in ids if i.isdigit()], default=0)
+    started = time.perf_counter()
+    run = snakemake(workdir, "--workflow-profile", profile)
+    seconds = time.perf_counter() - started
+    jobs = slurm_jobs_after(last_id)
+    assert len(jobs) == sum(planned.values()), run.stderr[-3000:]
+    assert all(job["state"] == "COMPLETED" for job in jobs)
+    return jobs, seconds, planned
+
+
+def job_names(jobs: list[dict]) -> list[str]:
+    """A rule's name, or for a group job <group id>_<its rules> (the executor's comment)."""
+    return [job["comment"].split("_wildcards")[0].removeprefix("rule_") for job in jobs]
+
+
 def test_workflow_through_slurm_matches_a_local_run(slurm_cluster, tmp_path):
+    """Shards and a GPU: GPU steps ask for a GPU, shard jobs run alone, the small CPU steps in groups."""
     local = copy_repository(tmp_path / "local")
     cluster = copy_repository(tmp_path / "cluster")
     for workdir in (local, cluster):
         write_config(workdir, slurm_test_config())
     share_noise_seed(local, cluster)  # the same secret seed: the two runs draw the same noise
-    expected = planned_jobs(cluster, "--cores", "2")
-    expected_remote = sum(count for rule, count in expected.items() if rule != "all")  # 'all' is a local rule
 
-    ids = subprocess.run(["squeue", "-h", "-t", "all", "-o", "%i"], capture_output=True, text=True, check=True).stdout.split()
-    last_id = max([int(i) for i in ids if i.isdigit()], default=0)
-    started = time.perf_counter()
-    run = snakemake(cluster, "--workflow-profile", write_test_profile(cluster))
-    seconds = time.perf_counter() - started
-    jobs = slurm_jobs_after(last_id)
-    print(f"SLURM run: {len(jobs)} jobs in {seconds:.0f} s")
-
-    assert len(jobs) == expected_remote, run.stderr[-3000:]
-    assert all(job["state"] == "COMPLETED" for job in jobs)
-    rules = [job["comment"].split("_wildcards")[0].removeprefix("rule_") for job in jobs]
-    assert sorted(set(rules)) == sorted(rule for rule in expected if rule != "all")
-    for rule, job in zip(rules, jobs):
+    jobs, seconds, _ = run_on_cluster(cluster)
+    print(f"SLURM run with shards and a GPU: {len(jobs)} jobs in {seconds:.0f} s")
+    names = job_names(jobs)
+    for name, job in zip(names, jobs):
         asks_gpu = "gpu" in job["gpus"]  # --gpus=1 shows as tres-per-job gres:gpu:1
-        assert asks_gpu == (rule in GPU_RULES), f"{rule}: tres-per-job {job['gpus']!r}"
+        assert asks_gpu == (name in GPU_RULES), f"{name}: tres-per-job {job['gpus']!r}"
+    singles = {n for n in names if not n.startswith("tiny.")}
+    assert singles <= GPU_RULES | {"vote_shard", "vary_shard", "random_population_shard", "embed_real"}, singles
+    groups = [n for n in names if n.startswith("tiny.")]
+    for group in ("tiny.data_", "tiny.eps_1.iter_1_", "tiny.report_"):
+        assert any(n.startswith(group) for n in groups), (group, groups)
 
     snakemake(local, "--cores", "2")
     for name in ("shared/iter_0/population.npz", "eps_1/iter_1/votes.npz", "eps_1/iter_1/population.npz"):
@@ -130,3 +158,32 @@ def test_workflow_through_slurm_matches_a_local_run(slurm_cluster, tmp_path):
         for key in here:
             assert np.array_equal(on_cluster[key], here[key]), f"{name}:{key}"
     assert (cluster / "results/tiny/plots/fid_vs_epsilon.png").stat().st_size > 0
+
+
+def test_grouping_submits_one_job_per_iteration(slurm_cluster, tmp_path):
+    """Without shards or GPUs (the default kind of run): every step a SLURM job of its own
+    (compute.group_small_steps: false, as before grouping) against one job per iteration."""
+    runs = {}
+    for grouped in (False, True):
+        workdir = copy_repository(tmp_path / f"grouped_{grouped}")
+        config = slurm_test_config()
+        config["experiments"]["tiny"]["compute"] = {"group_small_steps": grouped}
+        write_config(workdir, config)
+        if runs:
+            share_noise_seed(runs[False][0], workdir)
+        jobs, seconds, _ = run_on_cluster(workdir)
+        runs[grouped] = (workdir, jobs, seconds)
+    steps = planned_jobs(runs[False][0], "--forceall")
+    ungrouped, grouped = job_names(runs[False][1]), job_names(runs[True][1])
+    assert sorted(ungrouped) == sorted(rule for rule, count in steps.items() if rule != "all" for _ in range(count))
+    # data (private and held-out chains), iteration 0, the one iteration of epsilon 1, the report (two chains)
+    assert len(grouped) <= 6 and all(name.startswith("tiny.") for name in grouped), grouped
+    assert sum(name.startswith("tiny.eps_1.iter_1_") for name in grouped) == 1
+    print(
+        f"SLURM run without shards: {len(ungrouped)} jobs in {runs[False][2]:.0f} s ungrouped, "
+        f"{len(grouped)} jobs in {runs[True][2]:.0f} s grouped"
+    )
+    for name in ("shared/iter_0/population.npz", "eps_1/iter_1/votes.npz", "eps_1/iter_1/population.npz"):
+        one, other = (load_npz(runs[g][0] / "results/tiny" / name) for g in (False, True))
+        for key in one:
+            assert np.array_equal(one[key], other[key]), f"{name}:{key}"

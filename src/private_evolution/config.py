@@ -99,6 +99,7 @@ class ComputeConfig:
     gpus: int
     embed_threads: int
     shards: int
+    group_small_steps: bool
 
 
 @dataclass(frozen=True)

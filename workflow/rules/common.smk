@@ -254,6 +254,49 @@ def gathering_gpus(wildcards, stage):
     return gpus(wildcards, stage) if shard_count(wildcards) == 1 else 0
 
 
+def cluster_group(stage, iteration=None):
+    """The cluster job a small CPU step joins (SLURM runs a group as one job; local runs
+    ignore groups). One group per experiment, epsilon and iteration holds the vote, the
+    selection, VARIATION_API and the embedding and evaluation of the new population when
+    all run on CPU without shards. A job outside the groups (a GPU step, a shard job) in
+    the middle of that chain splits it, since a group may not feed a job that feeds it
+    back: the steps after it form a second group of the iteration. ``stage``: "vote",
+    "calibrate", "generate" (RANDOM_API or VARIATION_API), "embed", "lookahead",
+    "evaluate" (None for the data and report steps);
+    ``iteration``: "last" for the accuracy of the final population, "data" and "report"
+    for the per-experiment groups before and after the loop."""
+
+    def group(wildcards):
+        exp = exp_cfg(wildcards)
+        if not exp.compute.group_small_steps:
+            return None
+        if stage == "embed" and iteration == "data":  # the real sets' embedding: after their preparation
+            alone = shard_count(wildcards) > 1 or gpus(wildcards, "embed") > 0
+            return None if alone else f"{exp.name}.data"
+        if stage == "calibrate":  # sigma: with the first vote, unless vote shards read it in between
+            sharded = shard_count(wildcards) > 1
+            return f"{exp.name}.data" if sharded else f"{exp.name}.eps_{wildcards.eps}.iter_1"
+        if iteration in ("data", "report"):
+            return f"{exp.name}.{iteration}"
+        values = dict(wildcards.items())
+        run = values.get("run") or ("shared" if iteration == "zero" else f"eps_{values['eps']}")
+        t = {"zero": 0, "last": exp.pe.iterations}.get(iteration, values.get("t", values.get("any_t")))
+        generator = "random_population" if int(t) == 0 else "vary"
+        network = {"generate": generator, "embed": "embed", "lookahead": "lookahead"}
+        if stage in network and gathering_gpus(wildcards, network[stage]) > 0:
+            return None  # a GPU step: a job of its own
+        unsharded = shard_count(wildcards) == 1
+        generate_joins = unsharded and gpus(wildcards, generator) == 0
+        embed_joins = generate_joins and gpus(wildcards, "embed") == 0
+        phase = {
+            "vote": "",
+            "generate": "" if generate_joins else ".generate",
+        }.get(stage, "" if embed_joins else ".embed")  # embed, lookahead, evaluate
+        return f"{exp.name}.{run}.iter_{t}{phase}"
+
+    return group
+
+
 def gpus(wildcards, stage):
     """GPUs a job asks for: compute.gpus where the stage runs a network, else none."""
     exp = exp_cfg(wildcards)

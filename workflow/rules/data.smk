@@ -11,6 +11,7 @@ rule prepare_private:
         dataset=lambda w: JobOptions(exp_cfg(w).section("dataset"), ignore=("num_heldout",)),
         code=code("prepare_private"),
     priority: PRIORITY_PRIVATE
+    group: cluster_group(None, iteration="data")
     log:
         PRIVATE + "/logs/prepare_private.log",
     benchmark:
@@ -59,6 +60,7 @@ rule train_feature_classifier:
         classifier=lambda w: JobOptions(exp_cfg(w).evaluation.classifier),
         code=code("train_feature_classifier"),
     priority: PRIORITY_PRIVATE
+    group: cluster_group(None, iteration="data")
     log:
         PRIVATE + "/logs/train_feature_classifier.log",
     benchmark:
@@ -107,6 +109,7 @@ rule embed_real:
     resources:
         gpu=lambda w: gathering_gpus(w, "embed"),
     priority: PRIORITY_PRIVATE
+    group: cluster_group("embed", iteration="data")
     log:
         PRIVATE + "/logs/embed_real/{split}_{embedder}.log",
     benchmark:

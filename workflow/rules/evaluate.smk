@@ -19,6 +19,7 @@ rule embed_evaluation:
         embedder=embedder_params,
         shard=None,
         code=code("embed"),
+    group: cluster_group("evaluate")
     log:
         "results/{exp}/logs/embed_evaluation/{run}_iter_{any_t}_{embedder}.log",
     benchmark:
@@ -39,6 +40,7 @@ rule evaluate:
         embedder_name=lambda w: w.embedder,
         k=lambda w: exp_cfg(w).evaluation.k_nearest,
         code=code("evaluate"),
+    group: cluster_group("evaluate")
     log:
         "results/{exp}/logs/evaluate/{run}_iter_{any_t}_{embedder}.log",
     benchmark:
@@ -64,6 +66,7 @@ rule evaluate_accuracy:
         epochs=lambda w: accuracy_params(w)["epochs"],
         seed=lambda w: accuracy_params(w)["seed"],
         code=code("evaluate_accuracy"),
+    group: cluster_group("evaluate", iteration="last")
     log:
         "results/{exp}/logs/evaluate_accuracy/eps_{eps}.log",
     benchmark:
@@ -86,6 +89,7 @@ rule evaluate_accuracy_ceiling:
         epochs=lambda w: accuracy_params(w)["epochs"],
         seed=lambda w: accuracy_params(w)["seed"],
         code=code("evaluate_accuracy"),
+    group: cluster_group(None, iteration="report")
     log:
         PRIVATE + "/logs/evaluate_accuracy/ceiling.log",
     benchmark:

@@ -23,6 +23,7 @@ rule calibrate:
         threshold=lambda w: JobOptions(exp_cfg(w).pe.threshold),
         code=code("calibrate"),
     priority: PRIORITY_LOOP
+    group: cluster_group("calibrate")
     log:
         "results/{exp}/logs/calibrate/eps_{eps}.log",
     benchmark:
@@ -71,6 +72,7 @@ rule random_population:
     resources:
         gpu=lambda w: gathering_gpus(w, "random_population"),
     priority: PRIORITY_LOOP
+    group: cluster_group("generate", iteration="zero")
     log:
         "results/{exp}/logs/random_population.log",
     benchmark:
@@ -122,6 +124,7 @@ rule embed:
     resources:
         gpu=lambda w: gathering_gpus(w, "embed"),
     priority: PRIORITY_LOOP
+    group: cluster_group("embed")
     log:
         "results/{exp}/logs/embed/{run}_iter_{any_t}_{embedder}.log",
     benchmark:
@@ -150,6 +153,7 @@ rule lookahead:
     resources:
         gpu=lambda w: gpus(w, "lookahead"),
     priority: PRIORITY_LOOP
+    group: cluster_group("lookahead")
     log:
         "results/{exp}/logs/lookahead/{run}_iter_{any_t}_{embedder}.log",
     benchmark:
@@ -223,6 +227,7 @@ rule vote:
         shard=None,
         code=code("vote"),
     priority: PRIORITY_LOOP
+    group: cluster_group("vote")
     log:
         PRIVATE + "/logs/vote/eps_{eps}_iter_{t}.log",
     benchmark:
@@ -252,6 +257,7 @@ rule select:
         seed=lambda w: exp_cfg(w).pe.seed,
         code=code("select"),
     priority: PRIORITY_LOOP
+    group: cluster_group("vote")
     log:
         "results/{exp}/logs/select/eps_{eps}_iter_{t}.log",
     benchmark:
@@ -310,6 +316,7 @@ rule vary:
     resources:
         gpu=lambda w: gathering_gpus(w, "vary"),
     priority: PRIORITY_LOOP
+    group: cluster_group("generate")
     log:
         "results/{exp}/logs/vary/eps_{eps}_iter_{t}.log",
     benchmark:

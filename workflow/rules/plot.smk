@@ -16,6 +16,7 @@ rule collect_metrics:
         experiment=lambda w: w.exp,
         entries=lambda w: metrics_entries(w.exp),
         code=code("collect_metrics"),
+    group: cluster_group(None, iteration="report")
     log:
         "results/{exp}/logs/collect_metrics.log",
     benchmark:
@@ -60,6 +61,7 @@ rule privacy_ledger:
     params:
         private_dir=lambda w: PRIVATE.format(exp=w.exp),
         code=code("privacy_ledger"),
+    group: cluster_group(None, iteration="report")
     log:
         "results/{exp}/logs/privacy_ledger.log",
     benchmark:
@@ -92,6 +94,7 @@ rule plot:
         headline=lambda w: exp_cfg(w).headline_embedder,
         vote_embedder=lambda w: exp_cfg(w).embedder.name,
         code=code("plot"),
+    group: cluster_group(None, iteration="report")
     log:
         "results/{exp}/logs/plot.log",
     benchmark:
