@@ -131,3 +131,27 @@ def test_handwriting_fonts_from_registry_wheels_are_used_by_default(simulator):
     named = GlyphSimulator(DIGITS, 28, 1, {"fonts": ["Intuitive", "DejaVuSans"]})
     population = named.random_api(np.arange(10), per_sample_seeds(2, 10, "random"))
     assert population.images.max() == 255 and named.font_paths[0].endswith("Intuitive.ttf")
+
+
+def test_parameter_ranges_can_be_replaced_and_bad_ones_are_config_errors():
+    from private_evolution.config import load_config
+    from private_evolution.simulator import PARAMETER_NAMES
+
+    blur = PARAMETER_NAMES.index("blur")
+    default = GlyphSimulator(["1"], 28, 1, {})
+    wide = GlyphSimulator(["1"], 28, 1, {"ranges": {"blur": [0.9, 1.2]}})
+    assert (default.low[blur], default.high[blur]) == (0.0, 0.3)  # the default: blur up to 0.3 pixel
+    seeds = np.arange(40)
+    drawn = wide.random_api(np.zeros(40, dtype=np.int64), seeds).state["params"][:, blur]
+    assert drawn.min() >= 0.9 and drawn.max() <= 1.2
+    varied = wide.variation_api(wide.random_api(np.zeros(40, dtype=np.int64), seeds), 1.0, seeds + 100)
+    assert varied.state["params"][:, blur].min() >= 0.9 and varied.state["params"][:, blur].max() <= 1.2
+
+    def problems(ranges):
+        raw = {"api": {"name": "glyph_simulator", "glyph_simulator": {"ranges": ranges}}}
+        with pytest.raises(PEError) as caught:
+            load_config({"experiments": {"x": raw}})
+        return str(caught.value)
+
+    assert "unknown parameter 'blurr'" in problems({"blurr": [0, 1]})
+    assert "ranges.blur must be [low, high] with low <= high" in problems({"blur": [1, 0]})

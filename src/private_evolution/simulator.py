@@ -47,7 +47,10 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("stroke", 0.0, 0.08, 0.02, "extra stroke width, as a fraction of the font size"),
     Parameter("shift_x", -0.08, 0.08, 0.03, "horizontal offset, as a fraction of the image side"),
     Parameter("shift_y", -0.08, 0.08, 0.03, "vertical offset, as a fraction of the image side"),
-    Parameter("blur", 0.0, 1.2, 0.25, "Gaussian blur radius in output pixels"),
+    # Up to 0.3 pixel, not more: a pixel-space vote favours blur (a blurred digit is close in L2
+    # to many written ones), so with a wide range the population drifted to blurred glyphs and
+    # away from the data in every other feature space (benchmarks/FIDELITY.md).
+    Parameter("blur", 0.0, 0.3, 0.25, "Gaussian blur radius in output pixels"),
     # A smooth displacement field over the glyph's box (u, v in [0, 1]):
     # dx = sum_k warp_x_k * b_k(u, v), dy = sum_k warp_y_k * b_k(u, v), in units of the box side,
     # with b_1..b_4 = sin(pi u) sin(pi v), sin(2 pi u) sin(pi v), sin(pi u) sin(2 pi v), sin(2 pi u) sin(2 pi v).
@@ -127,6 +130,20 @@ def resolve_fonts(names: list[str] | None) -> list[Path]:
             )
         paths.append(path)
     return paths
+
+
+def parameter_bounds(ranges: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Each parameter's [low, high]: the defaults above, with ``api.glyph_simulator.ranges``
+    ({name: [low, high]}) replacing some. Steps keep their scale."""
+    low, high = _LOW.copy(), _HIGH.copy()
+    for name, bounds in ranges.items():
+        if name not in PARAMETER_NAMES:
+            raise PEError(f"api.glyph_simulator.ranges: unknown parameter '{name}'; known: {list(PARAMETER_NAMES)}")
+        if len(bounds) != 2 or not float(bounds[0]) <= float(bounds[1]):
+            raise PEError(f"api.glyph_simulator.ranges.{name} must be [low, high] with low <= high, got {bounds}")
+        index = PARAMETER_NAMES.index(name)
+        low[index], high[index] = float(bounds[0]), float(bounds[1])
+    return low, high
 
 
 def can_draw(class_name: str) -> bool:
@@ -256,6 +273,7 @@ class GlyphSimulator:
         self.font_switch = float(options.get("font_switch_probability", 0.3))
         self.invert = bool(options.get("invert", False))
         self.framing = options.get("framing", "mnist")
+        self.low, self.high = parameter_bounds(options.get("ranges") or {})
         # displacement: false keeps every warp coefficient at 0 (printed glyphs, no bent strokes)
         self.active = np.array([options.get("displacement", True) or not p.name.startswith("warp_") for p in PARAMETERS])
         if self.framing not in FRAMINGS:
@@ -283,7 +301,7 @@ class GlyphSimulator:
         for i, seed in enumerate(seeds):
             rng = np.random.default_rng(int(seed))
             fonts[i] = rng.integers(len(self.font_paths))
-            params[i] = np.where(self.active, rng.uniform(_LOW, _HIGH), 0.0)
+            params[i] = np.where(self.active, rng.uniform(self.low, self.high), 0.0)
         return self._population(labels, fonts, params)
 
     def variation_api(self, parents: Population, degree: float, seeds: np.ndarray) -> Population:
@@ -295,7 +313,7 @@ class GlyphSimulator:
         for i, seed in enumerate(seeds):
             rng = np.random.default_rng(int(seed))
             step = rng.normal(size=len(PARAMETERS)) * _STEP * degree * self.active
-            params[i] = np.clip(params[i] + step, _LOW, _HIGH)
+            params[i] = np.clip(params[i] + step, self.low, self.high)
             if rng.random() < switch_probability:
                 fonts[i] = rng.integers(len(self.font_paths))
         return self._population(parents.labels, fonts, params)
