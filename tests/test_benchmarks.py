@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -42,7 +44,9 @@ def test_gpu_diffusers_check_runs_on_tiny_models(tmp_path):
     assert len(rows) == 2
     for row in rows:
         stage_rate, raw_rate, ratio = float(row[-4]), float(row[-3]), float(row[-2])
-        assert stage_rate > 0 and raw_rate > 0 and abs(ratio - stage_rate / raw_rate) < 0.01
+        # the rates are printed to 0.1 and the ratio to 0.01: allow for that rounding
+        assert stage_rate > 0 and raw_rate > 0
+        assert ratio == pytest.approx(stage_rate / raw_rate, rel=0.05 / stage_rate + 0.05 / raw_rate, abs=0.006)
 
 
 def test_gpu_embedding_and_vote_check_runs_on_a_cpu(tmp_path):

@@ -42,12 +42,13 @@ def dry_run_jobs(text: str) -> list[dict]:
     """Jobs of ``snakemake --dry-run --forceall`` output: rule, input, output and wildcards of each."""
     jobs, job = [], None
     for line in text.splitlines():
-        header = re.match(r"^(?:local)?rule (\S+):$", line)
+        # grouped jobs (a Snakemake group) are listed indented under their group's header
+        header = re.match(r"^\s*(?:local)?rule (\S+):$", line)
         if header:
             job = {"rule": header.group(1), "input": [], "output": [], "wildcards": {}}
             jobs.append(job)
             continue
-        field = re.match(r"^    (input|output|wildcards): (.*)$", line)
+        field = re.match(r"^\s+(input|output|wildcards): (.*)$", line)
         if job is None or not field:
             continue
         key, values = field.group(1), [v.strip() for v in field.group(2).split(", ") if v.strip()]
