@@ -10,15 +10,17 @@ REPO = Path(str(workflow.current_basedir)).parents[1]
 PRIVATE = "results/{exp}/private"
 # The CNN trained on the held-out validation part: real data, so it stays private; its
 # penultimate layer is the "classifier" evaluation feature space.
-FEATURE_CLASSIFIER = PRIVATE + "/feature_classifier.pt"
+FEATURE_CLASSIFIER = f"{PRIVATE}/feature_classifier.pt"
 ITER_ZERO = "results/{exp}/shared/iter_0"
 ITER = "results/{exp}/eps_{eps}/iter_{t}"
 # What an iteration keeps private: per-shard clean counts, the un-noised epsilon = inf votes,
 # the record of each draw.
-PRIVATE_ITER = PRIVATE + "/eps_{eps}/iter_{t}"
-DRAW = PRIVATE_ITER + "/draw.json"
+PRIVATE_ITER = f"{PRIVATE}/eps_{{eps}}/iter_{{t}}"
+DRAW = f"{PRIVATE_ITER}/draw.json"
+# Clean per-shard vote counts: private, like everything un-noised.
+VOTE_COUNTS = f"{PRIVATE_ITER}/vote_counts_{{shard}}.npz"
 # One shard of a real split's embeddings (compute.shards > 1); the vote's shards read these.
-PRIVATE_EMBED_SHARD = PRIVATE + "/shards/{split}_embed_{embedder}_{shard}.npz"
+PRIVATE_EMBED_SHARD = f"{PRIVATE}/shards/{{split}}_embed_{{embedder}}_{{shard}}.npz"
 FINITE_EPS = r"[0-9]+(\.[0-9]+)?(e[+-]?[0-9]+)?"  # every epsilon label but inf
 
 # Job order (Snakemake runs ready jobs of higher priority first, and among equals those
@@ -53,7 +55,11 @@ def start_warm_worker():
     """Only where jobs run on this machine, and only in the process that schedules them."""
     from private_evolution import warm
 
-    if config.get("warm_worker", True) and workflow.local_exec and workflow.is_main_process:
+    if (
+        config.get("warm_worker", True)
+        and workflow.local_exec
+        and workflow.is_main_process
+    ):
         warm.start()
     else:
         warm.stop()  # and forget a worker named by the environment this Snakemake was started in
@@ -98,12 +104,18 @@ def embedder_params(wildcards):
             options["weights"] = FEATURE_CLASSIFIER.format(exp=wildcards.exp)
         return JobOptions(options)
     except KeyError:
-        raise WorkflowError(f"embedder '{wildcards.embedder}' is not used by experiment '{exp.name}'")
+        raise WorkflowError(
+            f"embedder '{wildcards.embedder}' is not used by experiment '{exp.name}'"
+        )
 
 
 def embedder_inputs(wildcards):
     """Files an embedding job needs besides its images: the classifier space's trained network."""
-    return {"weights": FEATURE_CLASSIFIER.format(exp=wildcards.exp)} if wildcards.embedder == "classifier" else {}
+    return (
+        {"weights": FEATURE_CLASSIFIER.format(exp=wildcards.exp)}
+        if wildcards.embedder == "classifier"
+        else {}
+    )
 
 
 def api_target(exp):
@@ -119,7 +131,9 @@ def api_target(exp):
 
 def api_params(exp):
     """The chosen API's name and options only: options of other APIs never trigger reruns."""
-    return JobOptions({"name": exp.api.name, exp.api.name: getattr(exp.api, exp.api.name)})
+    return JobOptions(
+        {"name": exp.api.name, exp.api.name: getattr(exp.api, exp.api.name)}
+    )
 
 
 def embed_name(wildcards):
@@ -186,19 +200,37 @@ def metrics_entries(exp_name):
     ]
     if exp.evaluation.accuracy["enabled"]:
         entries += [
-            {"epsilon": eps, "iteration": exp.pe.iterations, "path": f"results/{exp_name}/eps_{eps}/accuracy.json"}
+            {
+                "epsilon": eps,
+                "iteration": exp.pe.iterations,
+                "path": f"results/{exp_name}/eps_{eps}/accuracy.json",
+            }
             for eps in exp.epsilon_labels
         ]
-        entries.append({"epsilon": None, "iteration": None, "path": f"results/{exp_name}/accuracy_ceiling.json"})
+        entries.append(
+            {
+                "epsilon": None,
+                "iteration": None,
+                "path": f"results/{exp_name}/accuracy_ceiling.json",
+            }
+        )
     return entries
 
 
 def final_populations(exp_name):
     exp = EXPERIMENTS[exp_name]
-    return [population_path(exp_name, eps, exp.pe.iterations) for eps in exp.epsilon_labels]
+    return [
+        population_path(exp_name, eps, exp.pe.iterations) for eps in exp.epsilon_labels
+    ]
 
 
-PLOTS = ("fid_vs_epsilon", "fid_vs_iteration", "accuracy_vs_epsilon", "samples", "samples_by_iteration")
+PLOTS = (
+    "fid_vs_epsilon",
+    "fid_vs_iteration",
+    "accuracy_vs_epsilon",
+    "samples",
+    "samples_by_iteration",
+)
 
 
 def plot_paths(exp_name):
@@ -243,8 +275,14 @@ def sharded(whole, shard_pattern):
     def inputs(wildcards):
         count, values = shard_count(wildcards), dict(wildcards.items())
         if count == 1:
-            return {name: path.format(**values) for name, path in whole.items()} if isinstance(whole, dict) else whole(wildcards)
-        return {"shards": [shard_pattern.format(**values, shard=i) for i in range(count)]}
+            return (
+                {name: path.format(**values) for name, path in whole.items()}
+                if isinstance(whole, dict)
+                else whole(wildcards)
+            )
+        return {
+            "shards": [shard_pattern.format(**values, shard=i) for i in range(count)]
+        }
 
     return inputs
 
@@ -270,17 +308,29 @@ def cluster_group(stage, iteration=None):
         exp = exp_cfg(wildcards)
         if not exp.compute.group_small_steps:
             return None
-        if stage == "embed" and iteration == "data":  # the real sets' embedding: after their preparation
+        if (
+            stage == "embed" and iteration == "data"
+        ):  # the real sets' embedding: after their preparation
             alone = shard_count(wildcards) > 1 or gpus(wildcards, "embed") > 0
             return None if alone else f"{exp.name}.data"
-        if stage == "calibrate":  # sigma: with the first vote, unless vote shards read it in between
+        if (
+            stage == "calibrate"
+        ):  # sigma: with the first vote, unless vote shards read it in between
             sharded = shard_count(wildcards) > 1
-            return f"{exp.name}.data" if sharded else f"{exp.name}.eps_{wildcards.eps}.iter_1"
+            return (
+                f"{exp.name}.data"
+                if sharded
+                else f"{exp.name}.eps_{wildcards.eps}.iter_1"
+            )
         if iteration in ("data", "report"):
             return f"{exp.name}.{iteration}"
         values = dict(wildcards.items())
-        run = values.get("run") or ("shared" if iteration == "zero" else f"eps_{values['eps']}")
-        t = {"zero": 0, "last": exp.pe.iterations}.get(iteration, values.get("t", values.get("any_t")))
+        run = values.get("run") or (
+            "shared" if iteration == "zero" else f"eps_{values['eps']}"
+        )
+        t = {"zero": 0, "last": exp.pe.iterations}.get(
+            iteration, values.get("t", values.get("any_t"))
+        )
         generator = "random_population" if int(t) == 0 else "vary"
         network = {"generate": generator, "embed": "embed", "lookahead": "lookahead"}
         if stage in network and gathering_gpus(wildcards, network[stage]) > 0:
@@ -291,7 +341,9 @@ def cluster_group(stage, iteration=None):
         phase = {
             "vote": "",
             "generate": "" if generate_joins else ".generate",
-        }.get(stage, "" if embed_joins else ".embed")  # embed, lookahead, evaluate
+        }.get(
+            stage, "" if embed_joins else ".embed"
+        )  # embed, lookahead, evaluate
         return f"{exp.name}.{run}.iter_{t}{phase}"
 
     return group
@@ -307,3 +359,98 @@ def gpus(wildcards, stage):
         "lookahead": exp.api.name != "glyph_simulator" or exp.embedder.name != "pixels",
     }
     return exp.compute.gpus if runs_network.get(stage, True) else 0
+
+
+# --- used by rules/pe.smk ---
+
+
+def vote_inputs(wildcards):
+    """The candidates and the privacy settings; the private embeddings come from private_input."""
+    return {
+        "population": vote_features_path(
+            wildcards.exp, wildcards.eps, int(wildcards.t) - 1
+        ),
+        "privacy": "results/{exp}/eps_{eps}/privacy.json".format(**wildcards),
+    }
+
+
+def private_input(wildcards):
+    """A vote shard reads only its shard of the private embeddings (the file embed_real_shard wrote,
+    so its I/O is 1/S of the private set); an unsharded vote reads the whole file, and a gathering
+    vote reads none (its shards' clean counts hold all it needs)."""
+    name = embed_name(wildcards)
+    if "shard" in wildcards.keys():
+        return {
+            "private": PRIVATE_EMBED_SHARD.format(
+                exp=wildcards.exp, split="private", embedder=name, shard=wildcards.shard
+            )
+        }
+    if shard_count(wildcards) > 1:
+        return {}
+    return {"private": f"{PRIVATE}/private_embed_{name}.npz".format(exp=wildcards.exp)}
+
+
+def vary_inputs(wildcards):
+    return {
+        "population": population_path(
+            wildcards.exp, wildcards.eps, int(wildcards.t) - 1
+        ),
+        "selected": f"{ITER}/selected.npz".format(**wildcards),
+    }
+
+
+def vary_params(rule_shard):
+    return dict(
+        api=lambda w: api_params(exp_cfg(w)),
+        dataset=lambda w: api_target(exp_cfg(w)),
+        degree=lambda w: exp_cfg(w).degrees[int(w.t) - 1],
+        seed=lambda w: exp_cfg(w).pe.seed,
+        shard=rule_shard,
+        code=code("vary"),
+    )
+
+
+# --- used by rules/evaluate.smk ---
+
+
+def accuracy_params(wildcards):
+    return exp_cfg(wildcards).evaluation.accuracy
+
+
+# --- used by rules/release.smk ---
+
+
+def release_runs(exp_name):
+    exp = EXPERIMENTS[exp_name]
+    T = exp.pe.iterations
+    return {
+        eps: {
+            "privacy": f"results/{exp_name}/eps_{eps}/privacy.json",
+            "votes": [votes_path(exp_name, eps, t) for t in range(1, T + 1)],
+            "draws": [draw_path(exp_name, eps, t) for t in range(1, T + 1)],
+            "final": population_path(exp_name, eps, T),
+        }
+        for eps in map(epsilon_label, exp.release.epsilons)
+    }
+
+
+def same_private_data(exp_name):
+    """Experiments whose releases compose with this one's: the same dataset and split."""
+    dataset = EXPERIMENTS[exp_name].section("dataset")
+    return [
+        name
+        for name, other in EXPERIMENTS.items()
+        if other.release.enabled and other.section("dataset") == dataset
+    ]
+
+
+def composed_releases(exp_name):
+    return [
+        {
+            "experiment": name,
+            "epsilon": eps,
+            "privacy": f"results/{name}/eps_{eps}/privacy.json",
+        }
+        for name in same_private_data(exp_name)
+        for eps in map(epsilon_label, EXPERIMENTS[name].release.epsilons)
+    ]

@@ -6,18 +6,21 @@
 rule prepare_private:
     output:
         private=f"{PRIVATE}/private.npz",
-    params:
-        # the private split does not depend on the held-out size: editing it reruns no vote
-        dataset=lambda w: JobOptions(exp_cfg(w).section("dataset"), ignore=("num_heldout",)),
-        code=code("prepare_private"),
-    priority: PRIORITY_PRIVATE
-    group: cluster_group(None, iteration="data")
     log:
-        PRIVATE + "/logs/prepare_private.log",
+        f"{PRIVATE}/logs/prepare_private.log",
     benchmark:
         "results/{exp}/benchmarks/prepare_private.tsv"
+    priority: PRIORITY_PRIVATE
+    group:
+        cluster_group(None, iteration="data")
     conda:
         "../../envs/pe.yaml"
+    params:
+        # the private split does not depend on the held-out size: editing it reruns no vote
+        dataset=lambda w: JobOptions(
+            exp_cfg(w).section("dataset"), ignore=("num_heldout",)
+        ),
+        code=code("prepare_private"),
     script:
         stage_script("prepare_private")
 
@@ -25,27 +28,27 @@ rule prepare_private:
 use rule prepare_private as prepare_heldout with:
     output:
         heldout=f"{PRIVATE}/heldout.npz",
+    log:
+        f"{PRIVATE}/logs/prepare_heldout.log",
+    benchmark:
+        "results/{exp}/benchmarks/prepare_heldout.tsv"
+    priority: 0
     params:
         dataset=lambda w: JobOptions(exp_cfg(w).section("dataset")),
         code=code("prepare_private"),
-    priority: 0
-    log:
-        PRIVATE + "/logs/prepare_heldout.log",
-    benchmark:
-        "results/{exp}/benchmarks/prepare_heldout.tsv"
 
 
 use rule prepare_private as prepare_validation with:
     output:
         validation=f"{PRIVATE}/validation.npz",
+    log:
+        f"{PRIVATE}/logs/prepare_validation.log",
+    benchmark:
+        "results/{exp}/benchmarks/prepare_validation.tsv"
+    priority: PRIORITY_PRIVATE
     params:
         dataset=lambda w: JobOptions(exp_cfg(w).section("dataset")),
         code=code("prepare_private"),
-    priority: PRIORITY_PRIVATE
-    log:
-        PRIVATE + "/logs/prepare_validation.log",
-    benchmark:
-        "results/{exp}/benchmarks/prepare_validation.tsv"
 
 
 # The evaluation feature space learnt from the validation part (real held-out images, never
@@ -55,18 +58,19 @@ rule train_feature_classifier:
         f"{PRIVATE}/validation.npz",
     output:
         FEATURE_CLASSIFIER,
+    log:
+        f"{PRIVATE}/logs/train_feature_classifier.log",
+    benchmark:
+        "results/{exp}/benchmarks/train_feature_classifier.tsv"
+    priority: PRIORITY_PRIVATE
+    group:
+        cluster_group(None, iteration="data")
+    conda:
+        "../../envs/pe.yaml"
     params:
         num_classes=lambda w: len(exp_cfg(w).dataset.class_names),
         classifier=lambda w: JobOptions(exp_cfg(w).evaluation.classifier),
         code=code("train_feature_classifier"),
-    priority: PRIORITY_PRIVATE
-    group: cluster_group(None, iteration="data")
-    log:
-        PRIVATE + "/logs/train_feature_classifier.log",
-    benchmark:
-        "results/{exp}/benchmarks/train_feature_classifier.tsv"
-    conda:
-        "../../envs/pe.yaml"
     script:
         stage_script("train_feature_classifier")
 
@@ -77,20 +81,20 @@ rule embed_real_shard:
         unpack(embedder_inputs),
     output:
         PRIVATE_EMBED_SHARD,
+    log:
+        f"{PRIVATE}/logs/embed_real/{{split}}_{{embedder}}_shard_{{shard}}.log",
+    benchmark:
+        "results/{exp}/benchmarks/embed_real/{split}_{embedder}_shard_{shard}.tsv"
+    priority: PRIORITY_PRIVATE
+    conda:
+        "../../envs/pe.yaml"
+    threads: lambda w: EXPERIMENTS[w.exp].compute.embed_threads
+    resources:
+        gpu=lambda w: gpus(w, "embed"),
     params:
         embedder=embedder_params,
         shard=shard_of,
         code=code("embed"),
-    threads: lambda w: EXPERIMENTS[w.exp].compute.embed_threads
-    resources:
-        gpu=lambda w: gpus(w, "embed"),
-    priority: PRIORITY_PRIVATE
-    log:
-        PRIVATE + "/logs/embed_real/{split}_{embedder}_shard_{shard}.log",
-    benchmark:
-        "results/{exp}/benchmarks/embed_real/{split}_{embedder}_shard_{shard}.tsv"
-    conda:
-        "../../envs/pe.yaml"
     script:
         stage_script("embed")
 
@@ -101,20 +105,21 @@ rule embed_real:
         unpack(embedder_inputs),
     output:
         f"{PRIVATE}/{{split}}_embed_{{embedder}}.npz",
+    log:
+        f"{PRIVATE}/logs/embed_real/{{split}}_{{embedder}}.log",
+    benchmark:
+        "results/{exp}/benchmarks/embed_real/{split}_{embedder}.tsv"
+    priority: PRIORITY_PRIVATE
+    group:
+        cluster_group("embed", iteration="data")
+    conda:
+        "../../envs/pe.yaml"
+    threads: lambda w: EXPERIMENTS[w.exp].compute.embed_threads
+    resources:
+        gpu=lambda w: gathering_gpus(w, "embed"),
     params:
         embedder=embedder_params,
         shard=None,
         code=code("embed"),
-    threads: lambda w: EXPERIMENTS[w.exp].compute.embed_threads
-    resources:
-        gpu=lambda w: gathering_gpus(w, "embed"),
-    priority: PRIORITY_PRIVATE
-    group: cluster_group("embed", iteration="data")
-    log:
-        PRIVATE + "/logs/embed_real/{split}_{embedder}.log",
-    benchmark:
-        "results/{exp}/benchmarks/embed_real/{split}_{embedder}.tsv"
-    conda:
-        "../../envs/pe.yaml"
     script:
         stage_script("embed")

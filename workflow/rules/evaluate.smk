@@ -13,19 +13,20 @@ rule embed_evaluation:
         weights=FEATURE_CLASSIFIER,
     output:
         "results/{exp}/{run}/iter_{any_t}/embed_{embedder}.npz",
-    wildcard_constraints:
-        embedder="classifier",
-    params:
-        embedder=embedder_params,
-        shard=None,
-        code=code("embed"),
-    group: cluster_group("evaluate")
     log:
         "results/{exp}/logs/embed_evaluation/{run}_iter_{any_t}_{embedder}.log",
     benchmark:
         "results/{exp}/benchmarks/embed_evaluation/{run}_iter_{any_t}_{embedder}.tsv"
+    wildcard_constraints:
+        embedder="classifier",
+    group:
+        cluster_group("evaluate")
     conda:
         "../../envs/pe.yaml"
+    params:
+        embedder=embedder_params,
+        shard=None,
+        code=code("embed"),
     script:
         stage_script("embed")
 
@@ -36,23 +37,20 @@ rule evaluate:
         heldout=f"{PRIVATE}/heldout_embed_{{embedder}}.npz",
     output:
         "results/{exp}/{run}/iter_{any_t}/metrics_{embedder}.json",
-    params:
-        embedder_name=lambda w: w.embedder,
-        k=lambda w: exp_cfg(w).evaluation.k_nearest,
-        code=code("evaluate"),
-    group: cluster_group("evaluate")
     log:
         "results/{exp}/logs/evaluate/{run}_iter_{any_t}_{embedder}.log",
     benchmark:
         "results/{exp}/benchmarks/evaluate/{run}_iter_{any_t}_{embedder}.tsv"
+    group:
+        cluster_group("evaluate")
     conda:
         "../../envs/pe.yaml"
+    params:
+        embedder_name=lambda w: w.embedder,
+        k=lambda w: exp_cfg(w).evaluation.k_nearest,
+        code=code("evaluate"),
     script:
         stage_script("evaluate")
-
-
-def accuracy_params(wildcards):
-    return exp_cfg(wildcards).evaluation.accuracy
 
 
 rule evaluate_accuracy:
@@ -61,18 +59,19 @@ rule evaluate_accuracy:
         heldout=f"{PRIVATE}/heldout.npz",
     output:
         "results/{exp}/eps_{eps}/accuracy.json",
+    log:
+        "results/{exp}/logs/evaluate_accuracy/eps_{eps}.log",
+    benchmark:
+        "results/{exp}/benchmarks/evaluate_accuracy/eps_{eps}.tsv"
+    group:
+        cluster_group("evaluate", iteration="last")
+    conda:
+        "../../envs/pe.yaml"
     params:
         num_classes=lambda w: len(exp_cfg(w).dataset.class_names),
         epochs=lambda w: accuracy_params(w)["epochs"],
         seed=lambda w: accuracy_params(w)["seed"],
         code=code("evaluate_accuracy"),
-    group: cluster_group("evaluate", iteration="last")
-    log:
-        "results/{exp}/logs/evaluate_accuracy/eps_{eps}.log",
-    benchmark:
-        "results/{exp}/benchmarks/evaluate_accuracy/eps_{eps}.tsv"
-    conda:
-        "../../envs/pe.yaml"
     script:
         stage_script("evaluate_accuracy")
 
@@ -84,17 +83,18 @@ rule evaluate_accuracy_ceiling:
         heldout=f"{PRIVATE}/heldout.npz",
     output:
         "results/{exp}/accuracy_ceiling.json",
+    log:
+        f"{PRIVATE}/logs/evaluate_accuracy/ceiling.log",
+    benchmark:
+        "results/{exp}/benchmarks/evaluate_accuracy/ceiling.tsv"
+    group:
+        cluster_group(None, iteration="report")
+    conda:
+        "../../envs/pe.yaml"
     params:
         num_classes=lambda w: len(exp_cfg(w).dataset.class_names),
         epochs=lambda w: accuracy_params(w)["epochs"],
         seed=lambda w: accuracy_params(w)["seed"],
         code=code("evaluate_accuracy"),
-    group: cluster_group(None, iteration="report")
-    log:
-        PRIVATE + "/logs/evaluate_accuracy/ceiling.log",
-    benchmark:
-        "results/{exp}/benchmarks/evaluate_accuracy/ceiling.tsv"
-    conda:
-        "../../envs/pe.yaml"
     script:
         stage_script("evaluate_accuracy")

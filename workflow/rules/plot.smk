@@ -12,17 +12,18 @@ rule collect_metrics:
             category="{exp}",
             subcategory="Tables",
         ),
-    params:
-        experiment=lambda w: w.exp,
-        entries=lambda w: metrics_entries(w.exp),
-        code=code("collect_metrics"),
-    group: cluster_group(None, iteration="report")
     log:
         "results/{exp}/logs/collect_metrics.log",
     benchmark:
         "results/{exp}/benchmarks/collect_metrics.tsv"
+    group:
+        cluster_group(None, iteration="report")
     conda:
         "../../envs/pe.yaml"
+    params:
+        experiment=lambda w: w.exp,
+        entries=lambda w: metrics_entries(w.exp),
+        code=code("collect_metrics"),
     script:
         stage_script("collect_metrics")
 
@@ -32,11 +33,16 @@ rule collect_metrics:
 # reruns it and the cumulative ledger stays current.
 rule privacy_ledger:
     input:
-        privacy=lambda w: expand("results/{exp}/eps_{eps}/privacy.json", exp=w.exp, eps=exp_cfg(w).epsilon_labels),
+        privacy=lambda w: expand(
+            "results/{exp}/eps_{eps}/privacy.json",
+            exp=w.exp,
+            eps=exp_cfg(w).epsilon_labels,
+        ),
         draws=lambda w: [
             draw_path(w.exp, eps, t)
             for eps in exp_cfg(w).epsilon_labels
-            if eps != "inf"  # the un-noised reference costs no budget: its records are counted, not waited for
+            if eps
+            != "inf"  # the un-noised reference costs no budget: its records are counted, not waited for
             for t in range(1, exp_cfg(w).pe.iterations + 1)
         ],
     output:
@@ -58,16 +64,17 @@ rule privacy_ledger:
             category="{exp}",
             subcategory="Privacy",
         ),
-    params:
-        private_dir=lambda w: PRIVATE.format(exp=w.exp),
-        code=code("privacy_ledger"),
-    group: cluster_group(None, iteration="report")
     log:
         "results/{exp}/logs/privacy_ledger.log",
     benchmark:
         "results/{exp}/benchmarks/privacy_ledger.tsv"
+    group:
+        cluster_group(None, iteration="report")
     conda:
         "../../envs/pe.yaml"
+    params:
+        private_dir=lambda w: PRIVATE.format(exp=w.exp),
+        code=code("privacy_ledger"),
     script:
         stage_script("privacy_ledger")
 
@@ -77,14 +84,49 @@ rule plot:
         metrics="results/{exp}/metrics.csv",
         finals=lambda w: final_populations(w.exp),
         grids=lambda w: [
-            population_path(w.exp, eps, t) for eps in exp_cfg(w).epsilon_labels for t in grid_iterations(exp_cfg(w))
+            population_path(w.exp, eps, t)
+            for eps in exp_cfg(w).epsilon_labels
+            for t in grid_iterations(exp_cfg(w))
         ],
     output:
-        fd_vs_epsilon=report("results/{exp}/plots/fid_vs_epsilon.png", caption="../report/fd_vs_epsilon.rst", category="{exp}", subcategory="Metrics"),
-        fd_vs_iteration=report("results/{exp}/plots/fid_vs_iteration.png", caption="../report/fd_vs_iteration.rst", category="{exp}", subcategory="Metrics"),
-        accuracy_vs_epsilon=report("results/{exp}/plots/accuracy_vs_epsilon.png", caption="../report/accuracy.rst", category="{exp}", subcategory="Metrics"),
-        samples=report("results/{exp}/plots/samples.png", caption="../report/samples.rst", category="{exp}", subcategory="Samples"),
-        samples_by_iteration=report("results/{exp}/plots/samples_by_iteration.png", caption="../report/samples_by_iteration.rst", category="{exp}", subcategory="Samples"),
+        fd_vs_epsilon=report(
+            "results/{exp}/plots/fid_vs_epsilon.png",
+            caption="../report/fd_vs_epsilon.rst",
+            category="{exp}",
+            subcategory="Metrics",
+        ),
+        fd_vs_iteration=report(
+            "results/{exp}/plots/fid_vs_iteration.png",
+            caption="../report/fd_vs_iteration.rst",
+            category="{exp}",
+            subcategory="Metrics",
+        ),
+        accuracy_vs_epsilon=report(
+            "results/{exp}/plots/accuracy_vs_epsilon.png",
+            caption="../report/accuracy.rst",
+            category="{exp}",
+            subcategory="Metrics",
+        ),
+        samples=report(
+            "results/{exp}/plots/samples.png",
+            caption="../report/samples.rst",
+            category="{exp}",
+            subcategory="Samples",
+        ),
+        samples_by_iteration=report(
+            "results/{exp}/plots/samples_by_iteration.png",
+            caption="../report/samples_by_iteration.rst",
+            category="{exp}",
+            subcategory="Samples",
+        ),
+    log:
+        "results/{exp}/logs/plot.log",
+    benchmark:
+        "results/{exp}/benchmarks/plot.tsv"
+    group:
+        cluster_group(None, iteration="report")
+    conda:
+        "../../envs/pe.yaml"
     params:
         epsilon_labels=lambda w: exp_cfg(w).epsilon_labels,
         grid_iterations=lambda w: grid_iterations(exp_cfg(w)),
@@ -94,12 +136,5 @@ rule plot:
         headline=lambda w: exp_cfg(w).headline_embedder,
         vote_embedder=lambda w: exp_cfg(w).embedder.name,
         code=code("plot"),
-    group: cluster_group(None, iteration="report")
-    log:
-        "results/{exp}/logs/plot.log",
-    benchmark:
-        "results/{exp}/benchmarks/plot.tsv"
-    conda:
-        "../../envs/pe.yaml"
     script:
         stage_script("plot")
