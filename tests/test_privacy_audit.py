@@ -78,7 +78,7 @@ def test_boundary_check_never_takes_an_un_noised_vote_for_a_barrier(workdir):
     rules = workdir / "workflow" / "rules" / "pe.smk"
     original = rules.read_text()
     leaky = original.replace(
-        'votes=PRIVATE_ITER + "/votes.npz",', 'votes="results/{exp}/eps_{eps}/iter_{t}/votes.npz",'
+        'votes=f"{PRIVATE_ITER}/votes.npz",', 'votes="results/{exp}/eps_{eps}/iter_{t}/votes.npz",'
     )
     assert leaky != original
     common = workdir / "workflow" / "rules" / "common.smk"
