@@ -19,6 +19,7 @@ import numpy as np
 
 from . import PEError
 from .io import file_sha256, save_bytes
+from .io import user_cache as io_user_cache
 from .progress import Progress
 
 logger = logging.getLogger(__name__)
@@ -30,10 +31,9 @@ DIGEST_FILE = WEIGHTS_FILE + ".sha256"
 
 
 def user_cache() -> Path:
-    """A per-user cache folder (clean-fid's own default, /tmp, is writable by every local user,
-    who could plant the network that computes the metrics there)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "pe-workflow" / "inception"
+    """The Inception weights' per-user cache (clean-fid's own default, /tmp, is writable by every
+    local user, who could plant the network that computes the metrics there)."""
+    return io_user_cache("inception")
 
 
 def weights_folder(configured: str | None) -> Path:

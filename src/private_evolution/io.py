@@ -126,15 +126,27 @@ def write_json(path: str | os.PathLike, payload: Any) -> None:
     _write_atomically(path, ".json", "w", write)
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    """The sha256 of a file's bytes, read in 1 MiB blocks."""
+def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
+    """The hex digest of a file's bytes (``hashlib`` algorithm name), read in 1 MiB blocks."""
     import hashlib
 
-    digest = hashlib.sha256()
+    # md5 only checks files against the digests datasets publish: allowed where FIPS forbids md5 for security
+    digest = hashlib.new(algorithm, usedforsecurity=algorithm != "md5")
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    return file_digest(path, "sha256")
+
+
+def user_cache(name: str) -> Path:
+    """``~/.cache/pe-workflow/<name>`` (or under $XDG_CACHE_HOME): per user, never /tmp, which
+    every local user can write to (and so plant the files a run would trust)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "pe-workflow" / name
 
 
 def read_json(path: str | os.PathLike) -> Any:

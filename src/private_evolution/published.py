@@ -12,7 +12,6 @@ test split the held-out pool, unless ``dataset.split: random``.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import logging
 import os
@@ -27,6 +26,7 @@ from typing import Callable
 import numpy as np
 
 from . import PEError
+from .io import file_digest, user_cache
 
 log = logging.getLogger("private_evolution")
 
@@ -48,22 +48,13 @@ class PublishedDataset:
     page: str  # where a person finds the files
 
 
-def default_cache() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "pe-workflow" / "datasets"
-
-
 def cache_folder(dataset_cfg: dict) -> Path:
-    root = Path(dataset_cfg.get("cache_dir") or default_cache()).expanduser()
+    root = Path(dataset_cfg["cache_dir"]).expanduser() if dataset_cfg.get("cache_dir") else user_cache("datasets")
     return root / dataset_cfg["name"]
 
 
 def md5_of(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_digest(path, "md5")
 
 
 def _download(url: str, target: Path) -> None:
