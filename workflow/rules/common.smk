@@ -301,21 +301,20 @@ def cluster_group(stage, iteration=None):
     back: the steps after it form a second group of the iteration. ``stage``: "vote",
     "calibrate", "generate" (RANDOM_API or VARIATION_API), "embed", "lookahead",
     "evaluate" (None for the data and report steps);
-    ``iteration``: "last" for the accuracy of the final population, "data" and "report"
-    for the per-experiment groups before and after the loop."""
+    ``iteration``: "zero" for RANDOM_API (iteration 0, shared by every epsilon), "last"
+    for the accuracy of the final population, "data" and "report" for the per-experiment
+    groups before and after the loop."""
 
     def group(wildcards):
         exp = exp_cfg(wildcards)
         if not exp.compute.group_small_steps:
             return None
-        if (
-            stage == "embed" and iteration == "data"
-        ):  # the real sets' embedding: after their preparation
+        # the real sets' embedding: with their preparation, when on CPU and unsharded
+        if stage == "embed" and iteration == "data":
             alone = shard_count(wildcards) > 1 or gpus(wildcards, "embed") > 0
             return None if alone else f"{exp.name}.data"
-        if (
-            stage == "calibrate"
-        ):  # sigma: with the first vote, unless vote shards read it in between
+        # sigma: with the first vote, unless vote shards read it in between
+        if stage == "calibrate":
             sharded = shard_count(wildcards) > 1
             return (
                 f"{exp.name}.data"
@@ -338,12 +337,10 @@ def cluster_group(stage, iteration=None):
         unsharded = shard_count(wildcards) == 1
         generate_joins = unsharded and gpus(wildcards, generator) == 0
         embed_joins = generate_joins and gpus(wildcards, "embed") == 0
-        phase = {
-            "vote": "",
-            "generate": "" if generate_joins else ".generate",
-        }.get(
-            stage, "" if embed_joins else ".embed"
-        )  # embed, lookahead, evaluate
+        # embed, lookahead and evaluate follow the embedding
+        after_embedding = "" if embed_joins else ".embed"
+        phase = {"vote": "", "generate": "" if generate_joins else ".generate"}
+        phase = phase.get(stage, after_embedding)
         return f"{exp.name}.{run}.iter_{t}{phase}"
 
     return group
