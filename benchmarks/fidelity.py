@@ -63,6 +63,10 @@ ROWS: dict[str, dict] = {
     "  N = 3000": {"pe.num_samples": 3000},
     "  N = 3000, degrees 1.0 -> 0.5": {"pe.num_samples": 3000, **DEGREES_TO_HALF},
     "  N = 4000": {"pe.num_samples": 4000},
+    "  free framing, N = 3000, degrees 1.0 -> 0.5": {
+        "api.glyph_simulator.framing": "free", "pe.num_samples": 3000, **DEGREES_TO_HALF,
+    },
+    "  free framing, T = 8": {"api.glyph_simulator.framing": "free", "pe.iterations": 8},
 }
 DEFAULT_SWEEP = [0.5, 1, 2, 4, 8, "inf"]
 BUDGET_SECONDS = 300  # the default run must stay within 5 minutes on 2 cores
