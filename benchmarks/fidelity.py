@@ -91,7 +91,8 @@ class Judge:
     """Accuracy on the validation and test parts, and the FD in an independent feature space."""
 
     def __init__(self, split_dir: Path, epochs: int):
-        from private_evolution.classifier import ClassifierFeatures, save_feature_classifier
+        from private_evolution.classifier import save_feature_classifier
+        from private_evolution.embedders.classifier import ClassifierFeatures
         from private_evolution.config import load_config
         from private_evolution.io import load_npz
         from private_evolution.stages.prepare_private import prepare_private

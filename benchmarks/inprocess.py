@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from private_evolution.config import load_config
-from private_evolution.report import collect_metrics, plot_all, privacy_ledger
+from private_evolution.report import PLOT_FILES, collect_metrics, plot_all, privacy_ledger
 from private_evolution.stages.calibrate import calibrate
 from private_evolution.stages.embed import embed
 from private_evolution.stages.evaluate import evaluate, evaluate_accuracy
@@ -28,21 +28,12 @@ from private_evolution.stages.vary import vary
 from private_evolution.stages.vote import vote
 
 
-class _Outputs:
-    def __init__(self, root: Path):
-        self.fd_vs_epsilon = str(root / "fid_vs_epsilon.png")
-        self.fd_vs_iteration = str(root / "fid_vs_iteration.png")
-        self.accuracy_vs_epsilon = str(root / "accuracy_vs_epsilon.png")
-        self.samples = str(root / "samples.png")
-        self.samples_by_iteration = str(root / "samples_by_iteration.png")
-
-
 def run_experiment(exp, workdir: Path, threads: int = 2) -> dict[str, float]:
     """Run every stage of ``exp`` under ``workdir/results``; returns seconds per stage kind."""
     root = workdir / "results" / exp.name
     private = root / "private"
     name = exp.embedder.name
-    embedder = exp.section("embedder")
+    embedder = exp.embedder_options(exp.embedder.name)
     target = {"class_names": exp.dataset.class_names, "image_size": exp.dataset.image_size, "channels": exp.dataset.channels}
     seconds: dict[str, float] = {}
 
@@ -58,7 +49,7 @@ def run_experiment(exp, workdir: Path, threads: int = 2) -> dict[str, float]:
     for split in ("private", "heldout"):
         timed("embed_real", embed, str(private / f"{split}.npz"), str(private / f"{split}_embed_{name}.npz"), embedder, threads)
     zero = run_dir("", 0)
-    timed("random_population", random_population, exp.section("api"), target, exp.pe.num_samples, exp.pe.seed, str(zero / "population.npz"))
+    timed("random_population", random_population, exp.api_options(), target, exp.pe.num_samples, exp.pe.seed, str(zero / "population.npz"))
     timed("embed", embed, str(zero / "population.npz"), str(zero / f"embed_{name}.npz"), embedder, threads)
     k = exp.evaluation.k_nearest
     timed("evaluate", evaluate, str(zero / f"embed_{name}.npz"), str(private / f"heldout_embed_{name}.npz"), name, str(zero / f"metrics_{name}.json"), k)
@@ -75,7 +66,7 @@ def run_experiment(exp, workdir: Path, threads: int = 2) -> dict[str, float]:
                 vote_features = previous / f"lookahead_{name}.npz"
                 run_name = "shared" if t == 1 else f"eps_{eps}"
                 timed(
-                    "lookahead", lookahead, exp.section("api"), target, embedder, str(previous / "population.npz"),
+                    "lookahead", lookahead, exp.api_options(), target, embedder, str(previous / "population.npz"),
                     exp.degrees[t - 1], exp.pe.lookahead, t - 1, run_name, exp.pe.seed, str(vote_features), threads,
                 )
             # the un-noised epsilon = inf vote stays under private/, as in the workflow
@@ -85,7 +76,7 @@ def run_experiment(exp, workdir: Path, threads: int = 2) -> dict[str, float]:
                 exp.name, t, str(private), str(votes), str(private / f"eps_{eps}" / f"iter_{t}" / "draw.json"),
             )
             timed("select", select, str(votes), t, f"eps_{eps}", exp.pe.seed, str(here / "selected.npz"))
-            timed("vary", vary, exp.section("api"), target, str(previous / "population.npz"), str(here / "selected.npz"), exp.degrees[t - 1], t, f"eps_{eps}", exp.pe.seed, str(here / "population.npz"))
+            timed("vary", vary, exp.api_options(), target, str(previous / "population.npz"), str(here / "selected.npz"), exp.degrees[t - 1], t, f"eps_{eps}", exp.pe.seed, str(here / "population.npz"))
             timed("embed", embed, str(here / "population.npz"), str(here / f"embed_{name}.npz"), embedder, threads)
             timed("evaluate", evaluate, str(here / f"embed_{name}.npz"), str(private / f"heldout_embed_{name}.npz"), name, str(here / f"metrics_{name}.json"), k)
             entries.append({"epsilon": eps, "iteration": t, "path": str(here / f"metrics_{name}.json")})
@@ -108,7 +99,7 @@ def run_experiment(exp, workdir: Path, threads: int = 2) -> dict[str, float]:
     grids = {(eps, t): str(run_dir(eps, t) / "population.npz") for eps in exp.epsilon_labels for t in sorted({0, T // 2, T})}
     (root / "plots").mkdir(parents=True, exist_ok=True)
     timed(
-        "plot", plot_all, str(root / "metrics.csv"), finals, grids, exp.dataset.class_names, exp.section("plot"), _Outputs(root / "plots"),
+        "plot", plot_all, str(root / "metrics.csv"), finals, grids, exp.dataset.class_names, exp.section("plot"), {name: str(root / "plots" / file) for name, file in PLOT_FILES.items()},
         exp.privacy.seed_mode,
     )
     return seconds

@@ -72,6 +72,6 @@ def test_the_workflow_runs_as_a_module_from_another_directory(tmp_path):
     assert "pe_vote" in result.stderr and "pe_all" in result.stderr
     final = load_population(user / "results" / "tiny" / "eps_1" / "iter_2" / "population.npz")
     assert len(final) == 60
-    assert (user / "results" / "tiny" / "plots" / "fid_vs_epsilon.png").stat().st_size > 0
+    assert (user / "results" / "tiny" / "plots" / "fd_vs_epsilon.png").stat().st_size > 0
     assert (user / "results" / "tiny" / "private" / "noise_seed.json").is_file()
     assert not (checkout / "results").exists()  # nothing written inside the workflow's own folder

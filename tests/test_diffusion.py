@@ -176,7 +176,7 @@ def test_workflow_runs_each_api_end_to_end(models, tmp_path):
     for name, state_key in (("sd", "prompt_id"), ("unet", "model_class")):
         final = load_population(workdir / f"results/{name}/eps_1/iter_1/population.npz")
         assert final.images.shape == (12, 28, 28, 1) and state_key in final.state
-        assert (workdir / f"results/{name}/plots/fid_vs_epsilon.png").stat().st_size > 0
+        assert (workdir / f"results/{name}/plots/fd_vs_epsilon.png").stat().st_size > 0
     lookahead = load_npz(workdir / "results/unet/shared/iter_0/lookahead_pixels.npz")
     plain = load_npz(workdir / "results/unet/shared/iter_0/embed_pixels.npz")
     assert lookahead["features"].shape == plain["features"].shape

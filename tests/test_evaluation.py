@@ -86,7 +86,7 @@ def test_report_builds_and_holds_every_figure(finished_run):
     report = finished_run / "results" / "report.html"
     snakemake(finished_run, "--report", str(report))
     html = report.read_text()
-    for name in ("fid_vs_epsilon.png", "fid_vs_iteration.png", "accuracy_vs_epsilon.png", "samples.png",
+    for name in ("fd_vs_epsilon.png", "fd_vs_iteration.png", "accuracy_vs_epsilon.png", "samples.png",
                  "samples_by_iteration.png", "metrics.csv", "privacy_ledger.csv", "privacy_draws.csv", "privacy_spend.json"):
         assert name in html, name
     # Every figure is embedded as PNG data (the report is one self-contained file).

@@ -4,7 +4,8 @@ import pytest
 from private_evolution import PEError
 from private_evolution.apis import balanced_labels, make_api
 from private_evolution.seeding import per_sample_seeds
-from private_evolution.simulator import PARAMETERS, GlyphSimulator
+from private_evolution.apis.glyph_simulator import GlyphSimulator
+from private_evolution.simulator import PARAMETERS
 
 DIGITS = [str(d) for d in range(10)]
 
@@ -74,7 +75,7 @@ def test_unknown_font():
 
 
 def test_registry_rejects_unknown_api():
-    with pytest.raises(PEError, match="unknown api.name"):
+    with pytest.raises(PEError, match="unknown API .dall-e.; known: .*glyph_simulator"):
         make_api({"name": "dall-e"}, DIGITS, 28, 1)
 
 

@@ -157,7 +157,7 @@ def test_workflow_through_slurm_matches_a_local_run(slurm_cluster, tmp_path):
         on_cluster, here = load_npz(cluster / "results/tiny" / name), load_npz(local / "results/tiny" / name)
         for key in here:
             assert np.array_equal(on_cluster[key], here[key]), f"{name}:{key}"
-    assert (cluster / "results/tiny/plots/fid_vs_epsilon.png").stat().st_size > 0
+    assert (cluster / "results/tiny/plots/fd_vs_epsilon.png").stat().st_size > 0
 
 
 def test_grouping_submits_one_job_per_iteration(slurm_cluster, tmp_path):

@@ -50,8 +50,9 @@ def tiny_config() -> dict:
     return config
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(workdir / "src"))
+def snakemake(workdir: Path, *args: str, check: bool = True, pythonpath: tuple[Path, ...] = ()) -> subprocess.CompletedProcess:
+    """``pythonpath``: folders importable besides the copy's src/ (e.g. another package's plugins)."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(map(str, (workdir / "src", *pythonpath))))
     command = [sys.executable, "-m", "snakemake", "-s", str(workdir / "workflow" / "Snakefile"), "--directory", str(workdir), *args]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1200)
     if check and result.returncode != 0:
@@ -59,9 +60,9 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
     return result
 
 
-def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
+def planned_jobs(workdir: Path, *args: str, pythonpath: tuple[Path, ...] = ()) -> dict[str, int]:
     """Rule -> job count that a dry run plans ({} when nothing is to be done)."""
-    result = snakemake(workdir, "--dry-run", *args)
+    result = snakemake(workdir, "--dry-run", *args, pythonpath=pythonpath)
     output = result.stdout + result.stderr
     if "Nothing to be done" in output:
         return {}

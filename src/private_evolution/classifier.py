@@ -80,38 +80,3 @@ def save_feature_classifier(path: str, images: np.ndarray, labels: np.ndarray, n
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     save_bytes(path, buffer.getvalue())
-
-
-class ClassifierFeatures:
-    """128-d features: the penultimate layer of the small CNN trained on the held-out validation
-    images (as the DP generative-model literature does on MNIST). For evaluation only: it was
-    trained on real held-out data, so it may never embed anything for the vote."""
-
-    name = "classifier"
-    feature_dim = 128
-
-    def __init__(self, options: dict):
-        import torch
-
-        from . import PEError
-
-        path = options.get("weights")
-        try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError, TypeError) as err:
-            raise PEError(f"cannot load the feature classifier '{path}': {err}") from err
-        self.model = build_cnn(payload["channels"], payload["image_size"], payload["num_classes"])
-        self.model.load_state_dict(payload["state"])
-        self.model.eval()
-        self.features = self.model[:-1]  # everything up to the last ReLU
-        self.batch_size = int(options.get("batch_size") or 512)
-
-    def embed(self, images: np.ndarray) -> np.ndarray:
-        import torch
-
-        out = np.empty((len(images), self.feature_dim), dtype=np.float32)
-        with torch.inference_mode():
-            for begin in range(0, len(images), self.batch_size):
-                batch = images[begin : begin + self.batch_size]
-                out[begin : begin + len(batch)] = self.features(_tensor(batch)).numpy()
-        return out

@@ -43,9 +43,7 @@ class DatasetConfig:
 @dataclass(frozen=True)
 class ApiConfig:
     name: str
-    glyph_simulator: dict
-    stable_diffusion: dict
-    diffusion_unet: dict
+    options: dict  # the chosen API's block api.<name>, defaults filled (other APIs' blocks are ignored)
 
 
 @dataclass(frozen=True)
@@ -56,6 +54,7 @@ class EmbedderConfig:
     device: str
     weights: str | None
     weights_sha256: str | None
+    options: dict  # embedder.<name> of an embedder another package registers (empty for the built-ins)
 
 
 @dataclass(frozen=True)
@@ -82,6 +81,7 @@ class PrivacyConfig:
 @dataclass(frozen=True)
 class EvaluationConfig:
     embedders: list[str] | None
+    metrics: list[str]
     k_nearest: int
     accuracy: dict
     classifier: dict
@@ -142,32 +142,30 @@ class ExperimentConfig:
     @property
     def headline_embedder(self) -> str:
         """The space of the headline FD: one the vote did not use whenever there is one
-        (never let the objective grade itself), clean-fid's Inception first."""
+        (never let the objective grade itself), by the embedders' headline_rank (clean-fid's
+        Inception first, then the validation classifier), else in the listed order."""
+        from .embedders import embedder_class
+
         others = [name for name in self.evaluation_embedders if name != self.embedder.name]
-        for preferred in ("inception", "classifier"):
-            if preferred in others:
-                return preferred
-        return others[0] if others else self.embedder.name
+        if not others:
+            return self.embedder.name
+        return min(others, key=lambda name: embedder_class(name).headline_rank)
 
     def embedder_options(self, name: str) -> dict:
-        """Options of an embedder by name: the vote embedder's section, the Inception (FID)
-        settings, the validation classifier (its weights path is the workflow's), or defaults."""
+        """Options of an embedder by name: for the vote's, the embedder section (with a registered
+        embedder's own block merged in); for another, what that embedder takes for evaluation."""
+        from .embedders import embedder_class
+
+        if name not in self.evaluation_embedders and name != self.embedder.name:
+            raise KeyError(name)
         if name == self.embedder.name:
-            return self.section("embedder")
-        if name == "classifier":
-            return {"name": "classifier", "batch_size": 512}
-        if name in ("effnet_lite0", "pixels"):  # not the vote's: the embedder section's defaults
-            return {**schema_defaults("embedder"), "name": name}
-        if name == "inception":
-            fid = self.evaluation.fid
-            return {
-                "name": "inception",
-                "weights": fid["weights_dir"],
-                "weights_sha256": fid["weights_sha256"],
-                "batch_size": fid["batch_size"],
-                "device": fid["device"],
-            }
-        raise KeyError(name)
+            options = self.section("embedder")
+            return {**options, **options.pop("options")}
+        return embedder_class(name).evaluation_options(self)
+
+    def api_options(self) -> dict:
+        """The API's name and its options block, as the API stages take them."""
+        return {"name": self.api.name, self.api.name: self.api.options}
 
     def section(self, name: str) -> dict:
         """A config section as a plain dict (what rules pass as params)."""
@@ -272,6 +270,39 @@ def validate_with_schema(config: dict) -> dict:
     return config
 
 
+def _implementation_blocks(name: str, section: str, raw: dict, registry) -> None:
+    """Blocks under api/embedder are named after an implementation: refuse a misspelt one."""
+    for key, value in raw.items():
+        if isinstance(value, dict) and key not in registry:
+            raise PEError(
+                f"experiments.{name}.{section}.{key}: no {registry.kind} of that name is registered; "
+                f"known: {registry.names()} (a block holds the options of the {registry.kind} it is named after)"
+            )
+
+
+def _api_config(name: str, raw: dict) -> ApiConfig:
+    from .apis import REGISTRY, api_class
+    from .registry import with_defaults
+
+    _implementation_blocks(name, "api", raw, REGISTRY)
+    options = raw.get(raw["name"]) or {}
+    if raw["name"] in REGISTRY:
+        options = with_defaults(api_class(raw["name"]).options_schema, options)
+    return ApiConfig(name=raw["name"], options=options)
+
+
+def _embedder_config(name: str, raw: dict) -> EmbedderConfig:
+    from .embedders import REGISTRY, embedder_class
+    from .registry import with_defaults
+
+    _implementation_blocks(name, "embedder", raw, REGISTRY)
+    common = {key: value for key, value in raw.items() if not isinstance(value, dict)}
+    options = raw.get(raw["name"]) or {}
+    if raw["name"] in REGISTRY:
+        options = with_defaults(embedder_class(raw["name"]).options_schema, options)
+    return EmbedderConfig(**common, options=options)
+
+
 def _experiment(name: str, raw: dict) -> ExperimentConfig:
     from .datasets import DATASETS, class_folders
 
@@ -308,8 +339,8 @@ def _experiment(name: str, raw: dict) -> ExperimentConfig:
     return ExperimentConfig(
         name=name,
         dataset=DatasetConfig(**dataset),
-        api=ApiConfig(**raw["api"]),
-        embedder=EmbedderConfig(**raw["embedder"]),
+        api=_api_config(name, raw["api"]),
+        embedder=_embedder_config(name, raw["embedder"]),
         pe=PEConfig(**raw["pe"]),
         privacy=PrivacyConfig(**privacy),
         evaluation=EvaluationConfig(**raw["evaluation"]),
@@ -321,33 +352,46 @@ def _experiment(name: str, raw: dict) -> ExperimentConfig:
 
 def check_experiment(exp: ExperimentConfig) -> list[str]:
     """Problems a schema cannot see, each prefixed with the option's path."""
-    from .apis import APIS, make_api
-    from .embedders import EMBEDDERS, EVALUATION_ONLY
+    from .apis import REGISTRY as APIS
+    from .apis import api_class, make_api
+    from .embedders import REGISTRY as EMBEDDERS
+    from .embedders import embedder_class
+    from .metrics import REGISTRY as METRICS
+    from .registry import options_problems
 
     where = f"experiments.{exp.name}"
     problems = []
     if exp.embedder.name not in EMBEDDERS:
-        problems.append(f"{where}.embedder.name: unknown embedder '{exp.embedder.name}'; known: {sorted(EMBEDDERS)}")
-    elif exp.embedder.name in EVALUATION_ONLY:
+        problems.append(f"{where}.embedder.name: unknown embedder '{exp.embedder.name}'; known: {EMBEDDERS.names()}")
+    elif not embedder_class(exp.embedder.name).for_vote:
         problems.append(
             f"{where}.embedder.name: '{exp.embedder.name}' is trained on held-out real data and is for evaluation "
             f"only (the vote would carry held-out images into the synthetic data); vote with one of "
-            f"{sorted(set(EMBEDDERS) - EVALUATION_ONLY)}"
+            f"{[name for name in EMBEDDERS.names() if embedder_class(name).for_vote]}"
         )
+    else:
+        schema = embedder_class(exp.embedder.name).options_schema
+        problems.extend(options_problems(schema, exp.embedder.options, f"{where}.embedder.{exp.embedder.name}"))
     for name in exp.evaluation_embedders:
         if name not in EMBEDDERS:
-            problems.append(f"{where}.evaluation.embedders: unknown embedder '{name}'; known: {sorted(EMBEDDERS)}")
-    if "classifier" in exp.evaluation_embedders and exp.dataset.num_validation < 2 * len(exp.dataset.class_names):
-        problems.append(
-            f"{where}.evaluation.embedders: the classifier feature space is trained on the validation part, "
-            f"but dataset.num_validation is {exp.dataset.num_validation}: set it (e.g. 500) or drop classifier"
-        )
-    if exp.api.name not in APIS:
-        problems.append(f"{where}.api.name: unknown API '{exp.api.name}'; known: {sorted(APIS)}")
+            problems.append(f"{where}.evaluation.embedders: unknown embedder '{name}'; known: {EMBEDDERS.names()}")
+        elif embedder_class(name).uses_validation_classifier and exp.dataset.num_validation < 2 * len(exp.dataset.class_names):
+            problems.append(
+                f"{where}.evaluation.embedders: the {name} feature space is trained on the validation part, "
+                f"but dataset.num_validation is {exp.dataset.num_validation}: set it (e.g. 500) or drop {name}"
+            )
+    for name in exp.evaluation.metrics:
+        if name not in METRICS:
+            problems.append(f"{where}.evaluation.metrics: unknown metric '{name}'; known: {METRICS.names()}")
     api = None
-    if exp.api.name in APIS:
+    if exp.api.name not in APIS:
+        problems.append(f"{where}.api.name: unknown API '{exp.api.name}'; known: {APIS.names()}")
+    else:
+        schema_lines = options_problems(api_class(exp.api.name).options_schema, exp.api.options, f"{where}.api.{exp.api.name}")
+        problems.extend(schema_lines)
         try:
-            api = make_api(exp.section("api"), exp.dataset.class_names, exp.dataset.image_size, exp.dataset.channels)
+            if not schema_lines:
+                api = make_api(exp.api_options(), exp.dataset.class_names, exp.dataset.image_size, exp.dataset.channels)
         except PEError as err:
             problems.append(f"{where}.api: {err}")
     if exp.dataset.name == "npz" and not (exp.dataset.path and Path(exp.dataset.path).is_file()):
@@ -369,7 +413,7 @@ def check_experiment(exp: ExperimentConfig) -> list[str]:
     except PEError as err:
         problems.append(f"{where}.pe.degree_schedule: {err}")
     else:
-        max_degree = getattr(api, "max_degree", None)
+        max_degree = api.max_degree if api is not None else None
         if max_degree is not None and max(degrees) > max_degree:
             problems.append(
                 f"{where}.pe.degree_schedule: the {exp.api.name} API takes degrees up to {max_degree} "

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from . import PEError
+from .apis.base import API
 from .io import Population
 
 logger = logging.getLogger("private_evolution")
@@ -149,15 +150,14 @@ class _Batches:
         logger.info("%s: %d images in %.1f s (%.2f images/s)", self.what, self.total, seconds, self.total / max(seconds, 1e-9))
 
 
-class _DiffusersAPI:
+class DiffusersAPI(API):
     """What both diffusers APIs share: device, dtype, lazy loading, batching."""
 
+    needs_gpu = True
     max_degree = MAX_DEGREE
 
     def __init__(self, class_names: list[str], image_size: int, channels: int, options: dict):
-        self.class_names = list(class_names)
-        self.image_size, self.channels = image_size, channels
-        self.options = dict(options)
+        super().__init__(class_names, image_size, channels, options)
         self.model = options.get("model")
         if not self.model:
             raise PEError(f"{self.name}.model is required: a Hugging Face model id or a local folder")
@@ -182,197 +182,3 @@ class _DiffusersAPI:
             seconds = time.perf_counter() - started
             logger.info("%s: loaded '%s' in %.1f s", self.name, self.model, seconds, extra={"load_seconds": seconds})
         return self._loaded
-
-
-class StableDiffusionAPI(_DiffusersAPI):
-    """Text-to-image (RANDOM_API) and image-to-image (VARIATION_API) with a Stable Diffusion pipeline."""
-
-    name = "stable_diffusion"
-
-    def __init__(self, class_names, image_size, channels, options):
-        super().__init__(class_names, image_size, channels, options)
-        prompts = options.get("prompts") or {}
-        unknown = sorted(set(prompts) - set(self.class_names))
-        if unknown:
-            raise PEError(f"stable_diffusion.prompts names classes {unknown} that are not in dataset.class_names")
-        template = options.get("prompt_template", "a photo of a {class_name}")
-        self.prompts = []
-        for name in self.class_names:
-            given = prompts.get(name, template.format(class_name=name))
-            self.prompts.append([given] if isinstance(given, str) else list(given))
-        if any(not p for p in self.prompts):
-            raise PEError("stable_diffusion.prompts: every class needs at least one prompt")
-        self.size = int(options.get("size", 512))
-        if self.size % 8:
-            raise PEError(f"stable_diffusion.size must be a multiple of 8 (the VAE's factor), got {self.size}")
-
-    def _load(self):
-        from diffusers import StableDiffusionImg2ImgPipeline, StableDiffusionPipeline
-
-        device, dtype = self._device_and_dtype()
-        text_to_image = load_pretrained(
-            StableDiffusionPipeline, self.model, "Stable Diffusion pipeline",
-            dtype=dtype, safety_checker=None, requires_safety_checker=False,
-        ).to(device)
-        # Same modules, second pipeline: no second copy of the weights.
-        image_to_image = StableDiffusionImg2ImgPipeline(**text_to_image.components, requires_safety_checker=False)
-        for pipe in (text_to_image, image_to_image):
-            pipe.set_progress_bar_config(disable=True)
-        return text_to_image, image_to_image, device, dtype
-
-    def _call_arguments(self, labels, prompt_ids, seeds, begin, end) -> dict:
-        return {
-            "prompt": [self.prompts[labels[i]][prompt_ids[i]] for i in range(begin, end)],
-            "negative_prompt": [self.options.get("negative_prompt", "")] * (end - begin),
-            "guidance_scale": float(self.options.get("guidance_scale", 7.5)),
-            "generator": sample_generators(seeds[begin:end]),
-            "output_type": "pt",
-        }
-
-    def random_api(self, labels: np.ndarray, seeds: np.ndarray) -> Population:
-        import torch
-
-        text_to_image, _, _, _ = self.loaded()
-        prompt_ids = np.array(
-            [np.random.default_rng(int(s)).integers(len(self.prompts[label])) for s, label in zip(seeds, labels)],
-            dtype=np.int64,
-        )
-        images = np.empty((len(labels), self.image_size, self.image_size, self.channels), dtype=np.uint8)
-        with torch.inference_mode():
-            for begin, end in _Batches(len(labels), self.batch_size, "stable_diffusion RANDOM_API"):
-                out = text_to_image(
-                    height=self.size, width=self.size,
-                    num_inference_steps=int(self.options.get("random_steps", 50)),
-                    **self._call_arguments(labels, prompt_ids, seeds, begin, end),
-                ).images
-                images[begin:end] = to_dataset_pixels(out, self.image_size, self.channels)
-        return Population(images=images, labels=np.asarray(labels, dtype=np.int64), state={"prompt_id": prompt_ids})
-
-    def variation_api(self, parents: Population, degree: float, seeds: np.ndarray) -> Population:
-        import torch
-
-        check_degree(degree)
-        steps = int(self.options.get("variation_steps", 50))
-        if int(steps * degree) < 1:  # the pipeline would run no step: the image stays as it is
-            return self._unchanged(parents)
-        _, image_to_image, device, dtype = self.loaded()
-        prompt_ids = parents.state.get("prompt_id", np.zeros(len(parents), dtype=np.int64))
-        images = np.empty_like(parents.images)
-        with torch.inference_mode():
-            for begin, end in _Batches(len(parents), self.batch_size, f"stable_diffusion VARIATION_API degree {degree:g}"):
-                out = image_to_image(
-                    image=to_model_pixels(parents.images[begin:end], self.size, device, dtype),
-                    strength=float(degree), num_inference_steps=steps,
-                    **self._call_arguments(parents.labels, prompt_ids, seeds, begin, end),
-                ).images
-                images[begin:end] = to_dataset_pixels(out, self.image_size, self.channels)
-        return Population(images=images, labels=parents.labels.copy(), state={"prompt_id": prompt_ids.copy()})
-
-
-class DiffusionUNetAPI(_DiffusersAPI):
-    """DDIM sampling (RANDOM_API) and SDEdit variation with any diffusers UNet2DModel."""
-
-    name = "diffusion_unet"
-
-    def __init__(self, class_names, image_size, channels, options):
-        super().__init__(class_names, image_size, channels, options)
-        class_map = options.get("class_map")
-        self.class_map = None
-        if class_map is not None:
-            missing = [name for name in self.class_names if not class_map.get(name)]
-            extra = sorted(set(class_map) - set(self.class_names))
-            if missing or extra:
-                raise PEError(
-                    f"diffusion_unet.class_map must give each of dataset.class_names a non-empty list of model "
-                    f"classes (missing or empty: {missing}; not a dataset class: {extra})"
-                )
-            self.class_map = [[int(c) for c in class_map[name]] for name in self.class_names]
-
-    def _load(self):
-        from diffusers import DDIMScheduler, UNet2DModel
-
-        device, dtype = self._device_and_dtype()
-        subfolder = self.options.get("subfolder")
-        extra = {"subfolder": subfolder} if subfolder else {}
-        unet = load_pretrained(UNet2DModel, self.model, "UNet2DModel", dtype=dtype, **extra)
-        unet = unet.to(device).eval()
-        scheduler_options = dict(self.options.get("scheduler") or {})
-        if subfolder:
-            # a saved pipeline: the noise schedule it was trained with, then the config's overrides
-            base = load_pretrained(DDIMScheduler, self.model, "scheduler", subfolder="scheduler")
-            scheduler = DDIMScheduler.from_config({**base.config, **scheduler_options})
-        else:
-            scheduler = DDIMScheduler(**scheduler_options)
-        num_classes = unet.config.num_class_embeds
-        if self.class_map is not None:
-            if not num_classes:
-                raise PEError(f"diffusion_unet.class_map is set but '{self.model}' is not class-conditional")
-            bad = sorted({c for cs in self.class_map for c in cs if not 0 <= c < num_classes})
-            if bad:
-                raise PEError(f"diffusion_unet.class_map has model classes {bad} outside 0..{num_classes - 1}")
-        return unet, scheduler, device, dtype, num_classes
-
-    def _model_classes(self, labels: np.ndarray, seeds: np.ndarray, num_classes: int | None) -> np.ndarray:
-        """Each sample's model class: from class_map, else uniform over the model's classes; -1 if unconditional."""
-        if not num_classes:
-            return np.full(len(labels), -1, dtype=np.int64)
-        chosen = np.empty(len(labels), dtype=np.int64)
-        for i, (seed, label) in enumerate(zip(seeds, labels)):
-            rng = np.random.default_rng(int(seed))
-            options = self.class_map[label] if self.class_map is not None else None
-            chosen[i] = options[rng.integers(len(options))] if options else rng.integers(num_classes)
-        return chosen
-
-    def _denoise(self, start_pixels, model_classes: np.ndarray, seeds: np.ndarray, degree: float):
-        """Noise ``start_pixels`` (or nothing, at degree 1 with no image) to the step set by the degree,
-        then run DDIM (eta 0) to the end of the trajectory."""
-        import torch
-
-        unet, scheduler, device, dtype, num_classes = self.loaded()
-        steps = int(self.options.get("steps", 100))
-        scheduler.set_timesteps(steps, device=device)
-        timesteps = scheduler.timesteps[steps - max(1, round(degree * steps)):]
-        size, channels = unet.config.sample_size, unet.config.in_channels
-        shape = (channels, size, size)
-        noise = torch.stack([torch.randn(shape, generator=g) for g in sample_generators(seeds)]).to(device, dtype)
-        if start_pixels is None:
-            x = noise * scheduler.init_noise_sigma
-        else:
-            x = scheduler.add_noise(start_pixels * 2 - 1, noise, timesteps[:1].repeat(len(noise)))
-        class_labels = torch.from_numpy(model_classes).to(device) if num_classes else None
-        for t in timesteps:
-            predicted = unet(x, t, class_labels=class_labels).sample
-            if predicted.shape[1] == 2 * channels:  # learned variance (improved diffusion): keep epsilon
-                predicted = predicted[:, :channels]
-            x = scheduler.step(predicted, t, x, eta=0.0).prev_sample.to(dtype)
-        return (x.float() + 1) / 2
-
-    def random_api(self, labels: np.ndarray, seeds: np.ndarray) -> Population:
-        import torch
-
-        num_classes = self.loaded()[4]
-        model_classes = self._model_classes(labels, seeds, num_classes)
-        images = np.empty((len(labels), self.image_size, self.image_size, self.channels), dtype=np.uint8)
-        with torch.inference_mode():
-            for begin, end in _Batches(len(labels), self.batch_size, "diffusion_unet RANDOM_API"):
-                out = self._denoise(None, model_classes[begin:end], seeds[begin:end], 1.0)
-                images[begin:end] = to_dataset_pixels(out, self.image_size, self.channels)
-        return Population(images=images, labels=np.asarray(labels, dtype=np.int64), state={"model_class": model_classes})
-
-    def variation_api(self, parents: Population, degree: float, seeds: np.ndarray) -> Population:
-        import torch
-
-        check_degree(degree)
-        if round(degree * int(self.options.get("steps", 100))) < 1:
-            return self._unchanged(parents)
-        unet, _, device, dtype, num_classes = self.loaded()
-        model_classes = parents.state.get("model_class")
-        if model_classes is None:
-            model_classes = self._model_classes(parents.labels, seeds, num_classes)
-        images = np.empty_like(parents.images)
-        with torch.inference_mode():
-            for begin, end in _Batches(len(parents), self.batch_size, f"diffusion_unet VARIATION_API degree {degree:g}"):
-                start = to_model_pixels(parents.images[begin:end], unet.config.sample_size, device, dtype)
-                out = self._denoise(start, model_classes[begin:end], seeds[begin:end], degree)
-                images[begin:end] = to_dataset_pixels(out, self.image_size, self.channels)
-        return Population(images=images, labels=parents.labels.copy(), state={"model_class": model_classes.copy()})

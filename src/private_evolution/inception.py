@@ -15,12 +15,9 @@ import logging
 import os
 from pathlib import Path
 
-import numpy as np
-
 from . import PEError
 from .io import file_sha256, save_bytes
 from .io import user_cache as io_user_cache
-from .progress import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -82,42 +79,3 @@ def ensure_weights(folder: Path, expected_sha256: str | None = None) -> Path:
     save_bytes(folder / DIGEST_FILE, f"{file_sha256(path)}  {WEIGHTS_FILE}\n".encode())
     verify_weights(path, expected_sha256)
     return path
-
-
-class CleanFidInception:
-    """2048-d features of clean-fid's TorchScript Inception-v3 after clean-fid's "clean" resize."""
-
-    name = "inception"
-    feature_dim = 2048
-
-    def __init__(self, options: dict):
-        from cleanfid.inception_torchscript import InceptionV3W
-        from cleanfid.resize import build_resizer
-
-        from .embedders import torch_device
-
-        self.batch_size = int(options.get("batch_size", 64))
-        self.device = torch_device(options)
-        folder = weights_folder(options.get("weights"))
-        ensure_weights(folder, options.get("weights_sha256"))
-        try:
-            self.model = InceptionV3W(str(folder), download=False, resize_inside=False).to(self.device).eval()
-        except Exception as err:
-            raise PEError(f"cannot load '{folder / WEIGHTS_FILE}' as clean-fid's TorchScript Inception: {err}") from err
-        self.resize = build_resizer("clean")
-
-    def embed(self, images: np.ndarray) -> np.ndarray:
-        import torch
-
-        features = np.empty((len(images), self.feature_dim), dtype=np.float32)
-        progress = Progress(len(images), "inception (clean-fid) features", logger)
-        with torch.inference_mode():
-            for begin in range(0, len(images), self.batch_size):
-                batch = images[begin : begin + self.batch_size]
-                if batch.shape[-1] == 1:
-                    batch = np.repeat(batch, 3, axis=-1)
-                resized = np.stack([self.resize(image) for image in batch])  # float, 0..255, 299x299x3
-                x = torch.from_numpy(resized).permute(0, 3, 1, 2).to(self.device)
-                features[begin : begin + len(batch)] = self.model(x).float().cpu().numpy()
-                progress.update(len(batch))
-        return features

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .io import load_population, read_json, write_json
-from .metrics import distance_name
+from .metrics import value_words
 
 NON_PRIVATE_NOTE = "evaluation against held-out real data: not differentially private"
 VOTE_SPACE_NOTE = "; computed in the vote's own feature space, which the vote optimised: it can flatter the vote"
@@ -96,36 +96,38 @@ def privacy_ledger(privacy_paths: list[str], private_dir: str, ledger_csv: str, 
     write_json(spend_json, spend)
 
 
-FEATURE_WORDS = {
-    "classifier": "validation-CNN",
-    "effnet_lite0": "EfficientNet-Lite0",
-    "inception": "Inception-v3",
-    "pixels": "pixel",
-}
-
-
 def _features_in_words(name: str) -> str:
-    return FEATURE_WORDS.get(name, name)
+    from .embedders import REGISTRY
+
+    return REGISTRY.get(name).words() if name in REGISTRY else name
 
 
 def _metric_words(metric: str) -> str:
-    """A metric id in words, for titles."""
-    if metric == "fid_inception":
-        return "FID (clean-fid Inception-v3)"
-    for prefix, words in (("fd_", "Fréchet distance"), ("precision_", "precision"), ("recall_", "recall")):
-        if metric.startswith(prefix):
-            space = metric[len(prefix):]
-            detail = " (a CNN trained on the validation images)" if space == "classifier" else ""
-            return f"{words} in {_features_in_words(space)} features{detail}"
-    return metric
+    """A metric id in words, for titles: 'Fréchet distance in pixel features'."""
+    found = value_words(metric)
+    if found is None:
+        return metric
+    words, space, _ = found
+    return f"{words} in {_features_in_words(space)} features"
 
 
 def _metric_label(metric: str) -> str:
-    if metric == "fid_inception":
-        return "FID, clean-fid Inception-v3\n(lower is better)"
-    if metric.startswith("fd_"):
-        return f"Fréchet distance, {_features_in_words(metric[3:])} features\n(lower is better)"
-    return metric
+    """A metric id as an axis label, with its direction."""
+    found = value_words(metric)
+    if found is None:
+        return metric
+    words, space, lower_is_better = found
+    from .embedders import REGISTRY
+
+    space_words = REGISTRY.get(space).label or space if space in REGISTRY else space
+    return f"{words}, {space_words} features\n({'lower' if lower_is_better else 'higher'} is better)"
+
+
+def _is_distance(metric: str) -> bool:
+    from .metrics import metric_class
+
+    prefixes = metric_class("frechet_distance").values
+    return any(metric.startswith(prefix + "_") for prefix in prefixes)
 
 
 def _epsilon_axis(axis, epsilons) -> None:
@@ -293,12 +295,30 @@ def plot_samples_by_iteration(grids: dict, class_names: list[str], output_path: 
     _save(plt, figure, output_path, dpi, note=dp_note)
 
 
+def _distance_of(embedder: str | None) -> str | None:
+    from .embedders import REGISTRY
+    from .metrics import distance_id
+
+    return distance_id(REGISTRY.get(embedder)) if embedder and embedder in REGISTRY else None
+
+
 def ordered_distances(available: list[str], headline: str | None, vote_embedder: str | None) -> list[str]:
     """The headline space first, then the other spaces the vote did not use, the vote's own last."""
-    vote_metric = distance_name(vote_embedder) if vote_embedder else None
-    first = [distance_name(headline)] if headline and distance_name(headline) in available else []
+    vote_metric = _distance_of(vote_embedder)
+    headline_metric = _distance_of(headline)
+    first = [headline_metric] if headline_metric in available else []
     others = sorted(m for m in available if m not in first and m != vote_metric)
     return first + others + ([vote_metric] if vote_metric in available and vote_metric not in first else [])
+
+
+# The figures of an experiment: plot_all's outputs, by the names the plot rule gives them.
+PLOT_FILES = {
+    "fd_vs_epsilon": "fd_vs_epsilon.png",
+    "fd_vs_iteration": "fd_vs_iteration.png",
+    "accuracy_vs_epsilon": "accuracy_vs_epsilon.png",
+    "samples": "samples.png",
+    "samples_by_iteration": "samples_by_iteration.png",
+}
 
 
 def plot_all(
@@ -307,20 +327,21 @@ def plot_all(
     grids: dict,
     class_names: list[str],
     plot_cfg: dict,
-    outputs,
+    outputs: dict[str, str],
     seed_mode: str = "secret",
     headline: str | None = None,
     vote_embedder: str | None = None,
 ) -> None:
+    """Every figure: ``outputs`` maps each name of :data:`PLOT_FILES` to the file to write."""
     import pandas as pd
 
     table = pd.read_csv(metrics_csv)
-    available = [m for m in table.metric.unique() if m.startswith(("fd_", "fid_"))]
+    available = [m for m in table.metric.unique() if _is_distance(m)]
     distances = ordered_distances(available, headline, vote_embedder)
-    vote_metric = distance_name(vote_embedder) if vote_embedder else None
-    plot_metric_vs_epsilon(table, distances, outputs.fd_vs_epsilon, plot_cfg["dpi"], vote_metric=vote_metric)
-    plot_metric_vs_iteration(table, distances[0], outputs.fd_vs_iteration, plot_cfg["dpi"])
-    plot_accuracy_vs_epsilon(table, outputs.accuracy_vs_epsilon, plot_cfg["dpi"])
+    vote_metric = _distance_of(vote_embedder)
+    plot_metric_vs_epsilon(table, distances, outputs["fd_vs_epsilon"], plot_cfg["dpi"], vote_metric=vote_metric)
+    plot_metric_vs_iteration(table, distances[0], outputs["fd_vs_iteration"], plot_cfg["dpi"])
+    plot_accuracy_vs_epsilon(table, outputs["accuracy_vs_epsilon"], plot_cfg["dpi"])
     note = _short_dp_note(seed_mode)
-    plot_samples(finals, class_names, plot_cfg["samples_per_class"], outputs.samples, plot_cfg["dpi"], note)
-    plot_samples_by_iteration(grids, class_names, outputs.samples_by_iteration, plot_cfg["dpi"], note)
+    plot_samples(finals, class_names, plot_cfg["samples_per_class"], outputs["samples"], plot_cfg["dpi"], note)
+    plot_samples_by_iteration(grids, class_names, outputs["samples_by_iteration"], plot_cfg["dpi"], note)

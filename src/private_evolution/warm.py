@@ -58,10 +58,12 @@ PRELOAD = (
     "scipy.optimize",  # the accountant's calibration
     "scipy.stats",
     "matplotlib",  # the glyph simulator finds its fonts through it (0.3 s per job otherwise)
-    "private_evolution.simulator",
-    "private_evolution.embedders",
-    "private_evolution.classifier",
-    "private_evolution.metrics",
+    "private_evolution.apis.glyph_simulator",
+    "private_evolution.embedders.pixels",
+    "private_evolution.embedders.effnet_lite0",
+    "private_evolution.embedders.classifier",
+    "private_evolution.metrics.frechet_distance",
+    "private_evolution.metrics.precision_recall",
     "private_evolution.stages.calibrate",
     "private_evolution.stages.embed",
     "private_evolution.stages.evaluate",

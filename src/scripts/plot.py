@@ -15,7 +15,7 @@ with stage_logging(snakemake.log[0], "plot"):
         grids,
         snakemake.params.class_names,
         snakemake.params.plot,
-        snakemake.output,
+        {name: snakemake.output[name] for name in report.PLOT_FILES},
         seed_mode=snakemake.params.seed_mode,
         headline=snakemake.params.headline,
         vote_embedder=snakemake.params.vote_embedder,

@@ -42,6 +42,18 @@ wildcard_constraints:
     shard=r"[0-9]+",
 
 
+def validation_classifier_spaces():
+    """Evaluation spaces of the configured experiments that the validation CNN defines, as a
+    wildcard pattern (one that matches nothing when there are none)."""
+    names = {
+        name
+        for exp in EXPERIMENTS.values()
+        for name in exp.evaluation_embedders
+        if embedder_class(name).uses_validation_classifier
+    }
+    return "|".join(sorted(names)) or "(?!)"
+
+
 def stage_script(name):
     return str(REPO / "src" / "scripts" / f"{name}.py")
 
@@ -100,7 +112,7 @@ def embedder_params(wildcards):
     exp = exp_cfg(wildcards)
     try:
         options = exp.embedder_options(wildcards.embedder)
-        if wildcards.embedder == "classifier":
+        if embedder_class(wildcards.embedder).uses_validation_classifier:
             options["weights"] = FEATURE_CLASSIFIER.format(exp=wildcards.exp)
         return JobOptions(options)
     except KeyError:
@@ -113,7 +125,7 @@ def embedder_inputs(wildcards):
     """Files an embedding job needs besides its images: the classifier space's trained network."""
     return (
         {"weights": FEATURE_CLASSIFIER.format(exp=wildcards.exp)}
-        if wildcards.embedder == "classifier"
+        if embedder_class(wildcards.embedder).uses_validation_classifier
         else {}
     )
 
@@ -131,9 +143,7 @@ def api_target(exp):
 
 def api_params(exp):
     """The chosen API's name and options only: options of other APIs never trigger reruns."""
-    return JobOptions(
-        {"name": exp.api.name, exp.api.name: getattr(exp.api, exp.api.name)}
-    )
+    return JobOptions(exp.api_options())
 
 
 def embed_name(wildcards):
@@ -177,10 +187,7 @@ def metrics_path(exp_name, eps, t, embedder):
 
 
 def evaluated_iterations(exp, embedder):
-    T = exp.pe.iterations
-    if embedder == "inception" and exp.evaluation.fid["iterations"] == "final":
-        return [0, T]
-    return list(range(T + 1))
+    return embedder_class(embedder).evaluated_iterations(exp)
 
 
 def metrics_entries(exp_name):
@@ -224,17 +231,10 @@ def final_populations(exp_name):
     ]
 
 
-PLOTS = (
-    "fid_vs_epsilon",
-    "fid_vs_iteration",
-    "accuracy_vs_epsilon",
-    "samples",
-    "samples_by_iteration",
-)
-
-
 def plot_paths(exp_name):
-    return {name: f"results/{exp_name}/plots/{name}.png" for name in PLOTS}
+    return {
+        name: f"results/{exp_name}/plots/{file}" for name, file in PLOT_FILES.items()
+    }
 
 
 def grid_iterations(exp):
@@ -349,11 +349,13 @@ def cluster_group(stage, iteration=None):
 def gpus(wildcards, stage):
     """GPUs a job asks for: compute.gpus where the stage runs a network, else none."""
     exp = exp_cfg(wildcards)
+    api_gpu = api_class(exp.api.name).needs_gpu
+    embedder_gpu = embedder_class(exp.embedder.name).needs_gpu
     runs_network = {
-        "embed": exp.embedder.name != "pixels",
-        "vary": exp.api.name != "glyph_simulator",
-        "random_population": exp.api.name != "glyph_simulator",
-        "lookahead": exp.api.name != "glyph_simulator" or exp.embedder.name != "pixels",
+        "embed": embedder_gpu,
+        "vary": api_gpu,
+        "random_population": api_gpu,
+        "lookahead": api_gpu or embedder_gpu,
     }
     return exp.compute.gpus if runs_network.get(stage, True) else 0
 

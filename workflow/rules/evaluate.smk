@@ -2,8 +2,9 @@
 # are NOT differentially private: they are for reporting only.
 
 
-# A population in the classifier feature space: for evaluation only (the network was
-# trained on held-out real images), one job per population, never read by a vote.
+# A population in a feature space the validation CNN defines (the classifier embedder): for
+# evaluation only (the network was trained on held-out real images), one job per
+# population, never read by a vote.
 ruleorder: embed_evaluation > embed
 
 
@@ -18,7 +19,7 @@ rule embed_evaluation:
     benchmark:
         "results/{exp}/benchmarks/embed_evaluation/{run}_iter_{any_t}_{embedder}.tsv"
     wildcard_constraints:
-        embedder="classifier",
+        embedder=validation_classifier_spaces(),
     group:
         cluster_group("evaluate")
     conda:
@@ -47,6 +48,7 @@ rule evaluate:
         "../../envs/pe.yaml"
     params:
         embedder_name=lambda w: w.embedder,
+        metrics=lambda w: exp_cfg(w).evaluation.metrics,
         k=lambda w: exp_cfg(w).evaluation.k_nearest,
         code=code("evaluate"),
     script:

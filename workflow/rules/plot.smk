@@ -89,36 +89,16 @@ rule plot:
             for t in grid_iterations(exp_cfg(w))
         ],
     output:
-        fd_vs_epsilon=report(
-            "results/{exp}/plots/fid_vs_epsilon.png",
-            caption="../report/fd_vs_epsilon.rst",
-            category="{exp}",
-            subcategory="Metrics",
-        ),
-        fd_vs_iteration=report(
-            "results/{exp}/plots/fid_vs_iteration.png",
-            caption="../report/fd_vs_iteration.rst",
-            category="{exp}",
-            subcategory="Metrics",
-        ),
-        accuracy_vs_epsilon=report(
-            "results/{exp}/plots/accuracy_vs_epsilon.png",
-            caption="../report/accuracy.rst",
-            category="{exp}",
-            subcategory="Metrics",
-        ),
-        samples=report(
-            "results/{exp}/plots/samples.png",
-            caption="../report/samples.rst",
-            category="{exp}",
-            subcategory="Samples",
-        ),
-        samples_by_iteration=report(
-            "results/{exp}/plots/samples_by_iteration.png",
-            caption="../report/samples_by_iteration.rst",
-            category="{exp}",
-            subcategory="Samples",
-        ),
+        # one file per name of report.PLOT_FILES, each with workflow/report/<name>.rst as caption
+        **{
+            name: report(
+                f"results/{{exp}}/plots/{file}",
+                caption=f"../report/{name}.rst",
+                category="{exp}",
+                subcategory="Samples" if name.startswith("samples") else "Metrics",
+            )
+            for name, file in PLOT_FILES.items()
+        },
     log:
         "results/{exp}/logs/plot.log",
     benchmark:

@@ -10,28 +10,29 @@ import numpy as np
 
 from ..classifier import downstream_accuracy
 from ..io import load_embeddings, load_npz, write_json
-from ..metrics import distance_name, feature_statistics, frechet_distance, precision_recall
+from ..embedders import embedder_class
+from ..metrics import metric_class
 from . import logger
 
 
 def evaluate(
-    population_embeddings_path: str, heldout_embeddings_path: str, embedder_name: str, output_path: str, k: int = 3
+    population_embeddings_path: str,
+    heldout_embeddings_path: str,
+    embedder_name: str,
+    output_path: str,
+    metrics: tuple[str, ...] = ("frechet_distance", "precision_recall"),
+    options: dict | None = None,
 ) -> None:
+    """Every metric of ``metrics`` between the population's and the held-out set's features."""
     synthetic, _ = load_embeddings(population_embeddings_path)
     real, _ = load_embeddings(heldout_embeddings_path)
-    distance = frechet_distance(*feature_statistics(synthetic), *feature_statistics(real))
-    precision, recall = precision_recall(real, synthetic, k=k)
-    write_json(
-        output_path,
-        {
-            distance_name(embedder_name): distance,
-            f"precision_{embedder_name}": precision,
-            f"recall_{embedder_name}": recall,
-            "num_synthetic": len(synthetic),
-            "num_real": len(real),
-        },
-    )
-    logger.info("%s = %.4f, precision = %.3f, recall = %.3f", distance_name(embedder_name), distance, precision, recall)
+    space = embedder_class(embedder_name)
+    values = {}
+    for name in metrics:
+        for prefix, value in metric_class(name)(options or {}).compute(synthetic, real, space).items():
+            values[f"{prefix}_{embedder_name}"] = float(value)
+    write_json(output_path, {**values, "num_synthetic": len(synthetic), "num_real": len(real)})
+    logger.info("%s", ", ".join(f"{key} = {value:.4f}" for key, value in values.items()))
 
 
 def evaluate_accuracy(train_path: str, heldout_path: str, num_classes: int, epochs: int, seed: int, output_path: str) -> None:

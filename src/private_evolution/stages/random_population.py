@@ -19,7 +19,7 @@ def random_population(
     api = make_api(api_cfg, target["class_names"], target["image_size"], target["channels"])
     labels = balanced_labels(num_samples, len(target["class_names"]))
     seeds = per_sample_seeds(seed, num_samples, "random_api")
-    part = shard_slice(num_samples, shard, align=getattr(api, "batch_size", 1))
+    part = shard_slice(num_samples, shard, align=api.batch_size)
     if part.start == part.stop:  # more shards than batches: an empty shard, no model loaded
         size, channels = target["image_size"], target["channels"]
         population = Population(np.zeros((0, size, size, channels), np.uint8), labels[part].astype(np.int64))

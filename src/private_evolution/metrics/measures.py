@@ -1,13 +1,8 @@
-"""Distribution metrics between synthetic and held-out real features (non-private evaluation)."""
+"""The computations behind the metrics: Fréchet distance and k-NN precision and recall (pure numpy)."""
 
 from __future__ import annotations
 
 import numpy as np
-
-
-def distance_name(embedder_name: str) -> str:
-    """The Frechet distance is FID only with clean-fid's Inception; elsewhere it is named for its features."""
-    return "fid_inception" if embedder_name == "inception" else f"fd_{embedder_name}"
 
 
 def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

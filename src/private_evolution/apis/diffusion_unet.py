@@ -1,0 +1,126 @@
+"""The diffusion_unet API: DDIM sampling for RANDOM_API, SDEdit for VARIATION_API, with any diffusers UNet2DModel."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import PEError
+from ..diffusion import (
+    DiffusersAPI,
+    _Batches,
+    check_degree,
+    load_pretrained,
+    sample_generators,
+    to_dataset_pixels,
+    to_model_pixels,
+)
+from ..io import Population
+
+
+class DiffusionUNetAPI(DiffusersAPI):
+    """DDIM sampling (RANDOM_API) and SDEdit variation with any diffusers UNet2DModel."""
+
+    name = "diffusion_unet"
+
+    def __init__(self, class_names, image_size, channels, options):
+        super().__init__(class_names, image_size, channels, options)
+        class_map = options.get("class_map")
+        self.class_map = None
+        if class_map is not None:
+            missing = [name for name in self.class_names if not class_map.get(name)]
+            extra = sorted(set(class_map) - set(self.class_names))
+            if missing or extra:
+                raise PEError(
+                    f"diffusion_unet.class_map must give each of dataset.class_names a non-empty list of model "
+                    f"classes (missing or empty: {missing}; not a dataset class: {extra})"
+                )
+            self.class_map = [[int(c) for c in class_map[name]] for name in self.class_names]
+
+    def _load(self):
+        from diffusers import DDIMScheduler, UNet2DModel
+
+        device, dtype = self._device_and_dtype()
+        subfolder = self.options.get("subfolder")
+        extra = {"subfolder": subfolder} if subfolder else {}
+        unet = load_pretrained(UNet2DModel, self.model, "UNet2DModel", dtype=dtype, **extra)
+        unet = unet.to(device).eval()
+        scheduler_options = dict(self.options.get("scheduler") or {})
+        if subfolder:
+            # a saved pipeline: the noise schedule it was trained with, then the config's overrides
+            base = load_pretrained(DDIMScheduler, self.model, "scheduler", subfolder="scheduler")
+            scheduler = DDIMScheduler.from_config({**base.config, **scheduler_options})
+        else:
+            scheduler = DDIMScheduler(**scheduler_options)
+        num_classes = unet.config.num_class_embeds
+        if self.class_map is not None:
+            if not num_classes:
+                raise PEError(f"diffusion_unet.class_map is set but '{self.model}' is not class-conditional")
+            bad = sorted({c for cs in self.class_map for c in cs if not 0 <= c < num_classes})
+            if bad:
+                raise PEError(f"diffusion_unet.class_map has model classes {bad} outside 0..{num_classes - 1}")
+        return unet, scheduler, device, dtype, num_classes
+
+    def _model_classes(self, labels: np.ndarray, seeds: np.ndarray, num_classes: int | None) -> np.ndarray:
+        """Each sample's model class: from class_map, else uniform over the model's classes; -1 if unconditional."""
+        if not num_classes:
+            return np.full(len(labels), -1, dtype=np.int64)
+        chosen = np.empty(len(labels), dtype=np.int64)
+        for i, (seed, label) in enumerate(zip(seeds, labels)):
+            rng = np.random.default_rng(int(seed))
+            options = self.class_map[label] if self.class_map is not None else None
+            chosen[i] = options[rng.integers(len(options))] if options else rng.integers(num_classes)
+        return chosen
+
+    def _denoise(self, start_pixels, model_classes: np.ndarray, seeds: np.ndarray, degree: float):
+        """Noise ``start_pixels`` (or nothing, at degree 1 with no image) to the step set by the degree,
+        then run DDIM (eta 0) to the end of the trajectory."""
+        import torch
+
+        unet, scheduler, device, dtype, num_classes = self.loaded()
+        steps = int(self.options.get("steps", 100))
+        scheduler.set_timesteps(steps, device=device)
+        timesteps = scheduler.timesteps[steps - max(1, round(degree * steps)):]
+        size, channels = unet.config.sample_size, unet.config.in_channels
+        shape = (channels, size, size)
+        noise = torch.stack([torch.randn(shape, generator=g) for g in sample_generators(seeds)]).to(device, dtype)
+        if start_pixels is None:
+            x = noise * scheduler.init_noise_sigma
+        else:
+            x = scheduler.add_noise(start_pixels * 2 - 1, noise, timesteps[:1].repeat(len(noise)))
+        class_labels = torch.from_numpy(model_classes).to(device) if num_classes else None
+        for t in timesteps:
+            predicted = unet(x, t, class_labels=class_labels).sample
+            if predicted.shape[1] == 2 * channels:  # learned variance (improved diffusion): keep epsilon
+                predicted = predicted[:, :channels]
+            x = scheduler.step(predicted, t, x, eta=0.0).prev_sample.to(dtype)
+        return (x.float() + 1) / 2
+
+    def random_api(self, labels: np.ndarray, seeds: np.ndarray) -> Population:
+        import torch
+
+        num_classes = self.loaded()[4]
+        model_classes = self._model_classes(labels, seeds, num_classes)
+        images = np.empty((len(labels), self.image_size, self.image_size, self.channels), dtype=np.uint8)
+        with torch.inference_mode():
+            for begin, end in _Batches(len(labels), self.batch_size, "diffusion_unet RANDOM_API"):
+                out = self._denoise(None, model_classes[begin:end], seeds[begin:end], 1.0)
+                images[begin:end] = to_dataset_pixels(out, self.image_size, self.channels)
+        return Population(images=images, labels=np.asarray(labels, dtype=np.int64), state={"model_class": model_classes})
+
+    def variation_api(self, parents: Population, degree: float, seeds: np.ndarray) -> Population:
+        import torch
+
+        check_degree(degree)
+        if round(degree * int(self.options.get("steps", 100))) < 1:
+            return self._unchanged(parents)
+        unet, _, device, dtype, num_classes = self.loaded()
+        model_classes = parents.state.get("model_class")
+        if model_classes is None:
+            model_classes = self._model_classes(parents.labels, seeds, num_classes)
+        images = np.empty_like(parents.images)
+        with torch.inference_mode():
+            for begin, end in _Batches(len(parents), self.batch_size, f"diffusion_unet VARIATION_API degree {degree:g}"):
+                start = to_model_pixels(parents.images[begin:end], unet.config.sample_size, device, dtype)
+                out = self._denoise(start, model_classes[begin:end], seeds[begin:end], degree)
+                images[begin:end] = to_dataset_pixels(out, self.image_size, self.channels)
+        return Population(images=images, labels=parents.labels.copy(), state={"model_class": model_classes.copy()})

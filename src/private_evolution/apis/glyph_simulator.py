@@ -1,0 +1,73 @@
+"""The glyph simulator API: rendered class names, varied in parameter space (see ``simulator.py``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import PEError
+from ..io import Population
+from ..simulator import FRAMINGS, PARAMETERS, STEP, can_draw, parameter_bounds, render, resolve_fonts
+from .base import API
+
+
+class GlyphSimulator(API):
+    """RANDOM_API and VARIATION_API over rendered glyphs of the class names."""
+
+    name = "glyph_simulator"
+
+    def __init__(self, class_names: list[str], image_size: int, channels: int, options: dict):
+        super().__init__(class_names, image_size, channels, options)
+        cannot = [name for name in class_names if not can_draw(name)]
+        if cannot:
+            raise PEError(
+                f"the glyph simulator cannot make classes {cannot}: it draws class names of 1 to 3 "
+                "ASCII letters, digits or punctuation. Rename the classes or choose another api.name"
+            )
+        self.font_paths = [str(path) for path in resolve_fonts(options.get("fonts"))]
+        self.font_switch = float(options.get("font_switch_probability", 0.3))
+        self.invert = bool(options.get("invert", False))
+        self.framing = options.get("framing", "mnist")
+        self.low, self.high = parameter_bounds(options.get("ranges") or {})
+        # displacement: false keeps every warp coefficient at 0 (printed glyphs, no bent strokes)
+        self.active = np.array([options.get("displacement", True) or not p.name.startswith("warp_") for p in PARAMETERS])
+        if self.framing not in FRAMINGS:
+            raise PEError(f"unknown framing '{self.framing}'; known: {list(FRAMINGS)}")
+
+    def _render_all(self, labels: np.ndarray, fonts: np.ndarray, params: np.ndarray) -> np.ndarray:
+        images = np.empty((len(labels), self.image_size, self.image_size, self.channels), dtype=np.uint8)
+        for i, (label, font, values) in enumerate(zip(labels, fonts, params)):
+            pixels = render(self.class_names[label], self.font_paths[font], values, self.image_size, self.framing)
+            if self.invert:
+                pixels = 255 - pixels
+            images[i] = pixels[..., None]
+        return images
+
+    def _population(self, labels: np.ndarray, fonts: np.ndarray, params: np.ndarray) -> Population:
+        return Population(
+            images=self._render_all(labels, fonts, params),
+            labels=labels.astype(np.int64),
+            state={"font": fonts.astype(np.int64), "params": params.astype(np.float64)},
+        )
+
+    def random_api(self, labels: np.ndarray, seeds: np.ndarray) -> Population:
+        fonts = np.empty(len(labels), dtype=np.int64)
+        params = np.empty((len(labels), len(PARAMETERS)))
+        for i, seed in enumerate(seeds):
+            rng = np.random.default_rng(int(seed))
+            fonts[i] = rng.integers(len(self.font_paths))
+            params[i] = np.where(self.active, rng.uniform(self.low, self.high), 0.0)
+        return self._population(labels, fonts, params)
+
+    def variation_api(self, parents: Population, degree: float, seeds: np.ndarray) -> Population:
+        if degree < 0:
+            raise PEError(f"variation degree must be >= 0, got {degree}")
+        fonts = parents.state["font"].copy()
+        params = parents.state["params"].astype(np.float64, copy=True)
+        switch_probability = min(1.0, degree * self.font_switch)
+        for i, seed in enumerate(seeds):
+            rng = np.random.default_rng(int(seed))
+            step = rng.normal(size=len(PARAMETERS)) * STEP * degree * self.active
+            params[i] = np.clip(params[i] + step, self.low, self.high)
+            if rng.random() < switch_probability:
+                fonts[i] = rng.integers(len(self.font_paths))
+        return self._population(parents.labels, fonts, params)

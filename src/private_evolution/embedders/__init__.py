@@ -1,0 +1,72 @@
+"""Image embedders: the base class, one module per implementation, and their registry.
+
+A new embedder is one module with a subclass of :class:`Embedder`, plus a loader below (or,
+from another package, an entry point in group ``pe_workflow.embedders``; see ``registry.py``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import PEError
+from ..registry import Registry
+from .base import Embedder, resolve_device, torch_device
+
+
+def _pixels() -> type:
+    from .pixels import PixelEmbedder
+
+    return PixelEmbedder
+
+
+def _effnet_lite0() -> type:
+    from .effnet_lite0 import EfficientNetLite0Embedder
+
+    return EfficientNetLite0Embedder
+
+
+def _inception() -> type:
+    from .inception import CleanFidInception
+
+    return CleanFidInception
+
+
+def _classifier() -> type:
+    from .classifier import ClassifierFeatures
+
+    return ClassifierFeatures
+
+
+REGISTRY = Registry(
+    "embedder",
+    "pe_workflow.embedders",
+    Embedder,
+    {"pixels": _pixels, "effnet_lite0": _effnet_lite0, "inception": _inception, "classifier": _classifier},
+)
+
+
+def embedder_class(name: str) -> type[Embedder]:
+    return REGISTRY.get(name)
+
+
+def make_embedder(embedder_cfg: dict) -> Embedder:
+    return embedder_class(embedder_cfg["name"])(embedder_cfg)
+
+
+def embed_images(embedder: Embedder, images: np.ndarray) -> np.ndarray:
+    """Embed and refuse non-finite features (they would silently break the vote) and features
+    of another width than the embedder declares."""
+    features = embedder.embed(images)
+    width = embedder.feature_dim or (features.shape[1] if features.ndim == 2 else -1)
+    if features.shape != (len(images), width):
+        raise PEError(
+            f"the {embedder.name} embedder returned features of shape {features.shape} for {len(images)} images "
+            f"(declared feature_dim: {embedder.feature_dim})"
+        )
+    bad = ~np.isfinite(features).all(axis=1)
+    if bad.any():
+        raise PEError(f"the {embedder.name} embedder returned NaN/inf for {int(bad.sum())} of {len(images)} images")
+    return features
+
+
+__all__ = ["REGISTRY", "Embedder", "embed_images", "embedder_class", "make_embedder", "resolve_device", "torch_device"]

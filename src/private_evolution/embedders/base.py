@@ -1,0 +1,85 @@
+"""The embedder extension point: images to feature vectors, for the vote and for evaluation."""
+
+from __future__ import annotations
+
+import abc
+from typing import ClassVar
+
+import numpy as np
+
+from .. import PEError
+
+
+class Embedder(abc.ABC):
+    """Maps uint8 images (N, H, W, C) to float32 features (N, D).
+
+    Capabilities, read by the workflow and the config check without building the embedder:
+
+    - ``needs_gpu``: it runs a network, so its jobs ask for ``compute.gpus``;
+    - ``feature_dim``: D when fixed (checked on every output), None when it depends on the images;
+    - ``for_vote``: False for a feature space learnt from held-out real data, which may only
+      evaluate (voting in it would carry held-out images into the synthetic data);
+    - ``uses_validation_classifier``: the workflow trains the small CNN on the validation
+      part first and passes its file as ``options["weights"]``;
+    - ``frechet_prefix``: the id prefix of the Fréchet distance in its space (``fid`` only
+      for the network FID is defined with);
+    - ``headline_rank``: spaces the vote did not use are preferred for the headline plot in
+      this order (lower first);
+    - ``label``: the space in words, for plot titles;
+    - ``options_schema``: JSON schema of its options block ``embedder.<name>``;
+    - ``batch_size`` (per instance): images per forward pass; shards align to it.
+    """
+
+    name: ClassVar[str] = ""
+    needs_gpu: ClassVar[bool] = True
+    feature_dim: ClassVar[int | None] = None
+    for_vote: ClassVar[bool] = True
+    uses_validation_classifier: ClassVar[bool] = False
+    frechet_prefix: ClassVar[str] = "fd"
+    headline_rank: ClassVar[int] = 10
+    label: ClassVar[str] = ""
+    options_schema: ClassVar[dict] = {"type": "object"}
+    batch_size: int = 256
+
+    def __init__(self, options: dict):
+        self.options = dict(options)
+
+    @abc.abstractmethod
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        """Features of the images, in order."""
+
+    @classmethod
+    def evaluation_options(cls, exp) -> dict:
+        """Its options when it measures an experiment and is not the vote's embedder: the
+        embedder section's defaults (the vote's own options are the embedder section)."""
+        from ..config import schema_defaults
+
+        return {**schema_defaults("embedder"), "name": cls.name}
+
+    @classmethod
+    def evaluated_iterations(cls, exp) -> list[int]:
+        """The iterations whose populations are measured in this space: all of them."""
+        return list(range(exp.pe.iterations + 1))
+
+    @classmethod
+    def words(cls) -> str:
+        return cls.label or cls.name
+
+
+def torch_device(options: dict) -> str:
+    """The device an embedder runs on (``device`` option), with ``threads`` applied to torch."""
+    import torch
+
+    if options.get("threads"):
+        torch.set_num_threads(int(options["threads"]))
+    return resolve_device(options.get("device", "auto"))
+
+
+def resolve_device(requested: str) -> str:
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise PEError("embedder.device is 'cuda' but torch sees no CUDA device; use 'auto' or 'cpu'")
+    return requested

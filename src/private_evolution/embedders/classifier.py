@@ -1,0 +1,56 @@
+"""The classifier embedder: the penultimate layer of the small CNN trained on the validation part."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import PEError
+from ..classifier import _tensor, build_cnn
+from .base import Embedder
+
+
+class ClassifierFeatures(Embedder):
+    """128-d features: the penultimate layer of the small CNN trained on the held-out validation
+    images (as the DP generative-model literature does on MNIST). For evaluation only: it was
+    trained on real held-out data, so it may never embed anything for the vote."""
+
+    name = "classifier"
+    needs_gpu = False  # a small CNN: a CPU takes it as fast
+    feature_dim = 128
+    for_vote = False
+    uses_validation_classifier = True
+    headline_rank = 1
+    label = "validation-CNN"
+
+    def __init__(self, options: dict):
+        import torch
+
+        super().__init__(options)
+        path = options.get("weights")
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, TypeError) as err:
+            raise PEError(f"cannot load the feature classifier '{path}': {err}") from err
+        self.model = build_cnn(payload["channels"], payload["image_size"], payload["num_classes"])
+        self.model.load_state_dict(payload["state"])
+        self.model.eval()
+        self.features = self.model[:-1]  # everything up to the last ReLU
+        self.batch_size = int(options.get("batch_size") or 512)
+
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        import torch
+
+        out = np.empty((len(images), self.feature_dim), dtype=np.float32)
+        with torch.inference_mode():
+            for begin in range(0, len(images), self.batch_size):
+                batch = images[begin : begin + self.batch_size]
+                out[begin : begin + len(batch)] = self.features(_tensor(batch)).numpy()
+        return out
+
+    @classmethod
+    def evaluation_options(cls, exp) -> dict:
+        return {"name": cls.name, "batch_size": 512}  # the workflow adds the weights' path
+
+    @classmethod
+    def words(cls) -> str:
+        return f"{cls.label} (a CNN trained on the validation images)"

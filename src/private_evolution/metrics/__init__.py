@@ -1,0 +1,54 @@
+"""Metrics between synthetic and held-out real features: the base class, one module per
+metric, and their registry (``evaluation.metrics`` names those computed).
+
+A new metric is one module with a subclass of :class:`FeatureMetric`, a loader below (or,
+from another package, an entry point in group ``pe_workflow.metrics``) and its row in
+config/README.md.
+"""
+
+from __future__ import annotations
+
+from ..registry import Registry
+from .base import FeatureMetric
+from .measures import feature_statistics, frechet_distance, knn_radii, manifold_coverage, precision_recall
+
+
+def _frechet_distance() -> type:
+    from .frechet_distance import FrechetDistance
+
+    return FrechetDistance
+
+
+def _precision_recall() -> type:
+    from .precision_recall import PrecisionRecall
+
+    return PrecisionRecall
+
+
+REGISTRY = Registry(
+    "metric", "pe_workflow.metrics", FeatureMetric, {"frechet_distance": _frechet_distance, "precision_recall": _precision_recall}
+)
+
+
+def metric_class(name: str) -> type[FeatureMetric]:
+    return REGISTRY.get(name)
+
+
+def value_words(metric_id: str) -> tuple[str, str, bool] | None:
+    """(words, feature space, lower is better) of a metric id such as ``fd_pixels``, or None."""
+    for name in REGISTRY.names():
+        for prefix, (words, lower_is_better) in metric_class(name).values.items():
+            if metric_id.startswith(prefix + "_"):
+                return words, metric_id[len(prefix) + 1 :], lower_is_better
+    return None
+
+
+def distance_id(space) -> str:
+    """The id of the Fréchet distance in an embedder's space (``fid_inception``, ``fd_pixels``)."""
+    return f"{space.frechet_prefix}_{space.name}"
+
+
+__all__ = [
+    "REGISTRY", "FeatureMetric", "distance_id", "feature_statistics", "frechet_distance", "knn_radii",
+    "manifold_coverage", "metric_class", "precision_recall", "value_words",
+]
