@@ -99,7 +99,7 @@ rule embed_real_shard:
         stage_script("embed")
 
 
-rule embed_real:
+use rule embed_real_shard as embed_real with:
     input:
         unpack(sharded({"images": f"{PRIVATE}/{{split}}.npz"}, PRIVATE_EMBED_SHARD)),
         unpack(embedder_inputs),
@@ -109,17 +109,9 @@ rule embed_real:
         f"{PRIVATE}/logs/embed_real/{{split}}_{{embedder}}.log",
     benchmark:
         "results/{exp}/benchmarks/embed_real/{split}_{embedder}.tsv"
-    priority: PRIORITY_PRIVATE
     group:
         cluster_group("embed", iteration="data")
-    conda:
-        "../../envs/pe.yaml"
-    threads: lambda w: EXPERIMENTS[w.exp].compute.embed_threads
     resources:
         gpu=lambda w: gathering_gpus(w, "embed"),
     params:
-        embedder=embedder_params,
         shard=None,
-        code=code("embed"),
-    script:
-        stage_script("embed")

@@ -1,7 +1,8 @@
 # The PE loop. Iteration 0 (RANDOM_API) touches no private data and is shared by
 # every epsilon; iteration t >= 1 of epsilon e is embed(t-1) -> vote -> select -> vary.
-# With compute.shards > 1, random_population, embed, vote and vary each run as
-# <stage>_shard jobs, gathered by the rule of the stage's own name (see sharded()).
+# A sharded stage is written once, as its <stage>_shard rule; the rule of the stage's
+# own name is derived from it (use rule ... with:) and either runs the whole stage
+# (compute.shards: 1, no shard job exists) or gathers the shards' files (see sharded()).
 
 
 rule calibrate:
@@ -62,7 +63,8 @@ rule random_population_shard:
         stage_script("random_population")
 
 
-rule random_population:
+# The stage itself: one job, or with compute.shards > 1 the job gathering the shards.
+use rule random_population_shard as random_population with:
     input:
         unpack(sharded(lambda w: {}, f"{ITER_ZERO}/shards/population_{{shard}}.npz")),
     output:
@@ -71,22 +73,12 @@ rule random_population:
         "results/{exp}/logs/random_population.log",
     benchmark:
         "results/{exp}/benchmarks/random_population.tsv"
-    priority: PRIORITY_LOOP
     group:
         cluster_group("generate", iteration="zero")
-    conda:
-        "../../envs/pe.yaml"
     resources:
         gpu=lambda w: gathering_gpus(w, "random_population"),
     params:
-        api=lambda w: api_params(exp_cfg(w)),
-        dataset=lambda w: api_target(exp_cfg(w)),
-        num_samples=lambda w: exp_cfg(w).pe.num_samples,
-        seed=lambda w: exp_cfg(w).pe.seed,
         shard=None,
-        code=code("random_population"),
-    script:
-        stage_script("random_population")
 
 
 rule embed_shard:
@@ -112,7 +104,7 @@ rule embed_shard:
         stage_script("embed")
 
 
-rule embed:
+use rule embed_shard as embed with:
     input:
         unpack(
             sharded(
@@ -126,20 +118,12 @@ rule embed:
         "results/{exp}/logs/embed/{run}_iter_{any_t}_{embedder}.log",
     benchmark:
         "results/{exp}/benchmarks/embed/{run}_iter_{any_t}_{embedder}.tsv"
-    priority: PRIORITY_LOOP
     group:
         cluster_group("embed")
-    conda:
-        "../../envs/pe.yaml"
-    threads: lambda w: EXPERIMENTS[w.exp].compute.embed_threads
     resources:
         gpu=lambda w: gathering_gpus(w, "embed"),
     params:
-        embedder=embedder_params,
         shard=None,
-        code=code("embed"),
-    script:
-        stage_script("embed")
 
 
 rule lookahead:
@@ -195,7 +179,7 @@ rule vote_shard:
 
 # The DP vote of a finite epsilon: its noisy histogram is public. The record of the
 # draw (draw.json, which holds the digest of the clean counts) stays under private/.
-rule vote:
+use rule vote_shard as vote with:
     input:
         unpack(vote_inputs),
         unpack(private_input),
@@ -209,18 +193,11 @@ rule vote:
         "results/{exp}/benchmarks/vote/eps_{eps}_iter_{t}.tsv"
     wildcard_constraints:
         eps=FINITE_EPS,
-    priority: PRIORITY_LOOP
     group:
         cluster_group("vote")
-    conda:
-        "../../envs/pe.yaml"
     params:
-        settings=lambda w: JobOptions({"nn_backend": exp_cfg(w).pe.nn_backend}),  # a run setting: no rerun
         private_dir=lambda w: PRIVATE.format(exp=w.exp),
         shard=None,
-        code=code("vote"),
-    script:
-        stage_script("vote")
 
 
 # epsilon = inf: no noise, so the counts are private and stay under private/; the chain
@@ -274,7 +251,7 @@ rule vary_shard:
         stage_script("vary")
 
 
-rule vary:
+use rule vary_shard as vary with:
     input:
         unpack(sharded(vary_inputs, f"{ITER}/shards/population_{{shard}}.npz")),
     output:
@@ -283,14 +260,9 @@ rule vary:
         "results/{exp}/logs/vary/eps_{eps}_iter_{t}.log",
     benchmark:
         "results/{exp}/benchmarks/vary/eps_{eps}_iter_{t}.tsv"
-    priority: PRIORITY_LOOP
     group:
         cluster_group("generate")
-    conda:
-        "../../envs/pe.yaml"
     resources:
         gpu=lambda w: gathering_gpus(w, "vary"),
     params:
         **vary_params(None),
-    script:
-        stage_script("vary")
