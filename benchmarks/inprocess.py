@@ -51,8 +51,8 @@ def run_experiment(exp, workdir: Path, threads: int = 2) -> dict[str, float]:
     zero = run_dir("", 0)
     timed("random_population", random_population, exp.api_options(), target, exp.pe.num_samples, exp.pe.seed, str(zero / "population.npz"))
     timed("embed", embed, str(zero / "population.npz"), str(zero / f"embed_{name}.npz"), embedder, threads)
-    k = exp.evaluation.k_nearest
-    timed("evaluate", evaluate, str(zero / f"embed_{name}.npz"), str(private / f"heldout_embed_{name}.npz"), name, str(zero / f"metrics_{name}.json"), k)
+    k, measures = exp.evaluation.k_nearest, exp.evaluation.metrics
+    timed("evaluate", evaluate, str(zero / f"embed_{name}.npz"), str(private / f"heldout_embed_{name}.npz"), name, str(zero / f"metrics_{name}.json"), measures, {"k_nearest": k})
     privacy = {"delta": exp.privacy.delta, "adjacency": exp.privacy.adjacency, "seed_mode": exp.privacy.seed_mode, "seed": exp.privacy.seed}
     entries = []
     for eps, epsilon in zip(exp.epsilon_labels, exp.privacy.epsilons):
@@ -78,7 +78,7 @@ def run_experiment(exp, workdir: Path, threads: int = 2) -> dict[str, float]:
             timed("select", select, str(votes), t, f"eps_{eps}", exp.pe.seed, str(here / "selected.npz"))
             timed("vary", vary, exp.api_options(), target, str(previous / "population.npz"), str(here / "selected.npz"), exp.degrees[t - 1], t, f"eps_{eps}", exp.pe.seed, str(here / "population.npz"))
             timed("embed", embed, str(here / "population.npz"), str(here / f"embed_{name}.npz"), embedder, threads)
-            timed("evaluate", evaluate, str(here / f"embed_{name}.npz"), str(private / f"heldout_embed_{name}.npz"), name, str(here / f"metrics_{name}.json"), k)
+            timed("evaluate", evaluate, str(here / f"embed_{name}.npz"), str(private / f"heldout_embed_{name}.npz"), name, str(here / f"metrics_{name}.json"), measures, {"k_nearest": k})
             entries.append({"epsilon": eps, "iteration": t, "path": str(here / f"metrics_{name}.json")})
     accuracy = exp.evaluation.accuracy
     num_classes = len(exp.dataset.class_names)
