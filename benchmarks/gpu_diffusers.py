@@ -95,7 +95,7 @@ def run_stage(api_cfg: dict, image_size: int, images: int, degree: float, workdi
     try:
         synchronize()
         start = time.perf_counter()
-        vary_stage.vary(api_cfg, target, str(workdir / "parents.npz"), str(workdir / "selected.npz"), degree, 1, "eps_1", 0,
+        vary_stage.vary(api_cfg, target, str(workdir / "parents.npz"), str(workdir / "selected.npz"), degree, 1, 1.0, 0,
                         str(workdir / "children.npz"))
         synchronize()
         total = time.perf_counter() - start

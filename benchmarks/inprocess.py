@@ -64,10 +64,10 @@ def run_experiment(exp, workdir: Path, threads: int = 2) -> dict[str, float]:
             vote_features = previous / f"embed_{name}.npz"
             if exp.pe.lookahead:  # as the workflow's lookahead rule: candidates of t - 1 varied at the degree of t
                 vote_features = previous / f"lookahead_{name}.npz"
-                run_name = "shared" if t == 1 else f"eps_{eps}"
+                shared = None if t == 1 else epsilon  # iteration 0 is shared by every epsilon
                 timed(
                     "lookahead", lookahead, exp.api_options(), target, embedder, str(previous / "population.npz"),
-                    exp.degrees[t - 1], exp.pe.lookahead, t - 1, run_name, exp.pe.seed, str(vote_features), threads,
+                    exp.degrees[t - 1], exp.pe.lookahead, t - 1, shared, exp.pe.seed, str(vote_features), threads,
                 )
             # the un-noised epsilon = inf vote stays under private/, as in the workflow
             votes = (private / f"eps_{eps}" / f"iter_{t}" if eps == "inf" else here) / "votes.npz"
@@ -75,8 +75,8 @@ def run_experiment(exp, workdir: Path, threads: int = 2) -> dict[str, float]:
                 "vote", vote, str(private / f"private_embed_{name}.npz"), str(vote_features), str(privacy_path),
                 exp.name, t, str(private), str(votes), str(private / f"eps_{eps}" / f"iter_{t}" / "draw.json"),
             )
-            timed("select", select, str(votes), t, f"eps_{eps}", exp.pe.seed, str(here / "selected.npz"))
-            timed("vary", vary, exp.api_options(), target, str(previous / "population.npz"), str(here / "selected.npz"), exp.degrees[t - 1], t, f"eps_{eps}", exp.pe.seed, str(here / "population.npz"))
+            timed("select", select, str(votes), t, epsilon, exp.pe.seed, str(here / "selected.npz"))
+            timed("vary", vary, exp.api_options(), target, str(previous / "population.npz"), str(here / "selected.npz"), exp.degrees[t - 1], t, epsilon, exp.pe.seed, str(here / "population.npz"))
             timed("embed", embed, str(here / "population.npz"), str(here / f"embed_{name}.npz"), embedder, threads)
             timed("evaluate", evaluate, str(here / f"embed_{name}.npz"), str(private / f"heldout_embed_{name}.npz"), name, str(here / f"metrics_{name}.json"), measures, {"k_nearest": k})
             entries.append({"epsilon": eps, "iteration": t, "path": str(here / f"metrics_{name}.json")})

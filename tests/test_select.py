@@ -31,3 +31,25 @@ def test_all_zero_class_is_resampled_uniformly_and_reported(rng):
 def test_negative_weights_rejected(rng):
     with pytest.raises(ValueError):
         resample_ids(np.array([-1.0, 1.0]), np.array([0, 0]), rng)
+
+
+def test_streams_are_keyed_by_meaning_not_by_folder_names(tmp_path):
+    """select draws from (seed, stage, epsilon, iteration): the same epsilon written 1 or 1.0
+    is one stream, wherever the files are; another epsilon or iteration is another stream."""
+    from private_evolution.io import load_npz, save_npz
+    from private_evolution.stages.select import select
+
+    votes = tmp_path / "votes.npz"
+    save_npz(votes, weights=np.linspace(0.0, 1.0, 200), labels=np.repeat(np.arange(4), 50))
+
+    def ids(epsilon, iteration, folder):
+        out = tmp_path / folder / "selected.npz"
+        out.parent.mkdir(exist_ok=True)
+        select(str(votes), iteration, epsilon, 7, str(out))
+        return load_npz(out)["parent_ids"]
+
+    one = ids(1, 1, "eps_1")
+    assert np.array_equal(one, ids(1.0, 1, "renamed_folder"))
+    assert not np.array_equal(one, ids(2.0, 1, "eps_2"))
+    assert not np.array_equal(one, ids(1.0, 2, "eps_1_again"))
+    assert not np.array_equal(ids(float("inf"), 1, "eps_inf"), one)

@@ -1,7 +1,8 @@
 """Named, reproducible random streams.
 
-Each stage draws from a generator keyed by (base seed, stage, run, iteration),
-so that stages never share a stream and a rerun of one job reproduces it.
+Each stage draws from a generator keyed by what it is (base seed, stage, epsilon,
+iteration), so that stages never share a stream and a rerun of one job reproduces it.
+Keys are values, never folder names: renaming a folder changes no random number.
 """
 
 from __future__ import annotations
@@ -14,6 +15,12 @@ import numpy as np
 def key_to_int(key: object) -> int:
     digest = hashlib.sha256(str(key).encode()).digest()
     return int.from_bytes(digest[:8], "little")
+
+
+def epsilon_key(epsilon: float | None) -> str:
+    """An epsilon as a stream key, by value (1, 1.0 and "1" are one stream; inf is "inf");
+    None for the iteration-0 population that every epsilon shares."""
+    return "shared" if epsilon is None else repr(float(epsilon))
 
 
 def stream(base_seed: int, *keys: object) -> np.random.Generator:

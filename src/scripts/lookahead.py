@@ -15,7 +15,7 @@ with stage_logging(snakemake.log[0], f"lookahead {snakemake.wildcards.run} t={sn
         snakemake.params.degree,
         snakemake.params.lookahead,
         int(snakemake.wildcards.any_t),
-        snakemake.wildcards.run,
+        snakemake.params.epsilon,
         snakemake.params.seed,
         snakemake.output[0],
         threads=snakemake.threads,

@@ -20,7 +20,7 @@ with stage_logging(snakemake.log[0], f"{snakemake.rule} eps_{snakemake.wildcards
             snakemake.input.selected,
             snakemake.params.degree,
             int(snakemake.wildcards.t),
-            f"eps_{snakemake.wildcards.eps}",
+            float(snakemake.wildcards.eps),
             snakemake.params.seed,
             snakemake.output[0],
             shard=tuple(shard) if shard else None,

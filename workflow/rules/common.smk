@@ -146,6 +146,11 @@ def api_params(exp):
     return JobOptions(exp.api_options())
 
 
+def run_epsilon(wildcards):
+    """The epsilon of a {run} folder (eps_<label>), or None for the shared iteration 0."""
+    return None if wildcards.run == "shared" else float(wildcards.run[len("eps_") :])
+
+
 def embed_name(wildcards):
     return exp_cfg(wildcards).embedder.name
 

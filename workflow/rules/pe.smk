@@ -150,6 +150,7 @@ rule lookahead:
         # the candidates of iteration t are varied with the degree of iteration t + 1
         degree=lambda w: exp_cfg(w).degrees[int(w.any_t)],
         lookahead=lambda w: exp_cfg(w).pe.lookahead,
+        epsilon=run_epsilon,
         seed=lambda w: exp_cfg(w).pe.seed,
         code=code("lookahead"),
     script:

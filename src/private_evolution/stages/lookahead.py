@@ -13,7 +13,7 @@ import numpy as np
 from ..apis import make_api
 from ..embedders import embed_images, make_embedder
 from ..io import load_population, save_embeddings
-from ..seeding import per_sample_seeds
+from ..seeding import epsilon_key, per_sample_seeds
 from . import logger
 
 
@@ -30,7 +30,7 @@ def lookahead(
     degree: float,
     lookahead_count: int,
     iteration: int,
-    run: str,
+    epsilon: float | None,
     seed: int,
     output_path: str,
     threads: int | None = None,
@@ -38,8 +38,8 @@ def lookahead(
     api = make_api(api_cfg, target["class_names"], target["image_size"], target["channels"])
     population = load_population(population_path)
     repeated = population.take(np.repeat(np.arange(len(population)), lookahead_count))
-    seeds = per_sample_seeds(seed, len(repeated), "lookahead", run, iteration)
+    seeds = per_sample_seeds(seed, len(repeated), "lookahead", epsilon_key(epsilon), iteration)
     variations = api.variation_api(repeated, degree, seeds)
     features = embed_images(make_embedder({**embedder_cfg, "threads": threads}), variations.images)
     save_embeddings(output_path, lookahead_embeddings(features, len(population), lookahead_count), population.labels)
-    logger.info("lookahead %s t=%d: %d candidates x %d variations at degree %g", run, iteration, len(population), lookahead_count, degree)
+    logger.info("lookahead epsilon %s t=%d: %d candidates x %d variations at degree %g", epsilon_key(epsilon), iteration, len(population), lookahead_count, degree)

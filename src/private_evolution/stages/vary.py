@@ -6,7 +6,7 @@ import numpy as np
 
 from ..apis import make_api
 from ..io import load_npz, load_population, save_population
-from ..seeding import per_sample_seeds
+from ..seeding import epsilon_key, per_sample_seeds
 from ..sharding import shard_slice
 from . import logger
 
@@ -18,7 +18,7 @@ def vary(
     selected_path: str,
     degree: float,
     iteration: int,
-    run: str,
+    epsilon: float,
     seed: int,
     output_path: str,
     shard: tuple[int, int] | None = None,
@@ -31,7 +31,7 @@ def vary(
     api = make_api(api_cfg, target["class_names"], target["image_size"], target["channels"])
     parents = load_population(population_path)
     selected = load_npz(selected_path, required=("parent_ids",))["parent_ids"]
-    seeds = per_sample_seeds(seed, len(selected), "variation_api", run, iteration)
+    seeds = per_sample_seeds(seed, len(selected), "variation_api", epsilon_key(epsilon), iteration)
     part = shard_slice(len(selected), shard, align=api.batch_size)
     chosen = parents.take(selected[part])
     children = api.variation_api(chosen, degree, seeds[part]) if len(chosen) else chosen
