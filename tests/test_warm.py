@@ -171,10 +171,46 @@ def test_the_worker_stops_when_the_process_that_started_it_is_gone(tmp_path):
     assert not Path(folder).exists()  # socket, log and folder removed by the worker itself
 
 
-def test_warm_worker_code_is_not_part_of_any_stage_digest():
-    for script in (REPO / "src" / "scripts").glob("*.py"):
-        assert "hand_over" in script.read_text(), f"{script.name} does not hand over to the warm worker"
+def test_stage_scripts_never_mention_the_worker_and_its_code_is_in_no_digest():
+    """The hand-over is the package's one entry point: a stage script needs no line for it."""
+    scripts = list((REPO / "src" / "scripts").glob("*.py"))
+    assert len(scripts) >= 10
+    for script in scripts:
+        assert "warm" not in script.read_text(), f"{script.name} refers to the warm worker"
         assert all(path.name != "warm.py" for path in code_files(str(script)))
+
+
+JOB_SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys
+    from snakemake.iocontainers import Snakemake
+    from snakemake.iocontainers import InputFiles, Log, OutputFiles, Params, ResourceList, Wildcards
+
+    # what Snakemake's script preamble leaves in __main__
+    snakemake = Snakemake(InputFiles(), OutputFiles(), Params(), Wildcards(), 1, ResourceList(), Log([sys.argv[1]]), {}, "job", 0, ".")
+    import private_evolution  # a stage script's first import: the hand-over happens here
+    with open(sys.argv[2], "w") as report:
+        json.dump({"ppid": os.getppid()}, report)
+    """
+)
+
+
+def test_a_snakemake_job_is_handed_over_when_it_imports_the_package(worker, tmp_path):
+    script = tmp_path / "job_script.py"
+    script.write_text(JOB_SCRIPT)
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    result = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "job.log"), str(tmp_path / "report.json")],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert report(tmp_path)["ppid"] == worker.pid
+    assert "ran in a child of the warm worker: exit 0" in (tmp_path / "job.log").read_text()
+    # the same import in a process that is not a Snakemake job runs where it is
+    plain = subprocess.run(
+        [sys.executable, "-c", "import os, private_evolution; print(os.getppid())"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert plain.returncode == 0 and int(plain.stdout) == os.getpid()
 
 
 def test_workflow_results_are_the_same_with_and_without_the_worker(finished_run, tmp_path):

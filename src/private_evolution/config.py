@@ -208,8 +208,11 @@ class JobOptions(dict):
 
     __str__ = __repr__
 
-    def __reduce__(self):  # pickled into the job's script as itself
-        return (JobOptions, (dict(self), tuple(self.ignore - RUN_SETTINGS)))
+    def __reduce__(self):
+        # Pickled into the job's script as a plain dict: the job needs the values, not the rerun
+        # key, and unpickling then imports nothing of this package before the script's own first
+        # import, where a job hands itself to the warm worker (private_evolution/__init__.py).
+        return (dict, (dict(self),))
 
 
 def epsilon_label(epsilon: float) -> str:

@@ -4,9 +4,10 @@ Every Snakemake job is a fresh Python process, and importing torch alone costs a
 2.5 s of CPU on the machines we measured, more than the computation of a small embedding
 job (benchmarks/RESULTS.md). When the workflow runs on the local machine, the Snakefile
 starts one worker per run (:func:`start`). The worker imports the heavy modules once
-(:data:`PRELOAD`) and waits on a Unix socket in a private temporary folder. Every stage
-script calls :func:`hand_over` first: its process sends its command line, working
-directory, environment and standard streams to the worker, which forks a child that runs
+(:data:`PRELOAD`) and waits on a Unix socket in a private temporary folder. A Snakemake
+job calls :func:`hand_over` at its first import of the package (the one entry point, in
+``private_evolution/__init__.py``; stage scripts never mention the worker): its process
+sends its command line, working directory, environment and standard streams to the worker, which forks a child that runs
 the same script file with the modules already imported, and reports the child's exit
 status back. The job's own process waits for it, so Snakemake sees what it always sees:
 the job's exit code, outputs and logs. Results are the same bit for bit (tested).
@@ -95,7 +96,7 @@ _folder: str | None = None
 def hand_over(log: Sequence[str] = ()) -> None:
     """Run the calling script in the warm worker if one serves this run; return if not.
 
-    Call it at the top of a stage script with the rule's log files. When the worker ran
+    Called by the package's import in a Snakemake job, with the rule's log files. When the worker ran
     the script, this process exits with the script's exit code, after appending the
     child's peak memory and time to the first log file (Snakemake's benchmark files
     measure only this waiting process).

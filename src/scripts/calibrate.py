@@ -1,8 +1,4 @@
 """Rule calibrate: sigma for (epsilon, delta, T, k) from the PLD accountant -> privacy.json."""
-from private_evolution.warm import hand_over
-
-hand_over(snakemake.log)  # in the warm worker's child when one serves this run (see warm.py)
-
 from private_evolution.stages.calibrate import calibrate
 from private_evolution.logs import stage_logging
 

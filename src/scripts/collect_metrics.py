@@ -1,8 +1,4 @@
 """Rule collect_metrics: every metrics.json of an experiment -> one tidy CSV."""
-from private_evolution.warm import hand_over
-
-hand_over(snakemake.log)  # in the warm worker's child when one serves this run (see warm.py)
-
 from private_evolution import report
 from private_evolution.logs import stage_logging
 

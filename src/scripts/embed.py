@@ -1,9 +1,5 @@
 """Rules embed, embed_shard, embed_real and embed_real_shard: embed a population or the
 private / held-out set (all of it, or one shard), or gather the shards' embeddings."""
-from private_evolution.warm import hand_over
-
-hand_over(snakemake.log)  # in the warm worker's child when one serves this run (see warm.py)
-
 from private_evolution.stages.embed import embed, gather_embeddings
 from private_evolution.logs import stage_logging
 

@@ -1,8 +1,4 @@
 """Rule evaluate: the metrics (evaluation.metrics) of one population vs held-out real data (NOT private)."""
-from private_evolution.warm import hand_over
-
-hand_over(snakemake.log)  # in the warm worker's child when one serves this run (see warm.py)
-
 from private_evolution.logs import stage_logging
 from private_evolution.stages.evaluate import evaluate
 

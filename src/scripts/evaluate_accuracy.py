@@ -1,9 +1,5 @@
 """Rules evaluate_accuracy and evaluate_accuracy_ceiling: a CNN trained on synthetic (or private) data,
 tested on held-out real data (NOT private)."""
-from private_evolution.warm import hand_over
-
-hand_over(snakemake.log)  # in the warm worker's child when one serves this run (see warm.py)
-
 from private_evolution.logs import stage_logging
 from private_evolution.stages.evaluate import evaluate_accuracy
 

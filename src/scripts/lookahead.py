@@ -1,8 +1,4 @@
 """Rule lookahead: embed each candidate as the mean embedding of L of its variations."""
-from private_evolution.warm import hand_over
-
-hand_over(snakemake.log)  # in the warm worker's child when one serves this run (see warm.py)
-
 from private_evolution.stages.lookahead import lookahead
 from private_evolution.logs import stage_logging
 

@@ -1,8 +1,4 @@
 """Rule plot: FD vs epsilon and iteration, accuracy vs epsilon, and sample grids."""
-from private_evolution.warm import hand_over
-
-hand_over(snakemake.log)  # in the warm worker's child when one serves this run (see warm.py)
-
 from private_evolution import report
 from private_evolution.logs import stage_logging
 

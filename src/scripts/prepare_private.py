@@ -1,9 +1,5 @@
 """Rules prepare_private, prepare_heldout and prepare_validation: load the data set and write the
 private split, the held-out test split or the validation split (evaluation only), each in its own job."""
-from private_evolution.warm import hand_over
-
-hand_over(snakemake.log)  # in the warm worker's child when one serves this run (see warm.py)
-
 from private_evolution.stages.prepare_private import prepare_private
 from private_evolution.logs import stage_logging
 

@@ -1,9 +1,5 @@
 """Rules random_population and random_population_shard: RANDOM_API (touches no private data;
 shared by every epsilon), all of it or one shard, or the shards gathered."""
-from private_evolution.warm import hand_over
-
-hand_over(snakemake.log)  # in the warm worker's child when one serves this run (see warm.py)
-
 from private_evolution.stages.random_population import random_population
 from private_evolution.sharding import gather_populations
 from private_evolution.logs import stage_logging

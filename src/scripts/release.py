@@ -1,8 +1,4 @@
 """Rule release: copy only the DP outputs into results/{exp}/release/ with a sha256 manifest."""
-from private_evolution.warm import hand_over
-
-hand_over(snakemake.log)  # in the warm worker's child when one serves this run (see warm.py)
-
 from private_evolution.logs import stage_logging
 from private_evolution.stages.release import release
 

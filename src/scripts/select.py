@@ -1,8 +1,4 @@
 """Rule select: resample ids in proportion to the noisy, thresholded votes."""
-from private_evolution.warm import hand_over
-
-hand_over(snakemake.log)  # in the warm worker's child when one serves this run (see warm.py)
-
 from private_evolution.stages.select import select
 from private_evolution.logs import stage_logging
 

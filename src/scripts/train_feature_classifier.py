@@ -1,8 +1,4 @@
 """Rule train_feature_classifier: the evaluation feature space learnt from the validation part."""
-from private_evolution.warm import hand_over
-
-hand_over(snakemake.log)  # in the warm worker's child when one serves this run (see warm.py)
-
 from private_evolution.logs import stage_logging
 from private_evolution.stages.train_feature_classifier import train_feature_classifier
 

@@ -1,9 +1,5 @@
 """Rules vary and vary_shard: VARIATION_API on the selected samples -> the next population
 (all of it or one shard), or the shards gathered."""
-from private_evolution.warm import hand_over
-
-hand_over(snakemake.log)  # in the warm worker's child when one serves this run (see warm.py)
-
 from private_evolution.stages.vary import vary
 from private_evolution.sharding import gather_populations
 from private_evolution.logs import stage_logging

@@ -2,10 +2,6 @@
 reading private embeddings). vote_shard reads one private embedding shard and writes its clean counts under private/;
 vote adds the noise, once, to the counts (its own, or the sum of the shards');
 vote_reference is the un-noised epsilon = inf vote, written under private/."""
-from private_evolution.warm import hand_over
-
-hand_over(snakemake.log)  # in the warm worker's child when one serves this run (see warm.py)
-
 from private_evolution.stages.vote import vote, vote_counts
 from private_evolution.logs import stage_logging
 
