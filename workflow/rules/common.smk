@@ -155,15 +155,20 @@ def embed_name(wildcards):
     return exp_cfg(wildcards).embedder.name
 
 
-def population_path(exp, eps, t):
+def iteration_file(exp_name, eps, t, name):
+    """A file of iteration t of one epsilon's run: iteration 0 (RANDOM_API) is shared by
+    every epsilon, so its files live under shared/."""
     base = ITER_ZERO if int(t) == 0 else ITER
-    return f"{base}/population.npz".format(exp=exp, eps=eps, t=t)
+    return f"{base}/{name}".format(exp=exp_name, eps=eps, t=t)
+
+
+def population_path(exp_name, eps, t):
+    return iteration_file(exp_name, eps, t, "population.npz")
 
 
 def embedding_path(exp_name, eps, t):
-    base = ITER_ZERO if int(t) == 0 else ITER
     name = EXPERIMENTS[exp_name].embedder.name
-    return f"{base}/embed_{name}.npz".format(exp=exp_name, eps=eps, t=t)
+    return iteration_file(exp_name, eps, t, f"embed_{name}.npz")
 
 
 def vote_features_path(exp_name, eps, t):
@@ -171,9 +176,8 @@ def vote_features_path(exp_name, eps, t):
     pe.lookahead > 0 the mean embeddings of their variations."""
     if EXPERIMENTS[exp_name].pe.lookahead == 0:
         return embedding_path(exp_name, eps, t)
-    base = ITER_ZERO if int(t) == 0 else ITER
     name = EXPERIMENTS[exp_name].embedder.name
-    return f"{base}/lookahead_{name}.npz".format(exp=exp_name, eps=eps, t=t)
+    return iteration_file(exp_name, eps, t, f"lookahead_{name}.npz")
 
 
 def votes_path(exp_name, eps, t):
@@ -187,8 +191,7 @@ def draw_path(exp_name, eps, t):
 
 
 def metrics_path(exp_name, eps, t, embedder):
-    base = ITER_ZERO if int(t) == 0 else ITER
-    return f"{base}/metrics_{embedder}.json".format(exp=exp_name, eps=eps, t=t)
+    return iteration_file(exp_name, eps, t, f"metrics_{embedder}.json")
 
 
 def evaluated_iterations(exp, embedder):
