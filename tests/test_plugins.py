@@ -17,9 +17,8 @@ PLUGIN = '''
 """A toy package: an API drawing bars, an embedder pooling pixels, a mean-gap metric."""
 import numpy as np
 
-from private_evolution.apis import API
+from private_evolution.apis import API, Population
 from private_evolution.embedders import Embedder
-from private_evolution.io import Population
 from private_evolution.metrics import FeatureMetric
 
 

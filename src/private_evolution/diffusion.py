@@ -25,7 +25,7 @@ import numpy as np
 
 from . import PEError
 from .apis.base import API
-from .io import Population
+from .population import Population
 
 logger = logging.getLogger("private_evolution")
 

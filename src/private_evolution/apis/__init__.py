@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import PEError
+from ..population import Population
 from ..registry import Registry
 from .base import API
 
@@ -59,4 +60,4 @@ def balanced_labels(num_samples: int, num_classes: int) -> np.ndarray:
     return np.arange(num_samples) % num_classes
 
 
-__all__ = ["API", "REGISTRY", "api_class", "balanced_labels", "make_api"]
+__all__ = ["API", "REGISTRY", "Population", "api_class", "balanced_labels", "make_api"]

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..io import Population
+from ..population import Population
 
 
 class API(abc.ABC):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import PEError
-from ..io import Population
+from ..population import Population
 from ..simulator import FRAMINGS, PARAMETERS, STEP, can_draw, parameter_bounds, render, resolve_fonts
 from .base import API
 

@@ -14,7 +14,7 @@ from ..diffusion import (
     to_dataset_pixels,
     to_model_pixels,
 )
-from ..io import Population
+from ..population import Population
 
 
 class StableDiffusionAPI(DiffusersAPI):
