@@ -110,7 +110,7 @@ class Judge:
 
     def __call__(self, population) -> dict:
         from private_evolution.classifier import downstream_accuracy
-        from private_evolution.metrics import feature_statistics, frechet_distance
+        from private_evolution.metrics.measures import feature_statistics, frechet_distance
 
         scores = {}
         for part in ("validation", "test"):

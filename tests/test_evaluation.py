@@ -11,7 +11,7 @@ from private_evolution.classifier import downstream_accuracy
 from private_evolution.embedders import make_embedder
 from private_evolution.inception import WEIGHTS_FILE, WEIGHTS_URL
 from private_evolution.io import save_npz
-from private_evolution.metrics import knn_radii, precision_recall
+from private_evolution.metrics.measures import knn_radii, precision_recall
 from private_evolution.stages.embed import embed
 from private_evolution.stages.evaluate import evaluate
 from workflow_helpers import save_fake_inception, snakemake

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from private_evolution.io import CorruptFileError, load_embeddings, load_npz, load_population, save_npz
-from private_evolution.metrics import feature_statistics, frechet_distance
+from private_evolution.metrics.measures import feature_statistics, frechet_distance
 
 
 def test_truncated_file_names_itself_and_the_fix(tmp_path):

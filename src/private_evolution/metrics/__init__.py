@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from ..registry import Registry
 from .base import FeatureMetric
-from .measures import feature_statistics, frechet_distance, knn_radii, manifold_coverage, precision_recall
 
 
 def _frechet_distance() -> type:
@@ -48,7 +47,6 @@ def distance_id(space) -> str:
     return f"{space.frechet_prefix}_{space.name}"
 
 
-__all__ = [
-    "REGISTRY", "FeatureMetric", "distance_id", "feature_statistics", "frechet_distance", "knn_radii",
-    "manifold_coverage", "metric_class", "precision_recall", "value_words",
-]
+# The computations themselves are in metrics.measures (a module of each metric's name holds
+# its class, so the package does not re-export functions of the same names).
+__all__ = ["REGISTRY", "FeatureMetric", "distance_id", "metric_class", "value_words"]
