@@ -25,3 +25,35 @@ def test_snakefmt_leaves_the_workflow_unchanged():
         [sys.executable, "-m", "snakefmt", "--check", "--diff", str(REPO / "workflow")], capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+
+
+def test_rules_and_config_code_never_test_an_implementation_name():
+    """Capabilities, not names, decide what a job does: no `== "pixels"`, `!= "glyph_simulator"`,
+    `in ("inception", ...)` in the rules, the Snakefile, the config code or the stages."""
+    import re
+
+    from private_evolution.apis import REGISTRY as APIS
+    from private_evolution.embedders import REGISTRY as EMBEDDERS
+    from private_evolution.metrics import REGISTRY as METRICS
+
+    names = [*APIS.builtins, *EMBEDDERS.builtins, *METRICS.builtins]
+    assert {"glyph_simulator", "pixels", "inception", "classifier", "frechet_distance"} <= set(names)
+    quoted = "|".join(re.escape(name) for name in names)
+    comparison = re.compile(rf"""(==|!=|\bin)\s*[\(\[{{]?\s*["']({quoted})["']|["']({quoted})["']\s*(==|!=|\bin\b)""")
+    files = [
+        REPO / "workflow" / "Snakefile",
+        *(REPO / "workflow" / "rules").glob("*.smk"),
+        REPO / "src" / "private_evolution" / "config.py",
+        REPO / "src" / "private_evolution" / "report.py",
+        *(REPO / "src" / "private_evolution" / "stages").glob("*.py"),
+    ]
+    found = [
+        f"{path.name}:{number}: {line.strip()}"
+        for path in files
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if comparison.search(line) and not line.strip().startswith("#")
+    ]
+    assert found == []
+    # the check sees such a test when there is one
+    assert comparison.search('runs_network = exp.embedder.name != "pixels"')
+    assert comparison.search('if name in ("inception", "classifier"):')
