@@ -13,7 +13,7 @@ secret noise seed, then trains the downstream CNN on the final synthetic set and
 - the Fréchet distance in the features of a CNN trained on the validation part (a feature
   space no vote uses), to the test part.
 
-Screening: every row once (one PE seed, epsilon 1 and inf). Finalists: the three best rows
+Screening: every row once (one PE seed, epsilon 1 and inf). Finalists: the two best rows
 by validation accuracy at epsilon 1 that keep the default run within 5 minutes, each with 3
 PE seeds over the default sweep; the table gives mean and spread (standard deviation).
 """

@@ -96,10 +96,14 @@ def privacy_ledger(privacy_paths: list[str], private_dir: str, ledger_csv: str, 
     write_json(spend_json, spend)
 
 
-def _features_in_words(name: str) -> str:
+def _features_in_words(name: str) -> tuple[str, str]:
+    """An embedder's space in words, and a note on it (may be empty)."""
     from .embedders import REGISTRY
 
-    return REGISTRY.get(name).words() if name in REGISTRY else name
+    if name not in REGISTRY:
+        return name, ""
+    space = REGISTRY.get(name)
+    return space.label or name, space.label_detail
 
 
 def _metric_words(metric: str) -> str:
@@ -108,7 +112,8 @@ def _metric_words(metric: str) -> str:
     if found is None:
         return metric
     words, space, _ = found
-    return f"{words} in {_features_in_words(space)} features"
+    label, detail = _features_in_words(space)
+    return f"{words} in {label} features" + (f" ({detail})" if detail else "")
 
 
 def _metric_label(metric: str) -> str:
@@ -117,9 +122,7 @@ def _metric_label(metric: str) -> str:
     if found is None:
         return metric
     words, space, lower_is_better = found
-    from .embedders import REGISTRY
-
-    space_words = REGISTRY.get(space).label or space if space in REGISTRY else space
+    space_words, _ = _features_in_words(space)
     return f"{words}, {space_words} features\n({'lower' if lower_is_better else 'higher'} is better)"
 
 

@@ -25,7 +25,7 @@ class Embedder(abc.ABC):
       for the network FID is defined with);
     - ``headline_rank``: spaces the vote did not use are preferred for the headline plot in
       this order (lower first);
-    - ``label``: the space in words, for plot titles;
+    - ``label``: the space in words, for plot titles (``label_detail``: a note after it);
     - ``options_schema``: JSON schema of its options block ``embedder.<name>``;
     - ``batch_size`` (per instance): images per forward pass; shards align to it.
     """
@@ -38,6 +38,7 @@ class Embedder(abc.ABC):
     frechet_prefix: ClassVar[str] = "fd"
     headline_rank: ClassVar[int] = 10
     label: ClassVar[str] = ""
+    label_detail: ClassVar[str] = ""
     options_schema: ClassVar[dict] = {"type": "object"}
     batch_size: int = 256
 
@@ -60,10 +61,6 @@ class Embedder(abc.ABC):
     def evaluated_iterations(cls, exp) -> list[int]:
         """The iterations whose populations are measured in this space: all of them."""
         return list(range(exp.pe.iterations + 1))
-
-    @classmethod
-    def words(cls) -> str:
-        return cls.label or cls.name
 
 
 def torch_device(options: dict) -> str:

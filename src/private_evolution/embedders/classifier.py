@@ -21,6 +21,7 @@ class ClassifierFeatures(Embedder):
     uses_validation_classifier = True
     headline_rank = 1
     label = "validation-CNN"
+    label_detail = "a CNN trained on the validation images"
 
     def __init__(self, options: dict):
         import torch
@@ -50,7 +51,3 @@ class ClassifierFeatures(Embedder):
     @classmethod
     def evaluation_options(cls, exp) -> dict:
         return {"name": cls.name, "batch_size": 512}  # the workflow adds the weights' path
-
-    @classmethod
-    def words(cls) -> str:
-        return f"{cls.label} (a CNN trained on the validation images)"
