@@ -45,7 +45,7 @@ def test_every_option_has_a_default():
         ("privacy", "delta", 0, r"privacy\.delta: 0 is less than or equal to the minimum"),
         ("pe", "iterations", 0, r"pe\.iterations: 0 is less than the minimum of 1"),
         ("pe", "num_samples", 7, r"pe\.num_samples: 7 is smaller than the number of classes \(10\)"),
-        ("pe", "k", 300, r"pe\.k: each private sample votes for k=300"),
+        ("pe", "k", 500, r"pe\.k: each private sample votes for k=500"),
         ("dataset", "name", "imagenet", r"dataset\.name: unknown dataset 'imagenet'"),
         ("embedder", "name", "clip", r"embedder\.name: unknown embedder 'clip'"),
         ("api", "name", "dalle", r"api\.name: unknown API 'dalle'"),
