@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import run_epsilon_label
+
 # The privacy boundary, checked job by job (each job with its epsilon):
 # - PRIVATE_SOURCES write private data as it is.
 # - DP_BARRIERS turn private input into a DP output, but only with noise: a vote job of
@@ -63,9 +65,7 @@ def _epsilon_of(job: dict) -> str | None:
     wildcards = job["wildcards"]
     if "eps" in wildcards:
         return wildcards["eps"]
-    if wildcards.get("run", "").startswith("eps_"):
-        return wildcards["run"][len("eps_"):]
-    return None
+    return run_epsilon_label(wildcards.get("run", ""))
 
 
 def _describe(job: dict) -> str:

@@ -220,6 +220,11 @@ def epsilon_label(epsilon: float) -> str:
     return "inf" if math.isinf(epsilon) else f"{epsilon:g}"
 
 
+def run_epsilon_label(run: str) -> str | None:
+    """The epsilon label of a run folder ('eps_0.5' -> '0.5'), None for 'shared' (iteration 0)."""
+    return run[len("eps_") :] if run.startswith("eps_") else None
+
+
 def parse_epsilon(value) -> float:
     if isinstance(value, str):
         if value.lower().lstrip(".") in ("inf", "infinity"):
@@ -283,27 +288,29 @@ def _implementation_blocks(name: str, section: str, raw: dict, registry) -> None
             )
 
 
-def _api_config(name: str, raw: dict) -> ApiConfig:
-    from .apis import REGISTRY, api_class
+def _chosen_options(name: str, section: str, raw: dict, registry) -> dict:
+    """The options block of the implementation ``raw["name"]`` names, with its schema's defaults
+    (an unknown name is reported by check_experiment)."""
     from .registry import with_defaults
 
-    _implementation_blocks(name, "api", raw, REGISTRY)
+    _implementation_blocks(name, section, raw, registry)
     options = raw.get(raw["name"]) or {}
-    if raw["name"] in REGISTRY:
-        options = with_defaults(api_class(raw["name"]).options_schema, options)
-    return ApiConfig(name=raw["name"], options=options)
+    if raw["name"] in registry:
+        options = with_defaults(registry.get(raw["name"]).options_schema, options)
+    return options
+
+
+def _api_config(name: str, raw: dict) -> ApiConfig:
+    from .apis import REGISTRY
+
+    return ApiConfig(name=raw["name"], options=_chosen_options(name, "api", raw, REGISTRY))
 
 
 def _embedder_config(name: str, raw: dict) -> EmbedderConfig:
-    from .embedders import REGISTRY, embedder_class
-    from .registry import with_defaults
+    from .embedders import REGISTRY
 
-    _implementation_blocks(name, "embedder", raw, REGISTRY)
     common = {key: value for key, value in raw.items() if not isinstance(value, dict)}
-    options = raw.get(raw["name"]) or {}
-    if raw["name"] in REGISTRY:
-        options = with_defaults(embedder_class(raw["name"]).options_schema, options)
-    return EmbedderConfig(**common, options=options)
+    return EmbedderConfig(**common, options=_chosen_options(name, "embedder", raw, REGISTRY))
 
 
 def _experiment(name: str, raw: dict) -> ExperimentConfig:

@@ -148,7 +148,8 @@ def api_params(exp):
 
 def run_epsilon(wildcards):
     """The epsilon of a {run} folder (eps_<label>), or None for the shared iteration 0."""
-    return None if wildcards.run == "shared" else float(wildcards.run[len("eps_") :])
+    label = run_epsilon_label(wildcards.run)
+    return None if label is None else float(label)
 
 
 def embed_name(wildcards):
@@ -194,10 +195,6 @@ def metrics_path(exp_name, eps, t, embedder):
     return iteration_file(exp_name, eps, t, f"metrics_{embedder}.json")
 
 
-def evaluated_iterations(exp, embedder):
-    return embedder_class(embedder).evaluated_iterations(exp)
-
-
 def metrics_entries(exp_name):
     """Every metrics file of an experiment, with the epsilon and iteration it describes."""
     exp = EXPERIMENTS[exp_name]
@@ -211,7 +208,7 @@ def metrics_entries(exp_name):
         }
         for embedder in exp.evaluation_embedders
         for eps in exp.epsilon_labels
-        for t in evaluated_iterations(exp, embedder)
+        for t in embedder_class(embedder).evaluated_iterations(exp)
     ]
     if exp.evaluation.accuracy["enabled"]:
         entries += [
