@@ -6,6 +6,7 @@ import shutil
 
 import yaml
 
+from private_evolution.contract import population_path
 from workflow_helpers import REPO, copy_repository, snakemake, tiny_config
 
 
@@ -70,7 +71,7 @@ def test_the_workflow_runs_as_a_module_from_another_directory(tmp_path):
     # the module's onstart handler is not registered, so no warm worker: every job ran by itself
     assert "[warm worker]" not in result.stderr
     assert "pe_vote" in result.stderr and "pe_all" in result.stderr
-    final = load_population(user / "results" / "tiny" / "eps_1" / "iter_2" / "population.npz")
+    final = load_population(user / population_path("tiny", "1", 2))
     assert len(final) == 60
     assert (user / "results" / "tiny" / "plots" / "fd_vs_epsilon.png").stat().st_size > 0
     assert (user / "results" / "tiny" / "private" / "noise_seed.json").is_file()

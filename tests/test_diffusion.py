@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 
+from private_evolution.contract import embedding_path, lookahead_path, population_path
 from private_evolution import PEError
 from private_evolution.apis import make_api
 from private_evolution.config import load_config
@@ -174,11 +175,11 @@ def test_workflow_runs_each_api_end_to_end(models, tmp_path):
     assert plan["lookahead"] == 1 and plan["random_population"] == 2 and plan["vary"] == 2
     snakemake(workdir, "--cores", "2")
     for name, state_key in (("sd", "prompt_id"), ("unet", "model_class")):
-        final = load_population(workdir / f"results/{name}/eps_1/iter_1/population.npz")
+        final = load_population(workdir / population_path(name, "1", 1))
         assert final.images.shape == (12, 28, 28, 1) and state_key in final.state
         assert (workdir / f"results/{name}/plots/fd_vs_epsilon.png").stat().st_size > 0
-    lookahead = load_npz(workdir / "results/unet/shared/iter_0/lookahead_pixels.npz")
-    plain = load_npz(workdir / "results/unet/shared/iter_0/embed_pixels.npz")
+    lookahead = load_npz(workdir / lookahead_path("unet", "1", 0, "pixels"))
+    plain = load_npz(workdir / embedding_path("unet", "1", 0, "pixels"))
     assert lookahead["features"].shape == plain["features"].shape
     assert not np.allclose(lookahead["features"], plain["features"])
     assert "lookahead" in (workdir / "results/unet/logs/lookahead/shared_iter_0_pixels.log").read_text()

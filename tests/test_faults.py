@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 
+from private_evolution.contract import population_path, selected_path, votes_path
 from workflow_helpers import copy_repository, share_noise_seed, snakemake, tiny_config, write_config
 
 pytestmark = pytest.mark.slow
@@ -62,7 +63,7 @@ def test_killed_run_resumes_to_the_same_result(finished_run, tmp_path, sig):
     workdir = copy_repository(tmp_path)
     write_config(workdir, tiny_config())
     share_noise_seed(finished_run, workdir)
-    start_and_kill(workdir, sig, f"results/{EXP}/eps_1/iter_1/votes.npz")
+    start_and_kill(workdir, sig, votes_path(EXP, "1", 1))
     before = result_files(workdir)
     assert before, "nothing was finished before the kill"
     snakemake(workdir, "--unlock")  # needed after SIGKILL, harmless after a clean stop
@@ -71,23 +72,23 @@ def test_killed_run_resumes_to_the_same_result(finished_run, tmp_path, sig):
     redone = [p for p, mtime in before.items() if after.get(p) != mtime]
     # Only jobs that were running at the kill (at most 2 with --cores 2) may be redone.
     assert len(redone) <= 2, redone
-    for relative in ["eps_1/iter_2/votes.npz", "private/eps_inf/iter_2/votes.npz", "eps_1/iter_2/population.npz", "eps_inf/iter_2/population.npz"]:
-        assert same_arrays(workdir / f"results/{EXP}" / relative, finished_run / f"results/{EXP}" / relative), relative
+    for relative in [votes_path(EXP, "1", 2), votes_path(EXP, "inf", 2), population_path(EXP, "1", 2), population_path(EXP, "inf", 2)]:
+        assert same_arrays(workdir / relative, finished_run / relative), relative
 
 
 def test_corrupted_intermediate_names_the_file_and_the_fix(finished_run, tmp_path):
     workdir = tmp_path / "copy"
     shutil.copytree(finished_run, workdir, symlinks=True)
-    votes = workdir / f"results/{EXP}/eps_1/iter_2/votes.npz"
+    votes = workdir / votes_path(EXP, "1", 2)
     votes.write_bytes(votes.read_bytes()[:100])  # newer than its consumers: select must rerun and read it
     result = snakemake(workdir, "--cores", "2", check=False)
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert f"Cannot read '{votes.relative_to(workdir)}'" in output
     assert "Delete" in output and "--rerun-incomplete" in output
-    others = workdir / f"results/{EXP}/eps_inf/iter_2/population.npz"
+    others = workdir / population_path(EXP, "inf", 2)
     assert others.is_file()
     votes.unlink()  # the fix the message gives
     snakemake(workdir, "--cores", "2", "--forcerun", "vote")
-    for name in ("votes.npz", "selected.npz", "population.npz"):
-        assert same_arrays(workdir / f"results/{EXP}/eps_1/iter_2/{name}", finished_run / f"results/{EXP}/eps_1/iter_2/{name}")
+    for path in (votes_path(EXP, "1", 2), selected_path(EXP, "1", 2), population_path(EXP, "1", 2)):
+        assert same_arrays(workdir / path, finished_run / path), path

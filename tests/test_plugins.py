@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from private_evolution.contract import embedding_path, metrics_path, population_path
 from workflow_helpers import copy_repository, planned_jobs, snakemake, write_config
 
 PLUGIN = '''
@@ -216,13 +218,13 @@ def gpu_asking_rules(workdir: Path, plugin: Path) -> set[str]:
 def test_the_workflow_runs_a_third_party_api_embedder_and_metric(plugin_run):
     workdir, plugin = plugin_run
     results = workdir / "results" / "toy"
-    population = np.load(results / "eps_1" / "iter_2" / "population.npz")
+    population = np.load(workdir / population_path("toy", "1", 2))
     assert "state__position" in population.files
     columns = (population["images"][:, 0, :, 0] > 0).sum(axis=1)
     assert set(columns.tolist()) == {3}  # every sample is a bar of the default width
-    features = np.load(results / "eps_1" / "iter_2" / "embed_toy_pool.npz")
+    features = np.load(workdir / embedding_path("toy", "1", 2, "toy_pool"))
     assert features["features"].shape == (40, 49)  # (28 / 4)^2 cells, the option from embedder.toy_pool
-    metrics = json.loads((results / "eps_1" / "iter_2" / "metrics_toy_pool.json").read_text())
+    metrics = json.loads((workdir / metrics_path("toy", "1", 2, "toy_pool")).read_text())
     assert set(metrics) >= {"fd_toy_pool", "meangap_toy_pool"} and "precision_toy_pool" not in metrics
     table = (results / "metrics.csv").read_text()
     assert "meangap_classifier" in table and "fd_toy_pool" in table
@@ -251,3 +253,4 @@ def test_a_plugin_option_change_reruns_what_it_affects(plugin_run):
         write_config(workdir, plugin_config())
     assert jobs.get("random_population") == 1 and jobs.get("vote", 0) >= 2
     assert "prepare_private" not in jobs
+

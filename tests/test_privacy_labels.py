@@ -4,7 +4,6 @@ and clean-up of half-written files when a job is killed."""
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
@@ -20,11 +19,11 @@ import pandas as pd
 import pytest
 
 from private_evolution import PEError
-from private_evolution.io import load_npz, read_json, save_embeddings, write_json
+from private_evolution.io import load_npz, read_json, save_embeddings
 from private_evolution.noise import draw_digest, noise_generator, read_draws, secret_seed
 from private_evolution.stages.calibrate import calibrate
 from private_evolution.stages.vote import clean_counts, vote
-from workflow_helpers import REPO, copy_repository, snakemake, tiny_config, write_config
+from workflow_helpers import REPO, snakemake, tiny_config, write_config
 
 EXP = "tiny"
 

@@ -36,17 +36,18 @@ def test_negative_weights_rejected(rng):
 def test_streams_are_keyed_by_meaning_not_by_folder_names(tmp_path):
     """select draws from (seed, stage, epsilon, iteration): the same epsilon written 1 or 1.0
     is one stream, wherever the files are; another epsilon or iteration is another stream."""
-    from private_evolution.io import load_npz, save_npz
+    from private_evolution.io import load_selection, save_votes
     from private_evolution.stages.select import select
 
     votes = tmp_path / "votes.npz"
-    save_npz(votes, weights=np.linspace(0.0, 1.0, 200), labels=np.repeat(np.arange(4), 50))
+    weights = np.linspace(0.0, 1.0, 200)
+    save_votes(votes, weights, weights, np.repeat(np.arange(4), 50))
 
     def ids(epsilon, iteration, folder):
         out = tmp_path / folder / "selected.npz"
         out.parent.mkdir(exist_ok=True)
         select(str(votes), iteration, epsilon, 7, str(out))
-        return load_npz(out)["parent_ids"]
+        return load_selection(out)
 
     one = ids(1, 1, "eps_1")
     assert np.array_equal(one, ids(1.0, 1, "renamed_folder"))

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import yaml
 
+from private_evolution.contract import embedding_path, population_path, privacy_path, selected_path, votes_path
 from private_evolution.io import load_npz, read_json
 from private_evolution.noise import draw_digest, noise_generator, secret_seed
 from private_evolution.sharding import shard_bounds
@@ -81,12 +82,12 @@ def test_outputs_do_not_depend_on_the_shard_count(runs):
     for key in ("features", "labels"):
         assert np.array_equal(whole[key], np.concatenate([shard[key] for shard in shards]))
     assert not (runs[4] / base / "private/private_embed_effnet_lite0.npz").exists()
-    files = [
-        "shared/iter_0/population.npz", "shared/iter_0/embed_effnet_lite0.npz",
-        *[f"eps_1/iter_{t}/{name}.npz" for t in (1, 2) for name in ("votes", "selected", "population", "embed_effnet_lite0")],
-    ]
+    files = [population_path("tiny", "1", 0), embedding_path("tiny", "1", 0, "effnet_lite0")]
+    for t in (1, 2):
+        files += [votes_path("tiny", "1", t), selected_path("tiny", "1", t), population_path("tiny", "1", t)]
+        files.append(embedding_path("tiny", "1", t, "effnet_lite0"))
     for name in files:
-        one, four = load_npz(runs[1] / base / name), load_npz(runs[4] / base / name)
+        one, four = load_npz(runs[1] / name), load_npz(runs[4] / name)
         assert sorted(one) == sorted(four), name
         for key in one:
             assert np.array_equal(one[key], four[key]), f"{name}:{key} differs between 1 and 4 shards"
@@ -94,13 +95,13 @@ def test_outputs_do_not_depend_on_the_shard_count(runs):
 
 def test_noise_is_added_once_to_the_sum_of_the_shards_clean_counts(runs):
     exp = runs[4] / "results/tiny"
-    privacy = read_json(exp / "eps_1/privacy.json")
+    privacy = read_json(runs[4] / privacy_path("tiny", "1"))
     for t in (1, 2):
         shard_files = sorted((exp / f"private/eps_1/iter_{t}").glob("vote_counts_*.npz"))
         assert len(shard_files) == 4
         clean = np.sum([load_npz(path)["counts"] for path in shard_files], axis=0)
         assert clean.sum() == 300 * privacy["k"]  # every private sample voted, in exactly one shard
-        votes = load_npz(exp / f"eps_1/iter_{t}/votes.npz")
+        votes = load_npz(runs[4] / votes_path("tiny", "1", t))
         digest = draw_digest(clean, votes["labels"], privacy["sigma"])
         stream = noise_generator(secret_seed(exp / "private"), "tiny", 1.0, t, digest)
         noisy, one_draw = votes["noisy_counts"], stream.normal(0.0, privacy["sigma"], size=len(clean))

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import yaml
 
+from private_evolution.contract import population_path, votes_path
 from private_evolution.io import load_npz
 from workflow_helpers import REPO, copy_repository, planned_jobs, share_noise_seed, snakemake, write_config
 
@@ -153,8 +154,8 @@ def test_workflow_through_slurm_matches_a_local_run(slurm_cluster, tmp_path):
         assert any(n.startswith(group) for n in groups), (group, groups)
 
     snakemake(local, "--cores", "2")
-    for name in ("shared/iter_0/population.npz", "eps_1/iter_1/votes.npz", "eps_1/iter_1/population.npz"):
-        on_cluster, here = load_npz(cluster / "results/tiny" / name), load_npz(local / "results/tiny" / name)
+    for name in (population_path("tiny", "1", 0), votes_path("tiny", "1", 1), population_path("tiny", "1", 1)):
+        on_cluster, here = load_npz(cluster / name), load_npz(local / name)
         for key in here:
             assert np.array_equal(on_cluster[key], here[key]), f"{name}:{key}"
     assert (cluster / "results/tiny/plots/fd_vs_epsilon.png").stat().st_size > 0
@@ -183,7 +184,7 @@ def test_grouping_submits_one_job_per_iteration(slurm_cluster, tmp_path):
         f"SLURM run without shards: {len(ungrouped)} jobs in {runs[False][2]:.0f} s ungrouped, "
         f"{len(grouped)} jobs in {runs[True][2]:.0f} s grouped"
     )
-    for name in ("shared/iter_0/population.npz", "eps_1/iter_1/votes.npz", "eps_1/iter_1/population.npz"):
-        one, other = (load_npz(runs[g][0] / "results/tiny" / name) for g in (False, True))
+    for name in (population_path("tiny", "1", 0), votes_path("tiny", "1", 1), population_path("tiny", "1", 1)):
+        one, other = (load_npz(runs[g][0] / name) for g in (False, True))
         for key in one:
             assert np.array_equal(one[key], other[key]), f"{name}:{key}"

@@ -7,6 +7,11 @@ import numpy as np
 import pytest
 
 from private_evolution.accounting import calibrate_sigma
+from private_evolution.contract import (
+    ACCURACY_CEILING, METRICS_TABLE, PLOTS, PRIVACY_LEDGER, VoteArrays, accuracy_path, embedding_path, metrics_path,
+    population_path, privacy_path, real_embedding_path, real_set_path, selected_path, votes_path,
+)
+from private_evolution.report import PLOT_FILES
 from workflow_helpers import copy_repository, planned_jobs, snakemake, tiny_config, write_config
 
 pytestmark = pytest.mark.slow
@@ -15,37 +20,24 @@ EXP = "tiny"
 
 
 def expected_files(config):
+    """Every file the tiny run should leave, by the paths of contract.py (test_contract.py pins
+    those paths to the layout the docs describe)."""
     exp = config["experiments"][EXP]
     epsilons = ["1", "inf"]
     iterations = exp["pe"]["iterations"]
-    root = f"results/{EXP}"
-    files = [
-        f"{root}/private/private.npz",
-        f"{root}/private/heldout.npz",
-        f"{root}/private/private_embed_effnet_lite0.npz",
-        f"{root}/private/heldout_embed_effnet_lite0.npz",
-        f"{root}/shared/iter_0/population.npz",
-        f"{root}/shared/iter_0/embed_effnet_lite0.npz",
-        f"{root}/shared/iter_0/metrics_effnet_lite0.json",
-        f"{root}/metrics.csv",
-        f"{root}/privacy_ledger.csv",
-        f"{root}/accuracy_ceiling.json",
-        f"{root}/plots/fd_vs_epsilon.png",
-        f"{root}/plots/fd_vs_iteration.png",
-        f"{root}/plots/accuracy_vs_epsilon.png",
-        f"{root}/plots/samples.png",
-        f"{root}/plots/samples_by_iteration.png",
-        f"{root}/private/heldout_embed_inception.npz",
-        f"{root}/shared/iter_0/metrics_inception.json",
-    ]
+    vote_space, spaces = "effnet_lite0", ("effnet_lite0", "inception")
+    files = [real_set_path(EXP, split) for split in ("private", "heldout")]
+    files.append(real_embedding_path(EXP, "private", vote_space))  # the vote's space only
+    files += [real_embedding_path(EXP, "heldout", space) for space in spaces]
+    files += [population_path(EXP, "1", 0), embedding_path(EXP, "1", 0, vote_space)]
+    files += [metrics_path(EXP, "1", 0, space) for space in spaces]
+    files += [pattern.format(exp=EXP) for pattern in (METRICS_TABLE, PRIVACY_LEDGER, ACCURACY_CEILING)]
+    files += [f"{PLOTS}/{name}".format(exp=EXP) for name in PLOT_FILES.values()]
     for eps in epsilons:
-        files += [f"{root}/eps_{eps}/privacy.json", f"{root}/eps_{eps}/accuracy.json"]
-        files.append(f"{root}/eps_{eps}/iter_{iterations}/metrics_inception.json")
+        files += [privacy_path(EXP, eps), accuracy_path(EXP, eps), metrics_path(EXP, eps, iterations, "inception")]
         for t in range(1, iterations + 1):
-            for name in ("selected.npz", "population.npz", "embed_effnet_lite0.npz", "metrics_effnet_lite0.json"):
-                files.append(f"{root}/eps_{eps}/iter_{t}/{name}")
-            # the un-noised epsilon = inf vote is private
-            files.append(f"{root}/private/eps_{eps}/iter_{t}/votes.npz" if eps == "inf" else f"{root}/eps_{eps}/iter_{t}/votes.npz")
+            files += [selected_path(EXP, eps, t), population_path(EXP, eps, t), votes_path(EXP, eps, t)]
+            files += [embedding_path(EXP, eps, t, vote_space), metrics_path(EXP, eps, t, vote_space)]
     return files
 
 
@@ -74,8 +66,8 @@ def test_privacy_json_holds_the_accountants_sigma(finished_run):
 def test_votes_hold_only_noisy_counts(finished_run):
     record = json.loads((finished_run / f"results/{EXP}/eps_1/privacy.json").read_text())
     with np.load(finished_run / f"results/{EXP}/eps_1/iter_1/votes.npz") as votes:
-        assert set(votes.files) == {"noisy_counts", "weights", "labels"}
-        noisy, weights = votes["noisy_counts"], votes["weights"]
+        assert set(votes.files) == set(VoteArrays.REQUIRED)
+        noisy, weights = votes[VoteArrays.NOISY_COUNTS], votes[VoteArrays.WEIGHTS]
     assert not np.allclose(noisy, np.round(noisy))  # noise was added
     assert np.allclose(weights, np.maximum(noisy - record["threshold"], 0))
     assert not (finished_run / f"results/{EXP}/eps_inf/iter_1/votes.npz").exists()  # un-noised: private only

@@ -57,3 +57,32 @@ def test_rules_and_config_code_never_test_an_implementation_name():
     # the check sees such a test when there is one
     assert comparison.search('runs_network = exp.embedder.name != "pixels"')
     assert comparison.search('if name in ("inception", "classifier"):')
+
+
+def test_every_jobs_benchmark_file_is_the_one_its_log_names(tmp_path):
+    """Rules take log and benchmark from contract.job_log/job_benchmark with one name, so that
+    the warm worker can write a job's own usage into its benchmark file (benchmark_of_log).
+    Checked on every job of a dry run, shard and gather jobs included."""
+    import re
+
+    from private_evolution.contract import benchmark_of_log
+    from workflow_helpers import copy_repository, snakemake, tiny_config, write_config
+
+    workdir = copy_repository(tmp_path)
+    config = tiny_config()
+    config["experiments"]["tiny"]["compute"] = {"shards": 2}
+    config["experiments"]["tiny"]["evaluation"]["embedders"].append("classifier")
+    config["experiments"]["tiny"]["dataset"]["num_validation"] = 20
+    write_config(workdir, config)
+    output = snakemake(workdir, "--dry-run", "--config", "warm_worker=False").stdout
+    jobs = re.findall(r"rule (\w+):\n((?:\s+\w[\w ]*: .*\n)+)", output)
+    rules = set()
+    for rule, body in jobs:
+        if rule == "all":  # the target list: no job runs
+            continue
+        fields = dict(re.findall(r"^\s+(\w+): (.*)$", body, flags=re.M))
+        assert fields.get("benchmark") == benchmark_of_log(fields["log"]), (rule, fields)
+        rules.add(rule)
+    assert {"vote_shard", "vote", "embed_shard", "embed", "vary_shard", "vary", "embed_real_shard", "plot",
+            "prepare_validation", "train_feature_classifier", "embed_evaluation"} <= rules
+    assert len(jobs) > 50

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import run_epsilon_label
+from .contract import run_epsilon_label
 
 # The privacy boundary, checked job by job (each job with its epsilon):
 # - PRIVATE_SOURCES write private data as it is.

@@ -220,11 +220,6 @@ def epsilon_label(epsilon: float) -> str:
     return "inf" if math.isinf(epsilon) else f"{epsilon:g}"
 
 
-def run_epsilon_label(run: str) -> str | None:
-    """The epsilon label of a run folder ('eps_0.5' -> '0.5'), None for 'shared' (iteration 0)."""
-    return run[len("eps_") :] if run.startswith("eps_") else None
-
-
 def parse_epsilon(value) -> float:
     if isinstance(value, str):
         if value.lower().lstrip(".") in ("inf", "infinity"):

@@ -47,15 +47,16 @@ def load_npz_dataset(dataset_cfg: dict) -> LabelledImages:
         raise PEError("dataset.name 'npz' needs dataset.path: the .npz file holding 'images' and 'labels'")
     if not Path(path).is_file():
         raise PEError(f"dataset.path '{path}' does not exist")
+    from .contract import ImageArrays
     from .io import load_npz
 
-    arrays = load_npz(path, required=("images", "labels"))
-    images = arrays["images"]
+    arrays = load_npz(path, required=ImageArrays.REQUIRED)
+    images = arrays[ImageArrays.IMAGES]
     if images.ndim == 3:
         images = images[..., None]
     if images.dtype != np.uint8:
         raise PEError(f"'{path}': images must be uint8 (0..255), got {images.dtype}")
-    labels = arrays["labels"].astype(np.int64)
+    labels = arrays[ImageArrays.LABELS].astype(np.int64)
     if "class_names" in arrays:
         class_names = [str(name) for name in arrays["class_names"]]
     else:

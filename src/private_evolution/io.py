@@ -17,9 +17,10 @@ from typing import Any, Iterable
 import numpy as np
 
 from . import PEError
+from .contract import CountArrays, EmbeddingArrays, ImageArrays, SelectionArrays, VoteArrays
 from .population import Population
 
-STATE_PREFIX = "state__"  # npz keys of a population's per-sample state: state__<name>
+STATE_PREFIX = ImageArrays.STATE_PREFIX  # npz keys of a population's per-sample state: state__<name>
 
 
 class CorruptFileError(PEError):
@@ -157,31 +158,72 @@ def read_json(path: str | os.PathLike) -> Any:
         raise CorruptFileError(f"Cannot read '{path}': {err}. {recovery_hint(path)}") from err
 
 
+# One writer and one reader per kind of file; the arrays they hold are named in contract.py.
+
+
+def save_images(path: str | os.PathLike, images: np.ndarray, labels: np.ndarray) -> None:
+    """A labelled image set: a real split, a released synthetic set."""
+    save_npz(path, **{ImageArrays.IMAGES: images, ImageArrays.LABELS: labels})
+
+
+def load_images(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """(images, labels) of a labelled image set or a population (its state left out)."""
+    arrays = load_npz(path, required=ImageArrays.REQUIRED)
+    return arrays[ImageArrays.IMAGES], arrays[ImageArrays.LABELS]
+
+
 def save_population(path: str | os.PathLike, population: Population) -> None:
     state = {STATE_PREFIX + name: values for name, values in population.state.items()}
-    save_npz(path, images=population.images, labels=population.labels, **state)
+    save_npz(path, **{ImageArrays.IMAGES: population.images, ImageArrays.LABELS: population.labels}, **state)
 
 
 def load_population(path: str | os.PathLike) -> Population:
-    arrays = load_npz(path, required=("images", "labels"))
+    arrays = load_npz(path, required=ImageArrays.REQUIRED)
     state = {key[len(STATE_PREFIX):]: value for key, value in arrays.items() if key.startswith(STATE_PREFIX)}
     try:
-        return Population(images=arrays["images"], labels=arrays["labels"], state=state)
+        return Population(images=arrays[ImageArrays.IMAGES], labels=arrays[ImageArrays.LABELS], state=state)
     except ValueError as err:
         raise CorruptFileError(f"'{path}' is not a valid population: {err}. {recovery_hint(path)}") from err
 
 
 def save_embeddings(path: str | os.PathLike, features: np.ndarray, labels: np.ndarray) -> None:
-    save_npz(path, features=features, labels=labels)
+    save_npz(path, **{EmbeddingArrays.FEATURES: features, EmbeddingArrays.LABELS: labels})
+
+
+def save_clean_counts(path: str | os.PathLike, counts: np.ndarray, labels: np.ndarray) -> None:
+    """One shard's un-noised counts: only ever under private/ (the vote stage checks)."""
+    save_npz(path, **{CountArrays.COUNTS: counts, CountArrays.LABELS: labels})
+
+
+def load_clean_counts(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    arrays = load_npz(path, required=CountArrays.REQUIRED)
+    return arrays[CountArrays.COUNTS], arrays[CountArrays.LABELS]
+
+
+def save_votes(path: str | os.PathLike, noisy_counts: np.ndarray, weights: np.ndarray, labels: np.ndarray) -> None:
+    save_npz(path, **{VoteArrays.NOISY_COUNTS: noisy_counts, VoteArrays.WEIGHTS: weights, VoteArrays.LABELS: labels})
+
+
+def load_votes(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The arrays of a votes file, by their contract.Votes names."""
+    return load_npz(path, required=VoteArrays.REQUIRED)
+
+
+def save_selection(path: str | os.PathLike, parent_ids: np.ndarray) -> None:
+    save_npz(path, **{SelectionArrays.PARENT_IDS: parent_ids})
+
+
+def load_selection(path: str | os.PathLike) -> np.ndarray:
+    return load_npz(path, required=SelectionArrays.REQUIRED)[SelectionArrays.PARENT_IDS]
 
 
 def load_embeddings(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    arrays = load_npz(path, required=("features", "labels"))
-    features = arrays["features"]
+    arrays = load_npz(path, required=EmbeddingArrays.REQUIRED)
+    features = arrays[EmbeddingArrays.FEATURES]
     if not np.all(np.isfinite(features)):
         bad = int((~np.isfinite(features).all(axis=1)).sum())
         raise CorruptFileError(
             f"'{path}' holds {bad} embeddings with NaN or infinite values; the embedder "
             f"failed on those images. {recovery_hint(path)}"
         )
-    return features, arrays["labels"]
+    return features, arrays[EmbeddingArrays.LABELS]

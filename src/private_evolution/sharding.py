@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from . import PEError
+from .contract import ImageArrays
 from .io import Population, load_npz, load_population, save_npz, save_population
 
 
@@ -37,6 +38,18 @@ def shard_slice(total: int, shard: tuple[int, int] | None, align: int = 1) -> sl
     return slice(begin, end)
 
 
+def job_part(shard, inputs) -> tuple[tuple[int, int] | None, list[str] | None]:
+    """What a job of a sharded stage does, from its ``shard`` param and its inputs (the one
+    test every stage script makes): ``(shard, None)`` for a shard job (``<rule>_shard``),
+    ``(None, shard files)`` for the job gathering them (an input named ``shards``), and
+    ``(None, None)`` for the whole stage in one job (compute.shards = 1)."""
+    if shard:
+        return (int(shard[0]), int(shard[1])), None
+    if "shards" in inputs.keys():
+        return None, list(inputs.shards)
+    return None, None
+
+
 def non_empty(parts: list, size) -> list:
     """The parts that hold samples (empty shards carry no shape to concatenate); at least one part."""
     kept = [part for part in parts if size(part) > 0]
@@ -45,7 +58,8 @@ def non_empty(parts: list, size) -> list:
 
 def gather_arrays(paths: list[str], output_path: str) -> None:
     """Concatenate the arrays of shard .npz files (same keys) along the first axis."""
-    parts = non_empty([load_npz(path) for path in paths], lambda part: len(part["labels"]))
+    # every sharded file (images, embeddings) has one label per sample
+    parts = non_empty([load_npz(path) for path in paths], lambda part: len(part[ImageArrays.LABELS]))
     keys = list(parts[0])
     save_npz(output_path, **{key: np.concatenate([part[key] for part in parts]) for key in keys})
 

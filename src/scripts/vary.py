@@ -1,14 +1,14 @@
 """Rules vary and vary_shard: VARIATION_API on the selected samples -> the next population
 (all of it or one shard), or the shards gathered."""
 from private_evolution.stages.vary import vary
-from private_evolution.sharding import gather_populations
+from private_evolution.sharding import gather_populations, job_part
 from private_evolution.logs import stage_logging
 
 with stage_logging(snakemake.log[0], f"{snakemake.rule} eps_{snakemake.wildcards.eps} t={snakemake.wildcards.t}"):
-    if "shards" in snakemake.input.keys():
-        gather_populations(list(snakemake.input.shards), snakemake.output[0])
+    shard, shards = job_part(snakemake.params.shard, snakemake.input)
+    if shards:
+        gather_populations(shards, snakemake.output[0])
     else:
-        shard = snakemake.params.shard
         vary(
             snakemake.params.api,
             snakemake.params.dataset,
@@ -19,5 +19,5 @@ with stage_logging(snakemake.log[0], f"{snakemake.rule} eps_{snakemake.wildcards
             float(snakemake.wildcards.eps),
             snakemake.params.seed,
             snakemake.output[0],
-            shard=tuple(shard) if shard else None,
+            shard=shard,
         )

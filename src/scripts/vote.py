@@ -4,9 +4,11 @@ vote adds the noise, once, to the counts (its own, or the sum of the shards');
 vote_reference is the un-noised epsilon = inf vote, written under private/."""
 from private_evolution.stages.vote import vote, vote_counts
 from private_evolution.logs import stage_logging
+from private_evolution.sharding import job_part
 
 with stage_logging(snakemake.log[0], f"{snakemake.rule} eps_{snakemake.wildcards.eps} t={snakemake.wildcards.t}"):
-    if snakemake.params.shard:
+    shard, shard_counts = job_part(snakemake.params.shard, snakemake.input)
+    if shard:
         vote_counts(
             snakemake.input.private,
             snakemake.input.population,
@@ -25,5 +27,5 @@ with stage_logging(snakemake.log[0], f"{snakemake.rule} eps_{snakemake.wildcards
             snakemake.output.votes,
             snakemake.output.draw,
             backend=snakemake.params.settings["nn_backend"],
-            shard_counts_paths=list(snakemake.input.shards) if "shards" in snakemake.input.keys() else None,
+            shard_counts_paths=shard_counts,
         )

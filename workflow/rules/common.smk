@@ -7,20 +7,55 @@
 
 # This file's own folder, not workflow.basedir: used as a module, basedir is the user's folder.
 REPO = Path(str(workflow.current_basedir)).parents[1]
-PRIVATE = "results/{exp}/private"
-# The CNN trained on the held-out validation part: real data, so it stays private; its
-# penultimate layer is the "classifier" evaluation feature space.
-FEATURE_CLASSIFIER = f"{PRIVATE}/feature_classifier.pt"
-ITER_ZERO = "results/{exp}/shared/iter_0"
-ITER = "results/{exp}/eps_{eps}/iter_{t}"
-# What an iteration keeps private: per-shard clean counts, the un-noised epsilon = inf votes,
-# the record of each draw.
-PRIVATE_ITER = f"{PRIVATE}/eps_{{eps}}/iter_{{t}}"
-DRAW = f"{PRIVATE_ITER}/draw.json"
-# Clean per-shard vote counts: private, like everything un-noised.
-VOTE_COUNTS = f"{PRIVATE_ITER}/vote_counts_{{shard}}.npz"
-# One shard of a real split's embeddings (compute.shards > 1); the vote's shards read these.
-PRIVATE_EMBED_SHARD = f"{PRIVATE}/shards/{{split}}_embed_{{embedder}}_{{shard}}.npz"
+# Every path pattern jobs exchange is named in contract.py (with the npz arrays and JSON fields).
+from private_evolution.contract import (
+    ACCURACY,
+    ACCURACY_CEILING,
+    ANY_ITER,
+    DRAW,
+    EMBEDDING,
+    EMBEDDING_SHARD,
+    FEATURE_CLASSIFIER,
+    ITER,
+    ITER_ZERO,
+    LOOKAHEAD,
+    METRICS,
+    METRICS_TABLE,
+    PLOTS,
+    POPULATION,
+    POPULATION_SHARD,
+    PRIVACY,
+    PRIVACY_DRAWS,
+    PRIVACY_LEDGER,
+    PRIVACY_SPEND,
+    PRIVATE,
+    PRIVATE_ITER,
+    REAL_EMBEDDING,
+    REAL_EMBEDDING_SHARD,
+    REAL_SET,
+    RELEASE,
+    RUN_PREFIX,
+    SELECTED,
+    SHARED_RUN,
+    VOTE_COUNTS,
+    VOTES,
+    accuracy_path,
+    draw_path,
+    fill,
+    iteration_file,
+    job_benchmark,
+    job_log,
+    lookahead_path,
+    metrics_path,
+    population_path,
+    privacy_path,
+    real_embedding_path,
+    run_epsilon_label,
+    run_folder,
+    selected_path,
+    votes_path,
+)
+
 FINITE_EPS = r"[0-9]+(\.[0-9]+)?(e[+-]?[0-9]+)?"  # every epsilon label but inf
 
 # Job order (Snakemake runs ready jobs of higher priority first, and among equals those
@@ -35,7 +70,7 @@ wildcard_constraints:
     exp=r"[A-Za-z0-9][A-Za-z0-9_-]*",
     eps=r"inf|[0-9]+(\.[0-9]+)?(e[+-]?[0-9]+)?",
     t=r"[1-9][0-9]*",
-    run=r"shared|eps_[^/]+",
+    run=rf"{SHARED_RUN}|{RUN_PREFIX}[^/]+",
     any_t=r"[0-9]+",
     embedder=r"[a-z0-9_]+",
     split=r"private|heldout|validation",
@@ -156,43 +191,12 @@ def embed_name(wildcards):
     return exp_cfg(wildcards).embedder.name
 
 
-def iteration_file(exp_name, eps, t, name):
-    """A file of iteration t of one epsilon's run: iteration 0 (RANDOM_API) is shared by
-    every epsilon, so its files live under shared/."""
-    base = ITER_ZERO if int(t) == 0 else ITER
-    return f"{base}/{name}".format(exp=exp_name, eps=eps, t=t)
-
-
-def population_path(exp_name, eps, t):
-    return iteration_file(exp_name, eps, t, "population.npz")
-
-
-def embedding_path(exp_name, eps, t):
-    name = EXPERIMENTS[exp_name].embedder.name
-    return iteration_file(exp_name, eps, t, f"embed_{name}.npz")
-
-
 def vote_features_path(exp_name, eps, t):
     """What the vote compares private samples with: the candidates' embeddings, or with
     pe.lookahead > 0 the mean embeddings of their variations."""
-    if EXPERIMENTS[exp_name].pe.lookahead == 0:
-        return embedding_path(exp_name, eps, t)
-    name = EXPERIMENTS[exp_name].embedder.name
-    return iteration_file(exp_name, eps, t, f"lookahead_{name}.npz")
-
-
-def votes_path(exp_name, eps, t):
-    """The noisy histogram of a finite epsilon is public; the un-noised epsilon = inf one is private."""
-    base = PRIVATE_ITER if eps == "inf" else ITER
-    return f"{base}/votes.npz".format(exp=exp_name, eps=eps, t=t)
-
-
-def draw_path(exp_name, eps, t):
-    return DRAW.format(exp=exp_name, eps=eps, t=t)
-
-
-def metrics_path(exp_name, eps, t, embedder):
-    return iteration_file(exp_name, eps, t, f"metrics_{embedder}.json")
+    exp = EXPERIMENTS[exp_name]
+    features = LOOKAHEAD if exp.pe.lookahead > 0 else EMBEDDING
+    return iteration_file(exp_name, eps, t, features, embedder=exp.embedder.name)
 
 
 def metrics_entries(exp_name):
@@ -215,7 +219,7 @@ def metrics_entries(exp_name):
             {
                 "epsilon": eps,
                 "iteration": exp.pe.iterations,
-                "path": f"results/{exp_name}/eps_{eps}/accuracy.json",
+                "path": accuracy_path(exp_name, eps),
             }
             for eps in exp.epsilon_labels
         ]
@@ -223,7 +227,7 @@ def metrics_entries(exp_name):
             {
                 "epsilon": None,
                 "iteration": None,
-                "path": f"results/{exp_name}/accuracy_ceiling.json",
+                "path": ACCURACY_CEILING.format(exp=exp_name),
             }
         )
     return entries
@@ -238,7 +242,8 @@ def final_populations(exp_name):
 
 def plot_paths(exp_name):
     return {
-        name: f"results/{exp_name}/plots/{file}" for name, file in PLOT_FILES.items()
+        name: f"{PLOTS}/{file}".format(exp=exp_name)
+        for name, file in PLOT_FILES.items()
     }
 
 
@@ -249,16 +254,12 @@ def grid_iterations(exp):
 
 
 def final_outputs(exp_name):
-    outputs = [
-        f"results/{exp_name}/metrics.csv",
-        f"results/{exp_name}/privacy_ledger.csv",
-        f"results/{exp_name}/privacy_draws.csv",
-        f"results/{exp_name}/privacy_spend.json",
-        *plot_paths(exp_name).values(),
-    ]
+    outputs = [METRICS_TABLE, PRIVACY_LEDGER, PRIVACY_DRAWS, PRIVACY_SPEND]
     if EXPERIMENTS[exp_name].release.enabled:
-        outputs.append(f"results/{exp_name}/release")
-    return outputs
+        outputs.append(RELEASE)
+    return [path.format(exp=exp_name) for path in outputs] + list(
+        plot_paths(exp_name).values()
+    )
 
 
 def shard_count(wildcards):
@@ -324,13 +325,13 @@ def cluster_group(stage, iteration=None):
             return (
                 f"{exp.name}.data"
                 if sharded
-                else f"{exp.name}.eps_{wildcards.eps}.iter_1"
+                else f"{exp.name}.{run_folder(wildcards.eps)}.iter_1"
             )
         if iteration in ("data", "report"):
             return f"{exp.name}.{iteration}"
         values = dict(wildcards.items())
-        run = values.get("run") or (
-            "shared" if iteration == "zero" else f"eps_{values['eps']}"
+        run = values.get("run") or run_folder(
+            None if iteration == "zero" else values["eps"]
         )
         t = {"zero": 0, "last": exp.pe.iterations}.get(
             iteration, values.get("t", values.get("any_t"))
@@ -374,7 +375,7 @@ def vote_inputs(wildcards):
         "population": vote_features_path(
             wildcards.exp, wildcards.eps, int(wildcards.t) - 1
         ),
-        "privacy": "results/{exp}/eps_{eps}/privacy.json".format(**wildcards),
+        "privacy": privacy_path(wildcards.exp, wildcards.eps),
     }
 
 
@@ -385,13 +386,13 @@ def private_input(wildcards):
     name = embed_name(wildcards)
     if "shard" in wildcards.keys():
         return {
-            "private": PRIVATE_EMBED_SHARD.format(
+            "private": REAL_EMBEDDING_SHARD.format(
                 exp=wildcards.exp, split="private", embedder=name, shard=wildcards.shard
             )
         }
     if shard_count(wildcards) > 1:
         return {}
-    return {"private": f"{PRIVATE}/private_embed_{name}.npz".format(exp=wildcards.exp)}
+    return {"private": real_embedding_path(wildcards.exp, "private", name)}
 
 
 def vary_inputs(wildcards):
@@ -399,7 +400,7 @@ def vary_inputs(wildcards):
         "population": population_path(
             wildcards.exp, wildcards.eps, int(wildcards.t) - 1
         ),
-        "selected": f"{ITER}/selected.npz".format(**wildcards),
+        "selected": selected_path(wildcards.exp, wildcards.eps, wildcards.t),
     }
 
 
@@ -429,7 +430,7 @@ def release_runs(exp_name):
     T = exp.pe.iterations
     return {
         eps: {
-            "privacy": f"results/{exp_name}/eps_{eps}/privacy.json",
+            "privacy": privacy_path(exp_name, eps),
             "votes": [votes_path(exp_name, eps, t) for t in range(1, T + 1)],
             "draws": [draw_path(exp_name, eps, t) for t in range(1, T + 1)],
             "final": population_path(exp_name, eps, T),
@@ -453,7 +454,7 @@ def composed_releases(exp_name):
         {
             "experiment": name,
             "epsilon": eps,
-            "privacy": f"results/{name}/eps_{eps}/privacy.json",
+            "privacy": privacy_path(name, eps),
         }
         for name in same_private_data(exp_name)
         for eps in map(epsilon_label, EXPERIMENTS[name].release.epsilons)

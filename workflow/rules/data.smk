@@ -5,11 +5,11 @@
 
 rule prepare_private:
     output:
-        private=f"{PRIVATE}/private.npz",
+        private=fill(REAL_SET, split="private"),
     log:
-        f"{PRIVATE}/logs/prepare_private.log",
+        job_log("prepare_private", private=True),
     benchmark:
-        "results/{exp}/benchmarks/prepare_private.tsv"
+        job_benchmark("prepare_private")
     priority: PRIORITY_PRIVATE
     group:
         cluster_group(None, iteration="data")
@@ -27,11 +27,11 @@ rule prepare_private:
 
 use rule prepare_private as prepare_heldout with:
     output:
-        heldout=f"{PRIVATE}/heldout.npz",
+        heldout=fill(REAL_SET, split="heldout"),
     log:
-        f"{PRIVATE}/logs/prepare_heldout.log",
+        job_log("prepare_heldout", private=True),
     benchmark:
-        "results/{exp}/benchmarks/prepare_heldout.tsv"
+        job_benchmark("prepare_heldout")
     priority: 0
     params:
         dataset=lambda w: JobOptions(exp_cfg(w).section("dataset")),
@@ -40,11 +40,11 @@ use rule prepare_private as prepare_heldout with:
 
 use rule prepare_private as prepare_validation with:
     output:
-        validation=f"{PRIVATE}/validation.npz",
+        validation=fill(REAL_SET, split="validation"),
     log:
-        f"{PRIVATE}/logs/prepare_validation.log",
+        job_log("prepare_validation", private=True),
     benchmark:
-        "results/{exp}/benchmarks/prepare_validation.tsv"
+        job_benchmark("prepare_validation")
     priority: PRIORITY_PRIVATE
     params:
         dataset=lambda w: JobOptions(exp_cfg(w).section("dataset")),
@@ -55,13 +55,13 @@ use rule prepare_private as prepare_validation with:
 # the private set): trained once per experiment, used only by evaluation.
 rule train_feature_classifier:
     input:
-        f"{PRIVATE}/validation.npz",
+        fill(REAL_SET, split="validation"),
     output:
         FEATURE_CLASSIFIER,
     log:
-        f"{PRIVATE}/logs/train_feature_classifier.log",
+        job_log("train_feature_classifier", private=True),
     benchmark:
-        "results/{exp}/benchmarks/train_feature_classifier.tsv"
+        job_benchmark("train_feature_classifier")
     priority: PRIORITY_PRIVATE
     group:
         cluster_group(None, iteration="data")
@@ -77,14 +77,14 @@ rule train_feature_classifier:
 
 rule embed_real_shard:
     input:
-        f"{PRIVATE}/{{split}}.npz",
+        REAL_SET,
         unpack(embedder_inputs),
     output:
-        PRIVATE_EMBED_SHARD,
+        REAL_EMBEDDING_SHARD,
     log:
-        f"{PRIVATE}/logs/embed_real/{{split}}_{{embedder}}_shard_{{shard}}.log",
+        job_log("embed_real/{split}_{embedder}_shard_{shard}", private=True),
     benchmark:
-        "results/{exp}/benchmarks/embed_real/{split}_{embedder}_shard_{shard}.tsv"
+        job_benchmark("embed_real/{split}_{embedder}_shard_{shard}")
     priority: PRIORITY_PRIVATE
     conda:
         "../../envs/pe.yaml"
@@ -101,14 +101,14 @@ rule embed_real_shard:
 
 use rule embed_real_shard as embed_real with:
     input:
-        unpack(sharded({"images": f"{PRIVATE}/{{split}}.npz"}, PRIVATE_EMBED_SHARD)),
+        unpack(sharded({"images": REAL_SET}, REAL_EMBEDDING_SHARD)),
         unpack(embedder_inputs),
     output:
-        f"{PRIVATE}/{{split}}_embed_{{embedder}}.npz",
+        REAL_EMBEDDING,
     log:
-        f"{PRIVATE}/logs/embed_real/{{split}}_{{embedder}}.log",
+        job_log("embed_real/{split}_{embedder}", private=True),
     benchmark:
-        "results/{exp}/benchmarks/embed_real/{split}_{embedder}.tsv"
+        job_benchmark("embed_real/{split}_{embedder}")
     group:
         cluster_group("embed", iteration="data")
     resources:

@@ -10,14 +10,14 @@ ruleorder: embed_evaluation > embed
 
 rule embed_evaluation:
     input:
-        images="results/{exp}/{run}/iter_{any_t}/population.npz",
+        images=f"{ANY_ITER}/{POPULATION}",
         weights=FEATURE_CLASSIFIER,
     output:
-        "results/{exp}/{run}/iter_{any_t}/embed_{embedder}.npz",
+        f"{ANY_ITER}/{EMBEDDING}",
     log:
-        "results/{exp}/logs/embed_evaluation/{run}_iter_{any_t}_{embedder}.log",
+        job_log("embed_evaluation/{run}_iter_{any_t}_{embedder}"),
     benchmark:
-        "results/{exp}/benchmarks/embed_evaluation/{run}_iter_{any_t}_{embedder}.tsv"
+        job_benchmark("embed_evaluation/{run}_iter_{any_t}_{embedder}")
     wildcard_constraints:
         embedder=validation_classifier_spaces(),
     group:
@@ -34,14 +34,14 @@ rule embed_evaluation:
 
 rule evaluate:
     input:
-        population="results/{exp}/{run}/iter_{any_t}/embed_{embedder}.npz",
-        heldout=f"{PRIVATE}/heldout_embed_{{embedder}}.npz",
+        population=f"{ANY_ITER}/{EMBEDDING}",
+        heldout=fill(REAL_EMBEDDING, split="heldout"),
     output:
-        "results/{exp}/{run}/iter_{any_t}/metrics_{embedder}.json",
+        f"{ANY_ITER}/{METRICS}",
     log:
-        "results/{exp}/logs/evaluate/{run}_iter_{any_t}_{embedder}.log",
+        job_log("evaluate/{run}_iter_{any_t}_{embedder}"),
     benchmark:
-        "results/{exp}/benchmarks/evaluate/{run}_iter_{any_t}_{embedder}.tsv"
+        job_benchmark("evaluate/{run}_iter_{any_t}_{embedder}")
     group:
         cluster_group("evaluate")
     conda:
@@ -58,13 +58,13 @@ rule evaluate:
 rule evaluate_accuracy:
     input:
         train=lambda w: population_path(w.exp, w.eps, exp_cfg(w).pe.iterations),
-        heldout=f"{PRIVATE}/heldout.npz",
+        heldout=fill(REAL_SET, split="heldout"),
     output:
-        "results/{exp}/eps_{eps}/accuracy.json",
+        ACCURACY,
     log:
-        "results/{exp}/logs/evaluate_accuracy/eps_{eps}.log",
+        job_log("evaluate_accuracy/eps_{eps}"),
     benchmark:
-        "results/{exp}/benchmarks/evaluate_accuracy/eps_{eps}.tsv"
+        job_benchmark("evaluate_accuracy/eps_{eps}")
     group:
         cluster_group("evaluate", iteration="last")
     conda:
@@ -81,14 +81,14 @@ rule evaluate_accuracy:
 # The ceiling: the same classifier trained on the real private set. Not DP.
 rule evaluate_accuracy_ceiling:
     input:
-        train=f"{PRIVATE}/private.npz",
-        heldout=f"{PRIVATE}/heldout.npz",
+        train=fill(REAL_SET, split="private"),
+        heldout=fill(REAL_SET, split="heldout"),
     output:
-        "results/{exp}/accuracy_ceiling.json",
+        ACCURACY_CEILING,
     log:
-        f"{PRIVATE}/logs/evaluate_accuracy/ceiling.log",
+        job_log("evaluate_accuracy/ceiling", private=True),
     benchmark:
-        "results/{exp}/benchmarks/evaluate_accuracy/ceiling.tsv"
+        job_benchmark("evaluate_accuracy/ceiling")
     group:
         cluster_group(None, iteration="report")
     conda:

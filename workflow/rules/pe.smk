@@ -7,11 +7,11 @@
 
 rule calibrate:
     output:
-        "results/{exp}/eps_{eps}/privacy.json",
+        PRIVACY,
     log:
-        "results/{exp}/logs/calibrate/eps_{eps}.log",
+        job_log("calibrate/eps_{eps}"),
     benchmark:
-        "results/{exp}/benchmarks/calibrate/eps_{eps}.tsv"
+        job_benchmark("calibrate/eps_{eps}")
     priority: PRIORITY_LOOP
     group:
         cluster_group("calibrate")
@@ -42,11 +42,11 @@ rule calibrate:
 
 rule random_population_shard:
     output:
-        f"{ITER_ZERO}/shards/population_{{shard}}.npz",
+        f"{ITER_ZERO}/{POPULATION_SHARD}",
     log:
-        "results/{exp}/logs/random_population/shard_{shard}.log",
+        job_log("random_population/shard_{shard}"),
     benchmark:
-        "results/{exp}/benchmarks/random_population/shard_{shard}.tsv"
+        job_benchmark("random_population/shard_{shard}")
     priority: PRIORITY_LOOP
     conda:
         "../../envs/pe.yaml"
@@ -66,13 +66,13 @@ rule random_population_shard:
 # The stage itself: one job, or with compute.shards > 1 the job gathering the shards.
 use rule random_population_shard as random_population with:
     input:
-        unpack(sharded(lambda w: {}, f"{ITER_ZERO}/shards/population_{{shard}}.npz")),
+        unpack(sharded(lambda w: {}, f"{ITER_ZERO}/{POPULATION_SHARD}")),
     output:
-        f"{ITER_ZERO}/population.npz",
+        f"{ITER_ZERO}/{POPULATION}",
     log:
-        "results/{exp}/logs/random_population.log",
+        job_log("random_population"),
     benchmark:
-        "results/{exp}/benchmarks/random_population.tsv"
+        job_benchmark("random_population")
     group:
         cluster_group("generate", iteration="zero")
     resources:
@@ -83,13 +83,13 @@ use rule random_population_shard as random_population with:
 
 rule embed_shard:
     input:
-        "results/{exp}/{run}/iter_{any_t}/population.npz",
+        f"{ANY_ITER}/{POPULATION}",
     output:
-        "results/{exp}/{run}/iter_{any_t}/shards/embed_{embedder}_{shard}.npz",
+        f"{ANY_ITER}/{EMBEDDING_SHARD}",
     log:
-        "results/{exp}/logs/embed/{run}_iter_{any_t}_{embedder}_shard_{shard}.log",
+        job_log("embed/{run}_iter_{any_t}_{embedder}_shard_{shard}"),
     benchmark:
-        "results/{exp}/benchmarks/embed/{run}_iter_{any_t}_{embedder}_shard_{shard}.tsv"
+        job_benchmark("embed/{run}_iter_{any_t}_{embedder}_shard_{shard}")
     priority: PRIORITY_LOOP
     conda:
         "../../envs/pe.yaml"
@@ -108,16 +108,16 @@ use rule embed_shard as embed with:
     input:
         unpack(
             sharded(
-                {"images": "results/{exp}/{run}/iter_{any_t}/population.npz"},
-                "results/{exp}/{run}/iter_{any_t}/shards/embed_{embedder}_{shard}.npz",
+                {"images": f"{ANY_ITER}/{POPULATION}"},
+                f"{ANY_ITER}/{EMBEDDING_SHARD}",
             )
         ),
     output:
-        "results/{exp}/{run}/iter_{any_t}/embed_{embedder}.npz",
+        f"{ANY_ITER}/{EMBEDDING}",
     log:
-        "results/{exp}/logs/embed/{run}_iter_{any_t}_{embedder}.log",
+        job_log("embed/{run}_iter_{any_t}_{embedder}"),
     benchmark:
-        "results/{exp}/benchmarks/embed/{run}_iter_{any_t}_{embedder}.tsv"
+        job_benchmark("embed/{run}_iter_{any_t}_{embedder}")
     group:
         cluster_group("embed")
     resources:
@@ -128,13 +128,13 @@ use rule embed_shard as embed with:
 
 rule lookahead:
     input:
-        "results/{exp}/{run}/iter_{any_t}/population.npz",
+        f"{ANY_ITER}/{POPULATION}",
     output:
-        "results/{exp}/{run}/iter_{any_t}/lookahead_{embedder}.npz",
+        f"{ANY_ITER}/{LOOKAHEAD}",
     log:
-        "results/{exp}/logs/lookahead/{run}_iter_{any_t}_{embedder}.log",
+        job_log("lookahead/{run}_iter_{any_t}_{embedder}"),
     benchmark:
-        "results/{exp}/benchmarks/lookahead/{run}_iter_{any_t}_{embedder}.tsv"
+        job_benchmark("lookahead/{run}_iter_{any_t}_{embedder}")
     priority: PRIORITY_LOOP
     group:
         cluster_group("lookahead")
@@ -164,9 +164,9 @@ rule vote_shard:
     output:
         VOTE_COUNTS,
     log:
-        f"{PRIVATE}/logs/vote/eps_{{eps}}_iter_{{t}}_shard_{{shard}}.log",
+        job_log("vote/eps_{eps}_iter_{t}_shard_{shard}", private=True),
     benchmark:
-        "results/{exp}/benchmarks/vote/eps_{eps}_iter_{t}_shard_{shard}.tsv"
+        job_benchmark("vote/eps_{eps}_iter_{t}_shard_{shard}")
     priority: PRIORITY_LOOP
     conda:
         "../../envs/pe.yaml"
@@ -186,12 +186,12 @@ use rule vote_shard as vote with:
         unpack(private_input),
         unpack(sharded(lambda w: {}, VOTE_COUNTS)),
     output:
-        votes=f"{ITER}/votes.npz",
+        votes=f"{ITER}/{VOTES}",
         draw=DRAW,
     log:
-        f"{PRIVATE}/logs/vote/eps_{{eps}}_iter_{{t}}.log",
+        job_log("vote/eps_{eps}_iter_{t}", private=True),
     benchmark:
-        "results/{exp}/benchmarks/vote/eps_{eps}_iter_{t}.tsv"
+        job_benchmark("vote/eps_{eps}_iter_{t}")
     wildcard_constraints:
         eps=FINITE_EPS,
     group:
@@ -205,7 +205,7 @@ use rule vote_shard as vote with:
 # made from them (select, vary, embed, evaluate) is a non-private reference, never released.
 use rule vote as vote_reference with:
     output:
-        votes=f"{PRIVATE_ITER}/votes.npz",
+        votes=f"{PRIVATE_ITER}/{VOTES}",
         draw=DRAW,
     wildcard_constraints:
         eps="inf",
@@ -215,11 +215,11 @@ rule select:
     input:
         votes=lambda w: votes_path(w.exp, w.eps, w.t),
     output:
-        f"{ITER}/selected.npz",
+        f"{ITER}/{SELECTED}",
     log:
-        "results/{exp}/logs/select/eps_{eps}_iter_{t}.log",
+        job_log("select/eps_{eps}_iter_{t}"),
     benchmark:
-        "results/{exp}/benchmarks/select/eps_{eps}_iter_{t}.tsv"
+        job_benchmark("select/eps_{eps}_iter_{t}")
     priority: PRIORITY_LOOP
     group:
         cluster_group("vote")
@@ -236,11 +236,11 @@ rule vary_shard:
     input:
         unpack(vary_inputs),
     output:
-        f"{ITER}/shards/population_{{shard}}.npz",
+        f"{ITER}/{POPULATION_SHARD}",
     log:
-        "results/{exp}/logs/vary/eps_{eps}_iter_{t}_shard_{shard}.log",
+        job_log("vary/eps_{eps}_iter_{t}_shard_{shard}"),
     benchmark:
-        "results/{exp}/benchmarks/vary/eps_{eps}_iter_{t}_shard_{shard}.tsv"
+        job_benchmark("vary/eps_{eps}_iter_{t}_shard_{shard}")
     priority: PRIORITY_LOOP
     conda:
         "../../envs/pe.yaml"
@@ -254,13 +254,13 @@ rule vary_shard:
 
 use rule vary_shard as vary with:
     input:
-        unpack(sharded(vary_inputs, f"{ITER}/shards/population_{{shard}}.npz")),
+        unpack(sharded(vary_inputs, f"{ITER}/{POPULATION_SHARD}")),
     output:
-        f"{ITER}/population.npz",
+        f"{ITER}/{POPULATION}",
     log:
-        "results/{exp}/logs/vary/eps_{eps}_iter_{t}.log",
+        job_log("vary/eps_{eps}_iter_{t}"),
     benchmark:
-        "results/{exp}/benchmarks/vary/eps_{eps}_iter_{t}.tsv"
+        job_benchmark("vary/eps_{eps}_iter_{t}")
     group:
         cluster_group("generate")
     resources:

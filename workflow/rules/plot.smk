@@ -7,15 +7,15 @@ rule collect_metrics:
         lambda w: [entry["path"] for entry in metrics_entries(w.exp)],
     output:
         report(
-            "results/{exp}/metrics.csv",
+            METRICS_TABLE,
             caption="../report/metrics.rst",
             category="{exp}",
             subcategory="Tables",
         ),
     log:
-        "results/{exp}/logs/collect_metrics.log",
+        job_log("collect_metrics"),
     benchmark:
-        "results/{exp}/benchmarks/collect_metrics.tsv"
+        job_benchmark("collect_metrics")
     group:
         cluster_group(None, iteration="report")
     conda:
@@ -34,7 +34,7 @@ rule collect_metrics:
 rule privacy_ledger:
     input:
         privacy=lambda w: expand(
-            "results/{exp}/eps_{eps}/privacy.json",
+            PRIVACY,
             exp=w.exp,
             eps=exp_cfg(w).epsilon_labels,
         ),
@@ -47,27 +47,27 @@ rule privacy_ledger:
         ],
     output:
         ledger=report(
-            "results/{exp}/privacy_ledger.csv",
+            PRIVACY_LEDGER,
             caption="../report/privacy_ledger.rst",
             category="{exp}",
             subcategory="Privacy",
         ),
         draws=report(
-            "results/{exp}/privacy_draws.csv",
+            PRIVACY_DRAWS,
             caption="../report/privacy_draws.rst",
             category="{exp}",
             subcategory="Privacy",
         ),
         spend=report(
-            "results/{exp}/privacy_spend.json",
+            PRIVACY_SPEND,
             caption="../report/privacy_spend.rst",
             category="{exp}",
             subcategory="Privacy",
         ),
     log:
-        "results/{exp}/logs/privacy_ledger.log",
+        job_log("privacy_ledger"),
     benchmark:
-        "results/{exp}/benchmarks/privacy_ledger.tsv"
+        job_benchmark("privacy_ledger")
     group:
         cluster_group(None, iteration="report")
     conda:
@@ -81,7 +81,7 @@ rule privacy_ledger:
 
 rule plot:
     input:
-        metrics="results/{exp}/metrics.csv",
+        metrics=METRICS_TABLE,
         finals=lambda w: final_populations(w.exp),
         grids=lambda w: [
             population_path(w.exp, eps, t)
@@ -92,7 +92,7 @@ rule plot:
         # one file per name of report.PLOT_FILES, each with workflow/report/<name>.rst as caption
         **{
             name: report(
-                f"results/{{exp}}/plots/{file}",
+                f"{PLOTS}/{file}",
                 caption=f"../report/{name}.rst",
                 category="{exp}",
                 subcategory="Samples" if name.startswith("samples") else "Metrics",
@@ -100,9 +100,9 @@ rule plot:
             for name, file in PLOT_FILES.items()
         },
     log:
-        "results/{exp}/logs/plot.log",
+        job_log("plot"),
     benchmark:
-        "results/{exp}/benchmarks/plot.tsv"
+        job_benchmark("plot")
     group:
         cluster_group(None, iteration="report")
     conda:

@@ -17,11 +17,11 @@ rule release:
         ],
         lambda w: [run["privacy"] for run in composed_releases(w.exp)],
     output:
-        directory("results/{exp}/release"),
+        directory(RELEASE),
     log:
-        "results/{exp}/logs/release.log",
+        job_log("release"),
     benchmark:
-        "results/{exp}/benchmarks/release.tsv"
+        job_benchmark("release")
     conda:
         "../../envs/pe.yaml"
     params:

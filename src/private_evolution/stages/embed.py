@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..embedders import embed_images, make_embedder
-from ..io import load_npz, save_embeddings
+from ..io import load_images, save_embeddings
 from ..sharding import gather_arrays, shard_slice
 
 
@@ -13,9 +13,9 @@ def embed(
     images_path: str, output_path: str, embedder_cfg: dict, threads: int | None = None, shard: tuple[int, int] | None = None
 ) -> None:
     """Embed every image, or with ``shard = (index, count)`` that shard's slice (cut at batch boundaries)."""
-    arrays = load_npz(images_path, required=("images", "labels"))
-    part = shard_slice(len(arrays["labels"]), shard, align=int(embedder_cfg.get("batch_size", 256)))
-    images, labels = arrays["images"][part], arrays["labels"][part]
+    images, labels = load_images(images_path)
+    part = shard_slice(len(labels), shard, align=int(embedder_cfg.get("batch_size", 256)))
+    images, labels = images[part], labels[part]
     if len(images) == 0:  # more shards than batches: nothing to load a network for
         save_embeddings(output_path, np.zeros((0, 0), dtype=np.float32), labels)
         return

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..classifier import downstream_accuracy
-from ..io import load_embeddings, load_npz, write_json
+from ..contract import AccuracyFields, MetricsFields
+from ..io import load_embeddings, load_images, write_json
 from ..embedders import embedder_class
 from ..metrics import metric_class
 from . import logger
@@ -31,16 +32,17 @@ def evaluate(
     for name in metrics:
         for prefix, value in metric_class(name)(options or {}).compute(synthetic, real, space).items():
             values[f"{prefix}_{embedder_name}"] = float(value)
-    write_json(output_path, {**values, "num_synthetic": len(synthetic), "num_real": len(real)})
+    write_json(output_path, {**values, MetricsFields.NUM_SYNTHETIC: len(synthetic), MetricsFields.NUM_REAL: len(real)})
     logger.info("%s", ", ".join(f"{key} = {value:.4f}" for key, value in values.items()))
 
 
 def evaluate_accuracy(train_path: str, heldout_path: str, num_classes: int, epochs: int, seed: int, output_path: str) -> None:
     """Train the small CNN on ``train_path`` (synthetic, or the private set for the ceiling), test on held-out."""
-    train = load_npz(train_path, required=("images", "labels"))
-    test = load_npz(heldout_path, required=("images", "labels"))
+    train_images, train_labels = load_images(train_path)
+    test_images, test_labels = load_images(heldout_path)
     value = downstream_accuracy(
-        train["images"], train["labels"].astype(np.int64), test["images"], test["labels"].astype(np.int64), num_classes, epochs, seed
+        train_images, train_labels.astype(np.int64), test_images, test_labels.astype(np.int64), num_classes, epochs, seed
     )
-    write_json(output_path, {"accuracy_cnn": value, "num_train": len(train["images"]), "num_test": len(test["images"])})
+    record = {AccuracyFields.ACCURACY: value, AccuracyFields.NUM_TRAIN: len(train_images), AccuracyFields.NUM_TEST: len(test_images)}
+    write_json(output_path, record)
     logger.info("downstream accuracy (trained on %s) = %.4f", train_path, value)

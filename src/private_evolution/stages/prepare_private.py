@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .. import PEError
 from ..datasets import load_dataset, split_private_heldout
-from ..io import save_npz
+from ..io import save_images
 from . import logger
 
 
@@ -30,11 +30,11 @@ def prepare_private(
         official=dataset_cfg.get("split", "official") == "official",
     )
     if private_path:
-        save_npz(private_path, images=private.images, labels=private.labels)
+        save_images(private_path, private.images, private.labels)
         logger.info("private set: %d images", len(private.images))
     if heldout_path:
-        save_npz(heldout_path, images=heldout.images, labels=heldout.labels)
+        save_images(heldout_path, heldout.images, heldout.labels)
         logger.info("held-out test set: %d images", len(heldout.images))
     if validation_path:
-        save_npz(validation_path, images=validation[0].images, labels=validation[0].labels)
+        save_images(validation_path, validation[0].images, validation[0].labels)
         logger.info("held-out validation set: %d images", len(validation[0].images))

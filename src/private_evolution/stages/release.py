@@ -16,7 +16,8 @@ from pathlib import Path
 
 from .. import PEError
 from ..accounting import composed_epsilon
-from ..io import file_sha256, load_npz, read_json, save_npz, write_json
+from ..contract import DrawFields, PrivacyFields, VoteArrays, run_folder
+from ..io import file_sha256, load_images, load_votes, read_json, save_images, save_npz, write_json
 from ..noise import mark_released
 from . import logger
 
@@ -31,8 +32,8 @@ def _refuse_private(path: str) -> None:
 
 def _refuse_non_dp(privacy_path: str) -> dict:
     privacy = read_json(privacy_path)
-    if privacy.get("dp") != "yes":
-        raise PEError(f"refusing to release the run of '{privacy_path}': it is not DP ({privacy.get('dp')})")
+    if privacy.get(PrivacyFields.DP) != "yes":
+        raise PEError(f"refusing to release the run of '{privacy_path}': it is not DP ({privacy.get(PrivacyFields.DP)})")
     return privacy
 
 
@@ -72,14 +73,13 @@ def release(runs: dict[str, dict], output_dir: str, private_dir: str | None = No
         shutil.rmtree(out)
     out.mkdir(parents=True)
     for label, files in runs.items():
-        folder = out / f"eps_{label}"
+        folder = out / run_folder(label)
         folder.mkdir()
         shutil.copyfile(files["privacy"], folder / "privacy.json")
-        final = load_npz(files["final"], required=("images", "labels"))
-        save_npz(folder / "synthetic.npz", images=final["images"], labels=final["labels"])
+        save_images(folder / "synthetic.npz", *load_images(files["final"]))
         for t, votes_path in enumerate(files["votes"], start=1):
-            votes = load_npz(votes_path, required=("noisy_counts", "labels"))
-            save_npz(folder / f"noisy_votes_iter_{t}.npz", noisy_counts=votes["noisy_counts"], labels=votes["labels"])
+            votes = load_votes(votes_path)  # the noisy counts and labels; the weights follow from them
+            save_npz(folder / f"noisy_votes_iter_{t}.npz", **{key: votes[key] for key in (VoteArrays.NOISY_COUNTS, VoteArrays.LABELS)})
     write_json(out / SUMMARY, summary)
     lines = [f"{sha256_of(path)}  {path.relative_to(out)}" for path in sorted(out.rglob("*")) if path.is_file()]
     (out / MANIFEST).write_text("\n".join(lines) + "\n")
@@ -87,7 +87,7 @@ def release(runs: dict[str, dict], output_dir: str, private_dir: str | None = No
         # From now on a vote of these runs that would draw new noise refuses (noise.check_not_released).
         mark_released(
             private_dir,
-            {label: {t: read_json(path)["digest"] for t, path in enumerate(files.get("draws", []), start=1)} for label, files in runs.items()},
+            {label: {t: read_json(path)[DrawFields.DIGEST] for t, path in enumerate(files.get("draws", []), start=1)} for label, files in runs.items()},
         )
     logger.info(
         "released %d files for epsilons %s to %s; composed with every release from the same data: epsilon %.4g at delta %.3g",

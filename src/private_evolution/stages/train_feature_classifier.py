@@ -10,13 +10,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..classifier import save_feature_classifier
-from ..io import load_npz
+from ..io import load_images
 from . import logger
 
 
 def train_feature_classifier(validation_path: str, num_classes: int, options: dict, output_path: str) -> None:
-    data = load_npz(validation_path, required=("images", "labels"))
+    images, labels = load_images(validation_path)
     save_feature_classifier(
-        output_path, data["images"], data["labels"].astype(np.int64), num_classes, options["epochs"], options["seed"]
+        output_path, images, labels.astype(np.int64), num_classes, options["epochs"], options["seed"]
     )
-    logger.info("feature classifier trained on %d validation images (%d epochs)", len(data["images"]), options["epochs"])
+    logger.info("feature classifier trained on %d validation images (%d epochs)", len(images), options["epochs"])

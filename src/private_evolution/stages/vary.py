@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..apis import make_api
-from ..io import load_npz, load_population, save_population
+from ..io import load_population, load_selection, save_population
 from ..seeding import epsilon_key, per_sample_seeds
 from ..sharding import shard_slice
 from . import logger
@@ -30,7 +30,7 @@ def vary(
     """
     api = make_api(api_cfg, target["class_names"], target["image_size"], target["channels"])
     parents = load_population(population_path)
-    selected = load_npz(selected_path, required=("parent_ids",))["parent_ids"]
+    selected = load_selection(selected_path)
     seeds = per_sample_seeds(seed, len(selected), "variation_api", epsilon_key(epsilon), iteration)
     part = shard_slice(len(selected), shard, align=api.batch_size)
     chosen = parents.take(selected[part])

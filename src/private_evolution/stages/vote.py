@@ -16,7 +16,8 @@ import math
 import numpy as np
 
 from ..config import epsilon_label
-from ..io import load_embeddings, load_npz, read_json, save_npz, write_json
+from ..contract import PrivacyFields
+from ..io import load_clean_counts, load_embeddings, read_json, save_clean_counts, save_votes, write_json
 from ..noise import check_not_released, draw_digest, draw_record, noise_generator, noise_seed, record_draw
 from ..vote import apply_threshold, nearest_neighbor_counts, noisy_histogram
 from . import logger
@@ -50,9 +51,9 @@ def vote_counts(
     wrote, so a shard job reads 1/S of the private set); ``output_path`` must be under
     results/{exp}/private/. Counts add up, so how the private set is cut changes nothing."""
     _require_private(output_path, "clean vote counts")
-    k = read_json(privacy_path)["k"]
+    k = read_json(privacy_path)[PrivacyFields.K]
     counts, labels = clean_counts(private_shard_path, population_embeddings_path, k, backend)
-    save_npz(output_path, counts=counts, labels=labels)
+    save_clean_counts(output_path, counts, labels)
 
 
 def vote(
@@ -77,28 +78,29 @@ def vote(
     """
     privacy = read_json(privacy_path)
     if shard_counts_paths:
-        shards = [load_npz(path, required=("counts", "labels")) for path in shard_counts_paths]
-        counts = np.sum([shard["counts"] for shard in shards], axis=0)
-        synthetic_labels = shards[0]["labels"]
+        shards = [load_clean_counts(path) for path in shard_counts_paths]
+        counts = np.sum([shard_counts for shard_counts, _ in shards], axis=0)
+        synthetic_labels = shards[0][1]
         del shards
     else:
-        counts, synthetic_labels = clean_counts(private_embeddings_path, population_embeddings_path, privacy["k"], backend)
-    epsilon = float(privacy["epsilon"])
+        counts, synthetic_labels = clean_counts(private_embeddings_path, population_embeddings_path, privacy[PrivacyFields.K], backend)
+    epsilon = float(privacy[PrivacyFields.EPSILON])
+    sigma, threshold = privacy[PrivacyFields.SIGMA], privacy[PrivacyFields.THRESHOLD]
     if math.isinf(epsilon):
         _require_private(output_path, "the un-noised epsilon = inf vote")
-    digest = draw_digest(counts, synthetic_labels, privacy["sigma"])
+    digest = draw_digest(counts, synthetic_labels, sigma)
     label = epsilon_label(epsilon)
     check_not_released(private_dir, label, iteration, digest)
     rng = noise_generator(noise_seed(privacy, private_dir), experiment, epsilon, iteration, digest)
-    noisy = noisy_histogram(counts, privacy["sigma"], rng)  # the noise, added once per iteration
+    noisy = noisy_histogram(counts, sigma, rng)  # the noise, added once per iteration
     del counts  # nothing un-noised leaves this function (epsilon = inf: its output stays under private/)
-    thresholded = apply_threshold(noisy, privacy["threshold"])
-    save_npz(output_path, noisy_counts=noisy, weights=thresholded, labels=synthetic_labels)
+    thresholded = apply_threshold(noisy, threshold)
+    save_votes(output_path, noisy, thresholded, synthetic_labels)
     record = draw_record(experiment, privacy, iteration, digest)
     record_draw(private_dir, record)
     write_json(draw_path, record)
     logger.info(
         "vote eps=%s t=%d: sigma=%g H=%g, %d of %d candidates above threshold%s",
-        label, iteration, privacy["sigma"], privacy["threshold"], int((thresholded > 0).sum()), len(thresholded),
+        label, iteration, sigma, threshold, int((thresholded > 0).sum()), len(thresholded),
         f" (gathered {len(shard_counts_paths)} shards)" if shard_counts_paths else "",
     )

@@ -1,0 +1,250 @@
+"""The on-disk contract between the workflow's jobs: where each file lives and what it holds.
+
+The rules (``workflow/rules/common.smk``), the stages and the tests take paths, npz array
+names and JSON fields from here, so that each is written once. Path patterns carry
+Snakemake's wildcards: ``{exp}`` (experiment), ``{eps}`` (an epsilon label: 0.5, 1, inf),
+``{t}`` (an iteration >= 1), ``{run}`` (``shared`` or ``eps_<label>``) with ``{any_t}`` (any
+iteration, 0 included), ``{embedder}``, ``{split}`` (private, heldout, validation) and
+``{shard}``. The functions below fill them in.
+
+Privacy: whatever holds private data or anything computed from it without noise lives
+under :data:`PRIVATE` (``results/<exp>/private/``) and is never released. Outside it are
+the noisy votes of finite epsilons and what is made from them (DP), and the evaluation's
+numbers (computed against held-out real data, labelled non-private in the report).
+"""
+
+from __future__ import annotations
+
+import re
+
+# ----------------------------------------------------------------------------- folders
+
+RESULTS = "results/{exp}"
+PRIVATE = f"{RESULTS}/private"
+SHARED_RUN = "shared"  # the run folder of iteration 0 (RANDOM_API), shared by every epsilon
+RUN_PREFIX = "eps_"  # the run folder of one epsilon: eps_<label>
+RUN = f"{RESULTS}/{RUN_PREFIX}{{eps}}"
+ITER_ZERO = f"{RESULTS}/{SHARED_RUN}/iter_0"
+ITER = f"{RUN}/iter_{{t}}"
+ANY_ITER = f"{RESULTS}/{{run}}/iter_{{any_t}}"  # iteration 0 (run = shared) or t of one epsilon
+# What an iteration keeps private: per-shard clean counts, the un-noised epsilon = inf votes,
+# the record of each draw.
+PRIVATE_ITER = f"{PRIVATE}/{RUN_PREFIX}{{eps}}/iter_{{t}}"
+LOGS = f"{RESULTS}/logs"
+PRIVATE_LOGS = f"{PRIVATE}/logs"  # the logs of jobs that read private data
+BENCHMARKS = f"{RESULTS}/benchmarks"
+
+# ----------------------------------------------------------------------------- files
+
+# the real data, split by prepare_private: private (the vote's), heldout (test), validation
+REAL_SET = f"{PRIVATE}/{{split}}.npz"
+REAL_EMBEDDING = f"{PRIVATE}/{{split}}_embed_{{embedder}}.npz"
+REAL_EMBEDDING_SHARD = f"{PRIVATE}/shards/{{split}}_embed_{{embedder}}_{{shard}}.npz"
+# The CNN trained on the held-out validation part: real data, so it stays private; its
+# penultimate layer is the "classifier" evaluation feature space.
+FEATURE_CLASSIFIER = f"{PRIVATE}/feature_classifier.pt"
+
+PRIVACY = f"{RUN}/privacy.json"  # sigma, threshold and the guarantee of one epsilon (calibrate)
+ACCURACY = f"{RUN}/accuracy.json"  # the final population's downstream accuracy
+ACCURACY_CEILING = f"{RESULTS}/accuracy_ceiling.json"  # the same classifier trained on the private set
+
+# Files of one iteration, relative to its folder (ITER_ZERO, ITER or ANY_ITER)
+POPULATION = "population.npz"
+POPULATION_SHARD = "shards/population_{shard}.npz"
+EMBEDDING = "embed_{embedder}.npz"
+EMBEDDING_SHARD = "shards/embed_{embedder}_{shard}.npz"
+LOOKAHEAD = "lookahead_{embedder}.npz"  # mean embeddings of each candidate's variations
+VOTES = "votes.npz"  # public under ITER for a finite epsilon, private under PRIVATE_ITER for inf
+SELECTED = "selected.npz"
+METRICS = "metrics_{embedder}.json"
+
+DRAW = f"{PRIVATE_ITER}/draw.json"  # the record of one noise draw (it holds the clean counts' digest)
+VOTE_COUNTS = f"{PRIVATE_ITER}/vote_counts_{{shard}}.npz"  # one shard's clean counts
+
+METRICS_TABLE = f"{RESULTS}/metrics.csv"
+PRIVACY_LEDGER = f"{RESULTS}/privacy_ledger.csv"
+PRIVACY_DRAWS = f"{RESULTS}/privacy_draws.csv"
+PRIVACY_SPEND = f"{RESULTS}/privacy_spend.json"
+PLOTS = f"{RESULTS}/plots"
+RELEASE = f"{RESULTS}/release"
+
+
+def fill(pattern: str, **values) -> str:
+    """``pattern`` with the named wildcards filled and the others left for Snakemake:
+    ``fill(REAL_SET, split="heldout")`` is ``results/{exp}/private/heldout.npz``."""
+    for name, value in values.items():
+        pattern = pattern.replace("{" + name + "}", str(value))
+    return pattern
+
+
+def run_folder(eps: str | None) -> str:
+    """The run folder of an epsilon label ('0.5' -> 'eps_0.5'), 'shared' for None (iteration 0)."""
+    return SHARED_RUN if eps is None else f"{RUN_PREFIX}{eps}"
+
+
+def run_epsilon_label(run: str) -> str | None:
+    """The epsilon label of a run folder ('eps_0.5' -> '0.5'), None for 'shared' (iteration 0)."""
+    return run[len(RUN_PREFIX):] if run.startswith(RUN_PREFIX) else None
+
+
+def iteration_file(exp: str, eps: str, t: int | str, name: str, **wildcards) -> str:
+    """A file of iteration t of one epsilon's run; iteration 0 (RANDOM_API) is shared by
+    every epsilon, so its files live under shared/. ``wildcards`` fill ``name`` (embedder)."""
+    folder = ITER_ZERO if int(t) == 0 else ITER
+    return f"{folder}/{name}".format(exp=exp, eps=eps, t=t, **wildcards)
+
+
+def population_path(exp: str, eps: str, t: int | str) -> str:
+    return iteration_file(exp, eps, t, POPULATION)
+
+
+def embedding_path(exp: str, eps: str, t: int | str, embedder: str) -> str:
+    return iteration_file(exp, eps, t, EMBEDDING, embedder=embedder)
+
+
+def lookahead_path(exp: str, eps: str, t: int | str, embedder: str) -> str:
+    return iteration_file(exp, eps, t, LOOKAHEAD, embedder=embedder)
+
+
+def metrics_path(exp: str, eps: str, t: int | str, embedder: str) -> str:
+    return iteration_file(exp, eps, t, METRICS, embedder=embedder)
+
+
+def selected_path(exp: str, eps: str, t: int | str) -> str:
+    return iteration_file(exp, eps, t, SELECTED)
+
+
+def votes_path(exp: str, eps: str, t: int | str) -> str:
+    """The noisy histogram of a finite epsilon is public; the un-noised epsilon = inf one is private."""
+    folder = PRIVATE_ITER if eps == "inf" else ITER
+    return f"{folder}/{VOTES}".format(exp=exp, eps=eps, t=t)
+
+
+def draw_path(exp: str, eps: str, t: int | str) -> str:
+    return DRAW.format(exp=exp, eps=eps, t=t)
+
+
+def privacy_path(exp: str, eps: str) -> str:
+    return PRIVACY.format(exp=exp, eps=eps)
+
+
+def accuracy_path(exp: str, eps: str) -> str:
+    return ACCURACY.format(exp=exp, eps=eps)
+
+
+def real_set_path(exp: str, split: str) -> str:
+    return REAL_SET.format(exp=exp, split=split)
+
+
+def real_embedding_path(exp: str, split: str, embedder: str) -> str:
+    return REAL_EMBEDDING.format(exp=exp, split=split, embedder=embedder)
+
+
+# ----------------------------------------------------------------------------- logs and benchmarks
+
+
+def job_log(name: str, private: bool = False) -> str:
+    """The log of a job: ``results/{exp}/logs/<name>.log``, or under private/logs/ for a job
+    that reads private data (its messages may describe that data)."""
+    return f"{PRIVATE_LOGS if private else LOGS}/{name}.log"
+
+
+def job_benchmark(name: str) -> str:
+    """The benchmark file of the job whose log is :func:`job_log` of the same ``name``."""
+    return f"{BENCHMARKS}/{name}.tsv"
+
+
+_LOG = re.compile(r"^(?P<results>.*?results/[^/]+)/(?:private/)?logs/(?P<name>.+)\.log$")
+
+
+def benchmark_of_log(log_path: str) -> str | None:
+    """The benchmark file of the job that writes ``log_path`` (see :func:`job_log`), or None
+    for a path that is not a job log. The warm worker uses it to record a job's own time and
+    memory where Snakemake records them."""
+    match = _LOG.match(str(log_path).replace("\\", "/"))
+    return f"{match['results']}/benchmarks/{match['name']}.tsv" if match else None
+
+
+# ----------------------------------------------------------------------------- npz arrays
+
+
+class ImageArrays:
+    """A population (population.npz), a real split (private/<split>.npz), a released set:
+    images (N, H, W, C) uint8 and their class labels (N,)."""
+
+    IMAGES = "images"
+    LABELS = "labels"
+    REQUIRED = (IMAGES, LABELS)
+    # a population's per-sample state (e.g. the simulator's parameters): state__<name>
+    STATE_PREFIX = "state__"
+
+
+class EmbeddingArrays:
+    """embed_<embedder>.npz, lookahead_<embedder>.npz, the real sets' embeddings:
+    features (N, D) float32 and the labels of the embedded images."""
+
+    FEATURES = "features"
+    LABELS = "labels"
+    REQUIRED = (FEATURES, LABELS)
+
+
+class CountArrays:
+    """vote_counts_<shard>.npz (private): one shard's un-noised votes per candidate."""
+
+    COUNTS = "counts"
+    LABELS = "labels"
+    REQUIRED = (COUNTS, LABELS)
+
+
+class VoteArrays:
+    """votes.npz: the noisy counts, the thresholded weights select resamples by, the
+    candidates' labels."""
+
+    NOISY_COUNTS = "noisy_counts"
+    WEIGHTS = "weights"
+    LABELS = "labels"
+    REQUIRED = (NOISY_COUNTS, WEIGHTS, LABELS)
+
+
+class SelectionArrays:
+    """selected.npz: the ids of the candidates VARIATION_API varies, one per next sample."""
+
+    PARENT_IDS = "parent_ids"
+    REQUIRED = (PARENT_IDS,)
+
+
+# ----------------------------------------------------------------------------- JSON fields
+
+
+class PrivacyFields:
+    """The fields of privacy.json that other jobs read (accounting.privacy_record writes it)."""
+
+    EPSILON = "epsilon"  # a number, or "inf"
+    DELTA = "delta"
+    K = "k"
+    SIGMA = "sigma"
+    THRESHOLD = "threshold"
+    SEED_MODE = "seed_mode"
+    DP = "dp"  # "yes: ..." only for a finite epsilon with a secret seed
+
+
+class DrawFields:
+    """The fields of draw.json (noise.draw_record writes it) that other jobs read."""
+
+    DIGEST = "digest"  # of the clean counts: a redone draw of the same counts is refused
+
+
+class AccuracyFields:
+    """accuracy.json and accuracy_ceiling.json."""
+
+    ACCURACY = "accuracy_cnn"
+    NUM_TRAIN = "num_train"
+    NUM_TEST = "num_test"
+
+
+class MetricsFields:
+    """metrics_<embedder>.json: each metric's values (ids from its class's ``values``) and
+    the sizes they were computed on."""
+
+    NUM_SYNTHETIC = "num_synthetic"
+    NUM_REAL = "num_real"
