@@ -236,3 +236,49 @@ def test_workflow_results_are_the_same_with_and_without_the_worker(finished_run,
                 assert np.array_equal(a[key], b[key]), f"{cold.relative_to(workdir)}: {key} differs"
         compared += 1
     assert compared >= 20
+
+
+def test_benchmark_files_hold_the_childs_peak_memory_and_cpu_time(finished_run):
+    """Snakemake measures the waiting client (a few MB, no CPU); after the run every benchmark
+    file of a job the worker ran holds the child's figures, the same as its log line."""
+    import csv
+    import re
+
+    from private_evolution.contract import benchmark_of_log
+
+    checked = 0
+    for log in (finished_run / "results" / "tiny").rglob("*.log"):
+        match = re.search(r"ran in a child of the warm worker: exit 0, peak RSS (\d+) MB, [\d.]+ s, CPU ([\d.]+) s", log.read_text())
+        if not match:
+            continue
+        benchmark = Path(benchmark_of_log(str(log)))
+        with open(benchmark) as handle:
+            (row,) = list(csv.DictReader(handle, delimiter="\t"))
+        assert abs(float(row["max_rss"]) - int(match[1])) <= 0.5, (benchmark, row)
+        assert row["cpu_time"] == match[2], (benchmark, row)
+        assert float(row["max_rss"]) > 50  # the child, numpy and torch preloaded; the client has ~10 MB
+        assert [row[name] for name in warm.BENCHMARK_NA] == ["NA"] * len(warm.BENCHMARK_NA)
+        assert float(row["s"]) >= float(row["cpu_time"]) / 2 - 0.5  # Snakemake's wall time kept (the job had 1-2 threads)
+        checked += 1
+    assert checked >= 20
+
+
+def test_usage_of_served_jobs_is_written_into_snakemakes_table(tmp_path):
+    benchmark = tmp_path / "results" / "x" / "benchmarks" / "vote" / "eps_1_iter_1.tsv"
+    benchmark.parent.mkdir(parents=True)
+    header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    benchmark.write_text(header + "2.00\t0:00:02\t7.03\t10.91\t1.95\t2.94\t0.00\t0.00\t0.00\t0.00\n")
+    missing = tmp_path / "results" / "x" / "benchmarks" / "gone.tsv"
+    served = tmp_path / warm.SERVED_FILE
+    served.write_text(
+        json.dumps({"benchmark": str(benchmark), "max_rss_mb": 412.5, "cpu_seconds": 1.5}) + "\n"
+        + json.dumps({"benchmark": str(missing), "max_rss_mb": 1.0, "cpu_seconds": 1.0}) + "\n"
+    )
+    assert warm.record_child_usage(str(served)) == 1
+    assert benchmark.read_text() == header + "2.00\t0:00:02\t412.50\tNA\tNA\tNA\tNA\tNA\t75.00\t1.50\n"
+    assert not missing.exists()
+    from private_evolution.contract import benchmark_of_log, job_benchmark, job_log
+
+    assert benchmark_of_log("results/x/private/logs/vote/eps_1_iter_1.log") == "results/x/benchmarks/vote/eps_1_iter_1.tsv"
+    assert benchmark_of_log(job_log("embed/shared_iter_0_pixels").format(exp="x")) == job_benchmark("embed/shared_iter_0_pixels").format(exp="x")
+    assert benchmark_of_log("somewhere/else.log") is None

@@ -19,8 +19,13 @@ the worker kills the child; if Snakemake's process goes away, the worker stops.
 
 Protocol, one connection per job: worker ``ready`` -> client request (4-byte length,
 JSON with argv, cwd and env; stdin/stdout/stderr passed as file descriptors) -> worker
-``started <pid>`` -> worker ``exit <code> <peak RSS kB> <seconds>``, or ``refused <why>``
-before anything started.
+``started <pid>`` -> worker ``exit <code> <peak RSS kB> <seconds> <CPU seconds>``, or
+``refused <why>`` before anything started.
+
+Benchmark files: Snakemake measures the job's own process, which only waits here. So each
+job the worker ran adds its child's peak memory and CPU time to a list in the worker's
+folder, and :func:`stop` (the Snakefile's onsuccess / onerror, once every job has ended)
+writes them into the jobs' benchmark files (:func:`record_child_usage`).
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Sequence
+from typing import NamedTuple
 
 SOCKET_ENV = "PE_WARM_SOCKET"
 # The worker's Python environment and PYTHONPATH: a job with other ones (a conda env, a copy
@@ -88,6 +94,16 @@ KILL_GRACE_S = 5.0
 
 _worker: subprocess.Popen | None = None
 _folder: str | None = None
+SERVED_FILE = "served.jsonl"  # in the worker's folder: one line per job a child ran
+
+
+class ChildUsage(NamedTuple):
+    """What the worker reports of a child that ran a job."""
+
+    code: int
+    peak_rss_kb: int
+    seconds: float
+    cpu_seconds: float
 
 
 # ----------------------------------------------------------------------------- client
@@ -98,8 +114,8 @@ def hand_over(log: Sequence[str] = ()) -> None:
 
     Called by the package's import in a Snakemake job, with the rule's log files. When the worker ran
     the script, this process exits with the script's exit code, after appending the
-    child's peak memory and time to the first log file (Snakemake's benchmark files
-    measure only this waiting process).
+    child's peak memory and time to the first log file and noting them for the job's
+    benchmark file (see :func:`record_child_usage`).
     """
     log_path = log[0] if len(log) else None
     socket_path = os.environ.get(SOCKET_ENV)
@@ -108,25 +124,93 @@ def hand_over(log: Sequence[str] = ()) -> None:
     outcome = _ask_worker(socket_path)
     if outcome is None:
         return
-    code, peak_rss_kb, seconds = outcome
     if log_path:
         try:
             with open(log_path, "a") as log_file:
                 log_file.write(
                     f"{time.strftime('%Y-%m-%d %H:%M:%S')} INFO [warm worker] ran in a child of the warm worker: "
-                    f"exit {code}, peak RSS {peak_rss_kb / 1024:.0f} MB, {seconds:.2f} s\n"
+                    f"exit {outcome.code}, peak RSS {outcome.peak_rss_kb / 1024:.0f} MB, {outcome.seconds:.2f} s, "
+                    f"CPU {outcome.cpu_seconds:.2f} s\n"
                 )
         except OSError:
             pass
-    raise SystemExit(code)
+        _note_served(socket_path, log_path, outcome)
+    raise SystemExit(outcome.code)
+
+
+def _note_served(socket_path: str, log_path: str, usage: ChildUsage) -> None:
+    """Add the child's usage to the worker's list, for the benchmark file of the job that
+    writes ``log_path`` (contract.benchmark_of_log); one short line, appended in one write."""
+    from .contract import benchmark_of_log
+
+    benchmark = benchmark_of_log(log_path)
+    if benchmark is None:
+        return
+    line = json.dumps({
+        "benchmark": os.path.abspath(benchmark),
+        "max_rss_mb": usage.peak_rss_kb / 1024,
+        "cpu_seconds": usage.cpu_seconds,
+    })
+    try:
+        with open(os.path.join(os.path.dirname(socket_path), SERVED_FILE), "a") as served:
+            served.write(line + "\n")
+    except OSError:
+        pass
+
+
+# Snakemake's columns that the worker's child measures; the others describe the waiting
+# process (or are not measured for a child): NA.
+BENCHMARK_NA = ("max_vms", "max_uss", "max_pss", "io_in", "io_out")
+
+
+def record_child_usage(served_path: str) -> int:
+    """Write each served job's peak RSS and CPU time into its benchmark file; returns how many.
+
+    Snakemake wrote these files from the job's own process, which only waited for the
+    child: its ``s`` (wall time, the handover included) is kept, ``max_rss`` and
+    ``cpu_time`` (and ``mean_load``, CPU time over wall time as Snakemake computes it)
+    become the child's, and the memory and I/O columns the child was not measured for
+    become NA. A file that is missing or not Snakemake's table is left alone.
+    """
+    import csv
+
+    if not os.path.isfile(served_path):
+        return 0
+    written = 0
+    with open(served_path) as served:
+        records = [json.loads(line) for line in served if line.strip()]
+    for record in records:
+        path = record["benchmark"]
+        try:
+            with open(path, newline="") as handle:
+                rows = list(csv.reader(handle, delimiter="\t"))
+        except OSError:
+            continue
+        if len(rows) < 2 or not {"s", "max_rss", "cpu_time", "mean_load"} <= set(rows[0]):
+            continue
+        header = rows[0]
+        for row in rows[1:]:
+            values = dict(zip(header, row))
+            seconds = float(values["s"])
+            values["max_rss"] = f"{record['max_rss_mb']:.2f}"
+            values["cpu_time"] = f"{record['cpu_seconds']:.2f}"
+            values["mean_load"] = f"{100 * record['cpu_seconds'] / seconds:.2f}" if seconds > 0 else "NA"
+            values.update({name: "NA" for name in BENCHMARK_NA if name in values})
+            row[:] = [values[name] for name in header]
+        tmp = f"{path}.warm"
+        with open(tmp, "w", newline="") as handle:
+            csv.writer(handle, delimiter="\t", lineterminator="\n").writerows(rows)
+        os.replace(tmp, path)
+        written += 1
+    return written
 
 
 def environment_key() -> str:
     return f"{sys.prefix}{os.pathsep * 2}{os.environ.get('PYTHONPATH', '')}"
 
 
-def _ask_worker(socket_path: str) -> tuple[int, int, float] | None:
-    """The child's (exit code, peak RSS in kB, seconds), or None if this process should run the script."""
+def _ask_worker(socket_path: str) -> ChildUsage | None:
+    """The child's exit code and usage, or None if this process should run the script."""
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         connection.settimeout(READY_TIMEOUT_S)
@@ -154,8 +238,8 @@ def _ask_worker(socket_path: str) -> tuple[int, int, float] | None:
             if word == "started":
                 child = int(rest)
             elif word == "exit":
-                code, peak_rss_kb, seconds = rest.split()
-                return int(code), int(peak_rss_kb), float(seconds)
+                code, peak_rss_kb, seconds, cpu_seconds = rest.split()
+                return ChildUsage(int(code), int(peak_rss_kb), float(seconds), float(cpu_seconds))
     except (OSError, ValueError):
         pass
     if child is not None:
@@ -168,7 +252,7 @@ def _ask_worker(socket_path: str) -> tuple[int, int, float] | None:
         "Run Snakemake again (it reruns this job), or set warm_worker: false in the config.",
         file=sys.stderr,
     )
-    return 1, 0, 0.0
+    return ChildUsage(1, 0, 0.0, 0.0)
 
 
 # ------------------------------------------------------------------- the Snakefile's side
@@ -204,7 +288,8 @@ def start(preload: tuple[str, ...] = PRELOAD) -> str:
 
 
 def stop() -> None:
-    """Stop the worker started by :func:`start` (its children are stopped with it)."""
+    """Stop the worker started by :func:`start` (its children are stopped with it), after
+    writing the usage of the jobs it ran into their benchmark files."""
     global _worker, _folder
     os.environ.pop(SOCKET_ENV, None)
     os.environ.pop(KEY_ENV, None)
@@ -218,6 +303,10 @@ def stop() -> None:
                 _worker.wait()
         _worker = None
     if _folder is not None:
+        try:
+            record_child_usage(os.path.join(_folder, SERVED_FILE))
+        except (OSError, ValueError) as err:  # never fail the run for its benchmark files
+            print(f"[warm worker] could not write the jobs' usage into their benchmark files: {err}", file=sys.stderr)
         shutil.rmtree(_folder, ignore_errors=True)
         _folder = None
 
@@ -354,7 +443,8 @@ def _reap(selector, children, kill_at) -> None:
         except (KeyError, ValueError):
             pass
         try:
-            connection.sendall(f"exit {code} {usage.ru_maxrss} {time.monotonic() - began:.3f}\n".encode())
+            cpu_seconds = usage.ru_utime + usage.ru_stime
+            connection.sendall(f"exit {code} {usage.ru_maxrss} {time.monotonic() - began:.3f} {cpu_seconds:.3f}\n".encode())
         except OSError:
             pass
         connection.close()
