@@ -254,3 +254,20 @@ def test_a_plugin_option_change_reruns_what_it_affects(plugin_run):
     assert jobs.get("random_population") == 1 and jobs.get("vote", 0) >= 2
     assert "prepare_private" not in jobs
 
+
+def test_editing_a_plugins_code_reruns_the_stages_that_run_it(plugin_run):
+    """A plugin's module is in no stage script's import digest; the rules add its own digest."""
+    workdir, plugin = plugin_run
+    module = plugin / "toy_pe_plugin.py"
+    original = module.read_text()
+    try:
+        module.write_text(original + "\n# a comment: the code means the same\n")
+        assert planned_jobs(workdir, pythonpath=(plugin,)) == {}
+        module.write_text(original + "\nA_NEW_STATEMENT = 1\n")
+        jobs = planned_jobs(workdir, pythonpath=(plugin,))
+    finally:
+        module.write_text(original)
+    # the module holds the API, the embedder and the metric: every stage running one of them
+    assert jobs.get("random_population") == 1 and jobs.get("embed_real", 0) >= 1 and jobs.get("evaluate", 0) >= 1
+    assert "prepare_private" not in jobs and "calibrate" not in jobs
+    assert planned_jobs(workdir, pythonpath=(plugin,)) == {}

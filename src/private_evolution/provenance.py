@@ -98,3 +98,24 @@ def code_digest(script: str) -> str:
         name = path.relative_to(PACKAGE_DIR.parent) if path.is_relative_to(PACKAGE_DIR.parent) else path.name
         digest.update(str(name).encode() + b"\0" + code_meaning(path).encode() + b"\0")
     return digest.hexdigest()[:16]
+
+
+def implementation_digest(cls: type) -> str | None:
+    """What an API, embedder or metric from another package (an entry point) runs, which no
+    stage's digest covers: sha256 (first 16 hex digits) over the code meaning of every module
+    of its top-level package (of its module alone when that is not a package). None for a
+    built-in, whose module is already in its stage's :func:`code_digest`."""
+    import inspect
+    import sys
+
+    source = Path(inspect.getsourcefile(cls)).resolve()
+    if source.is_relative_to(PACKAGE_DIR):
+        return None
+    top = sys.modules.get(cls.__module__.split(".")[0])
+    root = Path(top.__file__).resolve().parent if top is not None and hasattr(top, "__path__") else None
+    files = sorted(root.rglob("*.py")) if root else [source]
+    digest = hashlib.sha256()
+    for path in files:
+        name = path.relative_to(root) if root else path.name
+        digest.update(str(name).encode() + b"\0" + code_meaning(path).encode() + b"\0")
+    return f"{cls.__module__}.{cls.__qualname__}:{digest.hexdigest()[:16]}"

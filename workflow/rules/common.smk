@@ -93,9 +93,37 @@ def stage_script(name):
     return str(REPO / "src" / "scripts" / f"{name}.py")
 
 
-def code(name):
-    """Digest of the script and the library modules it imports (see provenance.py)."""
-    return code_digest(stage_script(name))
+def code(name, implementations=None):
+    """Digest of the script and the library modules it imports (see provenance.py), and of
+    the code of each API, embedder or metric from another package that the job runs
+    (``implementations(wildcards)``: their classes), so that editing a plugin reruns its stages.
+    """
+    script = code_digest(stage_script(name))
+    if implementations is None:
+        return script
+
+    def digest(wildcards):
+        plugins = map(implementation_digest, implementations(wildcards))
+        return " ".join([script, *filter(None, plugins)])
+
+    return digest
+
+
+def chosen_api(wildcards):
+    return [api_class(exp_cfg(wildcards).api.name)]
+
+
+def wildcard_embedder(wildcards):
+    return [embedder_class(wildcards.embedder)]
+
+
+def lookahead_implementations(wildcards):
+    return chosen_api(wildcards) + wildcard_embedder(wildcards)
+
+
+def evaluation_implementations(wildcards):
+    metrics = exp_cfg(wildcards).evaluation.metrics
+    return wildcard_embedder(wildcards) + [metric_class(name) for name in metrics]
 
 
 def start_warm_worker():
@@ -411,7 +439,7 @@ def vary_params(rule_shard):
         degree=lambda w: exp_cfg(w).degrees[int(w.t) - 1],
         seed=lambda w: exp_cfg(w).pe.seed,
         shard=rule_shard,
-        code=code("vary"),
+        code=code("vary", chosen_api),
     )
 
 

@@ -94,7 +94,7 @@ rule embed_real_shard:
     params:
         embedder=embedder_params,
         shard=shard_of,
-        code=code("embed"),
+        code=code("embed", wildcard_embedder),
     script:
         stage_script("embed")
 

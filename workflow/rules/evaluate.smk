@@ -27,7 +27,7 @@ rule embed_evaluation:
     params:
         embedder=embedder_params,
         shard=None,
-        code=code("embed"),
+        code=code("embed", wildcard_embedder),
     script:
         stage_script("embed")
 
@@ -50,7 +50,7 @@ rule evaluate:
         embedder_name=lambda w: w.embedder,
         metrics=lambda w: exp_cfg(w).evaluation.metrics,
         k=lambda w: exp_cfg(w).evaluation.k_nearest,
-        code=code("evaluate"),
+        code=code("evaluate", evaluation_implementations),
     script:
         stage_script("evaluate")
 

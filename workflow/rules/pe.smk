@@ -58,7 +58,7 @@ rule random_population_shard:
         num_samples=lambda w: exp_cfg(w).pe.num_samples,
         seed=lambda w: exp_cfg(w).pe.seed,
         shard=shard_of,
-        code=code("random_population"),
+        code=code("random_population", chosen_api),
     script:
         stage_script("random_population")
 
@@ -99,7 +99,7 @@ rule embed_shard:
     params:
         embedder=embedder_params,
         shard=shard_of,
-        code=code("embed"),
+        code=code("embed", wildcard_embedder),
     script:
         stage_script("embed")
 
@@ -152,7 +152,7 @@ rule lookahead:
         lookahead=lambda w: exp_cfg(w).pe.lookahead,
         epsilon=run_epsilon,
         seed=lambda w: exp_cfg(w).pe.seed,
-        code=code("lookahead"),
+        code=code("lookahead", lookahead_implementations),
     script:
         stage_script("lookahead")
 
