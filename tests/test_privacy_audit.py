@@ -77,21 +77,20 @@ def test_boundary_check_never_takes_an_un_noised_vote_for_a_barrier(workdir):
     """A vote of epsilon = inf adds no noise: writing its counts outside private/ is a leak."""
     rules = workdir / "workflow" / "rules" / "pe.smk"
     original = rules.read_text()
-    leaky = original.replace(
-        'votes=f"{PRIVATE_ITER}/votes.npz",', 'votes="results/{exp}/eps_{eps}/iter_{t}/votes.npz",'
-    )
+    leaky = original.replace('votes=f"{PRIVATE_ITER}/{VOTES}",', 'votes="results/{exp}/eps_{eps}/iter_{t}/votes.npz",')
     assert leaky != original
-    common = workdir / "workflow" / "rules" / "common.smk"
-    common_original = common.read_text()
-    leaky_common = common_original.replace('base = PRIVATE_ITER if eps == "inf" else ITER', "base = ITER")
-    assert leaky_common != common_original
-    common.write_text(leaky_common)
+    # and the path the select job reads it from (the copy's src/ is the library its jobs import)
+    contract = workdir / "src" / "private_evolution" / "contract.py"
+    contract_original = contract.read_text()
+    leaky_contract = contract_original.replace('folder = PRIVATE_ITER if eps == "inf" else ITER', "folder = ITER")
+    assert leaky_contract != contract_original
+    contract.write_text(leaky_contract)
     rules.write_text(leaky)
     try:
         jobs = planned(workdir)
     finally:
         rules.write_text(original)
-        common.write_text(common_original)
+        contract.write_text(contract_original)
     problems = job_privacy_violations(jobs)
     assert "job vote_reference(eps=inf, exp=tiny, t=1) writes private data outside private/: ['results/tiny/eps_inf/iter_1/votes.npz']" in problems
 
