@@ -1,6 +1,6 @@
 """The default run of two revisions of the workflow, side by side: is a change slower?
 
-    python benchmarks/side_by_side.py BEFORE [AFTER] [--rounds 2]   # writes benchmarks/SIDE_BY_SIDE.md
+    python benchmarks/side_by_side.py BEFORE [AFTER] [--rounds 2] [--configfile F]   # writes benchmarks/SIDE_BY_SIDE.md
 
 Each revision is checked out into its own git worktree (AFTER defaults to the working
 tree as it is, uncommitted edits included), given this checkout's config/config.yaml (so
@@ -63,6 +63,7 @@ def main() -> None:
     parser.add_argument("after", nargs="?", default=None, help="a git revision (default: the working tree)")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--configfile", default=str(REPO / "config" / "config.yaml"), help="the config both run (default: this checkout's)")
     parser.add_argument("--output", default=str(REPO / "benchmarks" / "SIDE_BY_SIDE.md"))
     args = parser.parse_args()
 
@@ -71,7 +72,7 @@ def main() -> None:
     names = {"before": checkout(args.before, trees["before"]), "after": checkout(args.after, trees["after"])}
     try:
         for tree in trees.values():
-            shutil.copyfile(REPO / "config" / "config.yaml", tree / "config" / "config.yaml")
+            shutil.copyfile(args.configfile, tree / "config" / "config.yaml")
         seconds: dict[str, list[float]] = {"before": [], "after": []}
         for round_ in range(1, args.rounds + 1):
             for side in ("before", "after"):
@@ -89,7 +90,8 @@ def main() -> None:
         "",
         f"Made by `python benchmarks/side_by_side.py {args.before}{' ' + args.after if args.after else ''} --rounds {args.rounds}` "
         f"on {platform.node()} ({os.cpu_count()} CPUs), {time.strftime('%Y-%m-%d %H:%M')}; `snakemake --cores {args.cores}` "
-        "with this checkout's config/config.yaml in both, from empty results folders, runs alternating.",
+        f"with `{Path(args.configfile).relative_to(REPO) if Path(args.configfile).resolve().is_relative_to(REPO) else args.configfile}` "
+        "in both, from empty results folders, runs alternating.",
         "",
         f"- before: {names['before']}",
         f"- after: {names['after']}",

@@ -70,3 +70,21 @@ def test_fidelity_ablation_runs_quickly_and_reports_validation_and_test(tmp_path
     for row in rows:
         validation, test = float(row[2]), float(row[3])
         assert 0.0 < validation <= 1.0 and 0.0 < test <= 1.0
+
+
+def test_side_by_side_runs_two_revisions_alternately(tmp_path):
+    """HEAD against the working tree on the tiny config, one round: both run, the table and
+    the ratio are written, and the worktrees it made are gone."""
+    output = tmp_path / "SIDE_BY_SIDE.md"
+    before = subprocess.run(["git", "worktree", "list"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "side_by_side.py"), "HEAD", "--rounds", "1",
+         "--configfile", str(REPO / ".test" / "config" / "config.yaml"), "--output", str(output)],
+        check=True, capture_output=True, timeout=900,
+    )
+    text = output.read_text()
+    (row,) = [line for line in text.splitlines() if line.startswith("| 1 |")]
+    seconds = [float(cell) for cell in row.strip("| ").split(" | ")[1:]]
+    assert len(seconds) == 2 and all(value > 1 for value in seconds)
+    assert "before: HEAD" in text and "after: working tree" in text and "Ratio after / before (medians): **" in text
+    assert subprocess.run(["git", "worktree", "list"], cwd=REPO, capture_output=True, text=True, check=True).stdout == before
