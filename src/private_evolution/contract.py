@@ -154,15 +154,25 @@ def job_benchmark(name: str) -> str:
     return f"{BENCHMARKS}/{name}.tsv"
 
 
-_LOG = re.compile(r"^(?P<results>.*?results/[^/]+)/(?:private/)?logs/(?P<name>.+)\.log$")
+def _log_regex(folder: str) -> re.Pattern:
+    """A job log under ``folder`` (LOGS or PRIVATE_LOGS), anywhere below a working directory."""
+    folder = re.escape(folder).replace(re.escape("{exp}"), "(?P<exp>[^/]+)")
+    return re.compile(rf"^(?P<workdir>.*?){folder}/(?P<name>.+)\.log$")
+
+
+_LOG_REGEXES = (_log_regex(PRIVATE_LOGS), _log_regex(LOGS))
 
 
 def benchmark_of_log(log_path: str) -> str | None:
     """The benchmark file of the job that writes ``log_path`` (see :func:`job_log`), or None
     for a path that is not a job log. The warm worker uses it to record a job's own time and
     memory where Snakemake records them."""
-    match = _LOG.match(str(log_path).replace("\\", "/"))
-    return f"{match['results']}/benchmarks/{match['name']}.tsv" if match else None
+    path = str(log_path).replace("\\", "/")
+    for regex in _LOG_REGEXES:
+        match = regex.match(path)
+        if match:
+            return match["workdir"] + job_benchmark(match["name"]).format(exp=match["exp"])
+    return None
 
 
 # ----------------------------------------------------------------------------- npz arrays
@@ -221,11 +231,15 @@ class PrivacyFields:
 
     EPSILON = "epsilon"  # a number, or "inf"
     DELTA = "delta"
+    ITERATIONS = "iterations"
     K = "k"
     SIGMA = "sigma"
+    NOISE_MULTIPLIER = "noise_multiplier"  # sigma / the vote's L2 sensitivity
     THRESHOLD = "threshold"
-    SEED_MODE = "seed_mode"
-    DP = "dp"  # "yes: ..." only for a finite epsilon with a secret seed
+    ADJACENCY = "adjacency"
+    SEED_MODE = "seed_mode"  # "secret" or "public"
+    PUBLIC_SEED = "public_seed"  # only in public mode
+    DP = "dp"  # "yes" only for a finite epsilon with a secret seed
 
 
 class DrawFields:

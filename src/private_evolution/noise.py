@@ -37,6 +37,7 @@ import numpy as np
 
 from . import PEError
 from .config import epsilon_label
+from .contract import PrivacyFields
 from .io import read_json, write_json
 from .seeding import key_to_int
 
@@ -74,8 +75,8 @@ def secret_seed(private_dir: str | os.PathLike) -> int:
 
 def noise_seed(privacy: dict, private_dir: str | os.PathLike) -> int:
     """The seed of the vote noise for a run described by ``privacy.json``."""
-    if privacy["seed_mode"] == "public":
-        return int(privacy["public_seed"])
+    if privacy[PrivacyFields.SEED_MODE] == "public":
+        return int(privacy[PrivacyFields.PUBLIC_SEED])
     return secret_seed(private_dir)
 
 

@@ -91,13 +91,19 @@ def code_meaning(path: Path) -> str:
     return ast.dump(tree, annotate_fields=False, include_attributes=False)
 
 
-def code_digest(script: str) -> str:
-    """sha256 (first 16 hex digits) over the code a stage script runs (see :func:`code_meaning`)."""
+def _files_digest(files, root: Path | None) -> str:
+    """sha256 (first 16 hex digits) over each file's name (relative to ``root`` when under it)
+    and :func:`code_meaning`."""
     digest = hashlib.sha256()
-    for path in code_files(script):
-        name = path.relative_to(PACKAGE_DIR.parent) if path.is_relative_to(PACKAGE_DIR.parent) else path.name
+    for path in files:
+        name = path.relative_to(root) if root is not None and path.is_relative_to(root) else path.name
         digest.update(str(name).encode() + b"\0" + code_meaning(path).encode() + b"\0")
     return digest.hexdigest()[:16]
+
+
+def code_digest(script: str) -> str:
+    """sha256 (first 16 hex digits) over the code a stage script runs (see :func:`code_meaning`)."""
+    return _files_digest(code_files(script), PACKAGE_DIR.parent)
 
 
 def implementation_digest(cls: type) -> str | None:
@@ -114,8 +120,4 @@ def implementation_digest(cls: type) -> str | None:
     top = sys.modules.get(cls.__module__.split(".")[0])
     root = Path(top.__file__).resolve().parent if top is not None and hasattr(top, "__path__") else None
     files = sorted(root.rglob("*.py")) if root else [source]
-    digest = hashlib.sha256()
-    for path in files:
-        name = path.relative_to(root) if root else path.name
-        digest.update(str(name).encode() + b"\0" + code_meaning(path).encode() + b"\0")
-    return f"{cls.__module__}.{cls.__qualname__}:{digest.hexdigest()[:16]}"
+    return f"{cls.__module__}.{cls.__qualname__}:{_files_digest(files, root)}"

@@ -173,6 +173,9 @@ def record_child_usage(served_path: str) -> int:
     become NA. A file that is missing or not Snakemake's table is left alone.
     """
     import csv
+    import io as text_io
+
+    from .io import save_bytes  # the main process only: numpy is long imported there
 
     if not os.path.isfile(served_path):
         return 0
@@ -197,10 +200,9 @@ def record_child_usage(served_path: str) -> int:
             values["mean_load"] = f"{100 * record['cpu_seconds'] / seconds:.2f}" if seconds > 0 else "NA"
             values.update({name: "NA" for name in BENCHMARK_NA if name in values})
             row[:] = [values[name] for name in header]
-        tmp = f"{path}.warm"
-        with open(tmp, "w", newline="") as handle:
-            csv.writer(handle, delimiter="\t", lineterminator="\n").writerows(rows)
-        os.replace(tmp, path)
+        table = text_io.StringIO()
+        csv.writer(table, delimiter="\t", lineterminator="\n").writerows(rows)
+        save_bytes(path, table.getvalue().encode())
         written += 1
     return written
 

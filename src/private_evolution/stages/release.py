@@ -22,6 +22,10 @@ from ..noise import mark_released
 from . import logger
 
 MANIFEST = "MANIFEST.sha256"
+# What each release's privacy.json contributes to the joint cost (accounting.composed_epsilon)
+COMPOSED_FIELDS = (
+    PrivacyFields.EPSILON, PrivacyFields.DELTA, PrivacyFields.ITERATIONS, PrivacyFields.NOISE_MULTIPLIER, PrivacyFields.ADJACENCY,
+)
 SUMMARY = "PRIVACY.json"
 
 
@@ -45,13 +49,13 @@ def composition_summary(composed: list[dict]) -> dict:
     runs = []
     for entry in composed:
         privacy = _refuse_non_dp(entry["privacy"])
-        runs.append({**entry, **{key: privacy[key] for key in ("epsilon", "delta", "iterations", "noise_multiplier", "adjacency")}})
-    delta = sum(run["delta"] for run in runs)
+        runs.append({**entry, **{key: privacy[key] for key in COMPOSED_FIELDS}})
+    delta = sum(run[PrivacyFields.DELTA] for run in runs)
     return {
-        "releases": [{key: run[key] for key in ("experiment", "epsilon", "delta", "iterations", "noise_multiplier", "adjacency")} for run in runs],
+        "releases": [{key: run[key] for key in ("experiment", *COMPOSED_FIELDS)} for run in runs],
         "composed_epsilon": composed_epsilon(runs, delta),
         "composed_delta": delta,
-        "sum_of_epsilons": sum(float(run["epsilon"]) for run in runs),
+        "sum_of_epsilons": sum(float(run[PrivacyFields.EPSILON]) for run in runs),
         "accountant": "dp_accounting.pld.PLDAccountant: every vote of every release, composed",
         "note": (
             "Every release listed here was made from the same private data (same dataset and split). "
