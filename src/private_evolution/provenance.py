@@ -106,6 +106,7 @@ def code_digest(script: str) -> str:
     return _files_digest(code_files(script), PACKAGE_DIR.parent)
 
 
+@lru_cache(maxsize=None)  # asked once per job when the DAG is built; the files are read once
 def implementation_digest(cls: type) -> str | None:
     """What an API, embedder or metric from another package (an entry point) runs, which no
     stage's digest covers: sha256 (first 16 hex digits) over the code meaning of every module

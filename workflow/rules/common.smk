@@ -45,7 +45,6 @@ from private_evolution.contract import (
     iteration_file,
     job_benchmark,
     job_log,
-    lookahead_path,
     metrics_path,
     population_path,
     privacy_path,
