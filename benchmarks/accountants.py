@@ -30,8 +30,8 @@ DELTA = 1e-5
 def table_rows(epsilons=EPSILONS, iterations=ITERATIONS, delta=DELTA):
     for T in iterations:
         for epsilon in epsilons:
-            pld = calibrate_sigma(epsilon, delta, T)
-            rdp = calibrate_sigma(epsilon, delta, T, epsilon_fn=rdp_epsilon)
+            pld = calibrate_sigma(epsilon, delta, T, 1, epsilon_fn=pld_epsilon)
+            rdp = calibrate_sigma(epsilon, delta, T, 1, epsilon_fn=rdp_epsilon)
             exact = round_up_significant(analytic_gaussian_sigma(epsilon, delta, T))
             yield {"T": T, "epsilon": epsilon, "pld": pld, "rdp": rdp, "analytic": exact}
 

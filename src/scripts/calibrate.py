@@ -1,4 +1,4 @@
-"""Rule calibrate: sigma for (epsilon, delta, T, k) from the PLD accountant -> privacy.json."""
+"""Rule calibrate: sigma for (epsilon, delta, T, k, bins) from the PLD accountant -> privacy.json."""
 from private_evolution.stages.calibrate import calibrate
 from private_evolution.logs import stage_logging
 
@@ -10,4 +10,5 @@ with stage_logging(snakemake.log[0], "calibrate"):
         snakemake.params.k,
         snakemake.params.threshold,
         snakemake.output[0],
+        snakemake.params.bins,
     )
