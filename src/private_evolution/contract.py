@@ -3,14 +3,17 @@
 The rules (``workflow/rules/common.smk``), the stages and the tests take paths, npz array
 names and JSON fields from here, so that each is written once. Path patterns carry
 Snakemake's wildcards: ``{exp}`` (experiment), ``{eps}`` (an epsilon label: 0.5, 1, inf),
-``{t}`` (an iteration >= 1), ``{run}`` (``shared`` or ``eps_<label>``) with ``{any_t}`` (any
-iteration, 0 included), ``{embedder}``, ``{split}`` (private, heldout, validation) and
+``{t}`` (an iteration >= 1), ``{run}`` (a run folder: ``shared``, ``eps_<label>`` of a finite
+epsilon, or ``private/eps_inf``, the un-noised reference) with ``{any_t}`` (any iteration, 0
+included), ``{embedder}``, ``{split}`` (private, heldout, validation) and
 ``{shard}``. The functions below fill them in.
 
 Privacy: whatever holds private data or anything computed from it without noise lives
-under :data:`PRIVATE` (``results/<exp>/private/``) and is never released. Outside it are
-the noisy votes of finite epsilons and what is made from them (DP), and the evaluation's
-numbers (computed against held-out real data, labelled non-private in the report).
+under :data:`PRIVATE` (``results/<exp>/private/``) and is never released: the whole epsilon = inf
+run (:data:`REFERENCE_RUN`, made from un-noised votes) and the accuracy ceiling (a classifier
+trained on the private set) included. Outside it are the noisy votes of finite epsilons and what
+is made from them (DP), and the evaluation's numbers of those runs (computed against held-out
+real data, labelled non-private in the report).
 """
 
 from __future__ import annotations
@@ -20,19 +23,42 @@ import re
 # ----------------------------------------------------------------------------- folders
 
 RESULTS = "results/{exp}"
-PRIVATE = f"{RESULTS}/private"
+PRIVATE_FOLDER = "private"  # a path component: whatever lies below one is private
+PRIVATE = f"{RESULTS}/{PRIVATE_FOLDER}"
 SHARED_RUN = "shared"  # the run folder of iteration 0 (RANDOM_API), shared by every epsilon
-RUN_PREFIX = "eps_"  # the run folder of one epsilon: eps_<label>
+RUN_PREFIX = "eps_"  # the run of one epsilon: eps_<label>
+REFERENCE_EPSILON = "inf"  # the label of the un-noised run: a non-private reference
+# Where the un-noised run lives (under RESULTS): its votes are the clean counts, so all it makes
+# from them (selections, populations, embeddings, metrics, accuracy) is private too.
+REFERENCE_RUN = f"{PRIVATE_FOLDER}/{RUN_PREFIX}{REFERENCE_EPSILON}"
+# A finite epsilon's run (DP outputs: public). For epsilon = inf it holds only privacy.json,
+# which calibrate makes from the config alone.
 RUN = f"{RESULTS}/{RUN_PREFIX}{{eps}}"
+RUN_DIR = f"{RESULTS}/{{run}}"  # any run folder: shared, eps_<finite label> or REFERENCE_RUN (see run_dir)
 ITER_ZERO = f"{RESULTS}/{SHARED_RUN}/iter_0"
-ITER = f"{RUN}/iter_{{t}}"
-ANY_ITER = f"{RESULTS}/{{run}}/iter_{{any_t}}"  # iteration 0 (run = shared) or t of one epsilon
-# What an iteration keeps private: per-shard clean counts, the un-noised epsilon = inf votes,
-# the record of each draw.
+ITER = f"{RUN}/iter_{{t}}"  # iteration t of a finite epsilon (where its DP vote writes)
+RUN_ITER = f"{RUN_DIR}/iter_{{t}}"  # iteration t of any epsilon's run, the reference's included
+ANY_ITER = f"{RUN_DIR}/iter_{{any_t}}"  # iteration 0 (run = shared) or t of one epsilon
+# What an iteration keeps private: per-shard clean counts, the record of each draw; for
+# epsilon = inf this is the reference run's own iteration folder (REFERENCE_RUN).
 PRIVATE_ITER = f"{PRIVATE}/{RUN_PREFIX}{{eps}}/iter_{{t}}"
 LOGS = f"{RESULTS}/logs"
 PRIVATE_LOGS = f"{PRIVATE}/logs"  # the logs of jobs that read private data
 BENCHMARKS = f"{RESULTS}/benchmarks"
+PRIVATE_BENCHMARKS = f"{PRIVATE}/benchmarks"  # of the jobs that read private data
+# Every release an experiment ever made, one numbered copy each (RELEASE holds the latest):
+# Snakemake empties RELEASE before a release job runs, so the copies keep the earlier ones.
+RELEASE_VERSIONS = f"{RESULTS}/releases"
+
+# The privacy ledger of one private data set, shared by every experiment that reads it
+# (``{source}``: :func:`ledger.data_source` of the dataset section: the loader and its files,
+# not the split). Its private/ part holds the secret noise seed, one record per noise draw
+# and the list of releases; the spend is public: it depends only on what was asked, never on
+# the data (see noise.py).
+LEDGER = "results/_ledger/{source}"
+LEDGER_PRIVATE = f"{LEDGER}/private"
+LEDGER_SPEND = f"{LEDGER}/privacy_spend.json"
+LEDGER_LOG = f"{LEDGER}/logs/data_ledger.log"
 
 # ----------------------------------------------------------------------------- files
 
@@ -43,10 +69,13 @@ REAL_EMBEDDING_SHARD = f"{PRIVATE}/shards/{{split}}_embed_{{embedder}}_{{shard}}
 # The CNN trained on the held-out validation part: real data, so it stays private; its
 # penultimate layer is the "classifier" evaluation feature space.
 FEATURE_CLASSIFIER = f"{PRIVATE}/feature_classifier.pt"
+# A digest of the whole loaded data set (before the split): part of every noise draw's key,
+# so that a changed private set draws new noise. It identifies the data: private.
+DATA_FINGERPRINT = f"{PRIVATE}/data_fingerprint.json"
 
 PRIVACY = f"{RUN}/privacy.json"  # sigma, threshold and the guarantee of one epsilon (calibrate)
-ACCURACY = f"{RUN}/accuracy.json"  # the final population's downstream accuracy
-ACCURACY_CEILING = f"{RESULTS}/accuracy_ceiling.json"  # the same classifier trained on the private set
+ACCURACY = f"{RUN_DIR}/accuracy.json"  # the final population's downstream accuracy
+ACCURACY_CEILING = f"{PRIVATE}/accuracy_ceiling.json"  # the same classifier trained on the private set
 
 # Files of one iteration, relative to its folder (ITER_ZERO, ITER or ANY_ITER)
 POPULATION = "population.npz"
@@ -54,11 +83,11 @@ POPULATION_SHARD = "shards/population_{shard}.npz"
 EMBEDDING = "embed_{embedder}.npz"
 EMBEDDING_SHARD = "shards/embed_{embedder}_{shard}.npz"
 LOOKAHEAD = "lookahead_{embedder}.npz"  # mean embeddings of each candidate's variations
-VOTES = "votes.npz"  # public under ITER for a finite epsilon, private under PRIVATE_ITER for inf
+VOTES = "votes.npz"  # public under ITER for a finite epsilon, private in REFERENCE_RUN for inf
 SELECTED = "selected.npz"
 METRICS = "metrics_{embedder}.json"
 
-DRAW = f"{PRIVATE_ITER}/draw.json"  # the record of one noise draw (it holds the clean counts' digest)
+DRAW = f"{PRIVATE_ITER}/draw.json"  # the record of one noise draw (its key holds the data's fingerprint)
 VOTE_COUNTS = f"{PRIVATE_ITER}/vote_counts_{{shard}}.npz"  # one shard's clean counts
 
 METRICS_TABLE = f"{RESULTS}/metrics.csv"
@@ -78,20 +107,29 @@ def fill(pattern: str, **values) -> str:
 
 
 def run_folder(eps: str | None) -> str:
-    """The run folder of an epsilon label ('0.5' -> 'eps_0.5'), 'shared' for None (iteration 0)."""
+    """The name of an epsilon's run ('0.5' -> 'eps_0.5', 'inf' -> 'eps_inf'), 'shared' for None
+    (iteration 0): what logs, benchmarks, cluster groups and a release's folders call it."""
     return SHARED_RUN if eps is None else f"{RUN_PREFIX}{eps}"
 
 
+def run_dir(eps: str | None) -> str:
+    """Where an epsilon's run lives under results/<exp>/ (the ``{run}`` of RUN_DIR): eps_<label>
+    for a finite epsilon, REFERENCE_RUN (under private/) for the un-noised one, 'shared' for None."""
+    return REFERENCE_RUN if eps == REFERENCE_EPSILON else run_folder(eps)
+
+
 def run_epsilon_label(run: str) -> str | None:
-    """The epsilon label of a run folder ('eps_0.5' -> '0.5'), None for 'shared' (iteration 0)."""
-    return run[len(RUN_PREFIX):] if run.startswith(RUN_PREFIX) else None
+    """The epsilon label of a run folder or name ('eps_0.5' -> '0.5', 'private/eps_inf' -> 'inf'),
+    None for 'shared' (iteration 0)."""
+    name = run.rsplit("/", 1)[-1]
+    return name[len(RUN_PREFIX):] if name.startswith(RUN_PREFIX) else None
 
 
 def iteration_file(exp: str, eps: str, t: int | str, name: str, **wildcards) -> str:
-    """A file of iteration t of one epsilon's run; iteration 0 (RANDOM_API) is shared by
-    every epsilon, so its files live under shared/. ``wildcards`` fill ``name`` (embedder)."""
-    folder = ITER_ZERO if int(t) == 0 else ITER
-    return f"{folder}/{name}".format(exp=exp, eps=eps, t=t, **wildcards)
+    """A file of iteration t of one epsilon's run (see run_dir); iteration 0 (RANDOM_API) is
+    shared by every epsilon, so its files live under shared/. ``wildcards`` fill ``name`` (embedder)."""
+    folder = ITER_ZERO if int(t) == 0 else RUN_ITER
+    return f"{folder}/{name}".format(exp=exp, run=run_dir(eps), t=t, **wildcards)
 
 
 def population_path(exp: str, eps: str, t: int | str) -> str:
@@ -115,13 +153,21 @@ def selected_path(exp: str, eps: str, t: int | str) -> str:
 
 
 def votes_path(exp: str, eps: str, t: int | str) -> str:
-    """The noisy histogram of a finite epsilon is public; the un-noised epsilon = inf one is private."""
-    folder = PRIVATE_ITER if eps == "inf" else ITER
-    return f"{folder}/{VOTES}".format(exp=exp, eps=eps, t=t)
+    """The noisy histogram of a finite epsilon is public; the un-noised epsilon = inf one is
+    private, in the reference run's folder (PRIVATE_ITER of inf)."""
+    return iteration_file(exp, eps, t, VOTES)
 
 
 def draw_path(exp: str, eps: str, t: int | str) -> str:
     return DRAW.format(exp=exp, eps=eps, t=t)
+
+
+def ledger_private(source: str) -> str:
+    return LEDGER_PRIVATE.format(source=source)
+
+
+def ledger_spend(source: str) -> str:
+    return LEDGER_SPEND.format(source=source)
 
 
 def privacy_path(exp: str, eps: str) -> str:
@@ -129,7 +175,7 @@ def privacy_path(exp: str, eps: str) -> str:
 
 
 def accuracy_path(exp: str, eps: str) -> str:
-    return ACCURACY.format(exp=exp, eps=eps)
+    return ACCURACY.format(exp=exp, run=run_dir(eps))
 
 
 def real_set_path(exp: str, split: str) -> str:
@@ -149,9 +195,10 @@ def job_log(name: str, private: bool = False) -> str:
     return f"{PRIVATE_LOGS if private else LOGS}/{name}.log"
 
 
-def job_benchmark(name: str) -> str:
-    """The benchmark file of the job whose log is :func:`job_log` of the same ``name``."""
-    return f"{BENCHMARKS}/{name}.tsv"
+def job_benchmark(name: str, private: bool = False) -> str:
+    """The benchmark file of the job whose log is :func:`job_log` of the same ``name``: under
+    private/benchmarks/ for a job that reads private data (its time, memory and I/O depend on it)."""
+    return f"{PRIVATE_BENCHMARKS if private else BENCHMARKS}/{name}.tsv"
 
 
 def _log_regex(folder: str) -> re.Pattern:
@@ -160,7 +207,7 @@ def _log_regex(folder: str) -> re.Pattern:
     return re.compile(rf"^(?P<workdir>.*?){folder}/(?P<name>.+)\.log$")
 
 
-_LOG_REGEXES = (_log_regex(PRIVATE_LOGS), _log_regex(LOGS))
+_LOG_REGEXES = ((_log_regex(PRIVATE_LOGS), True), (_log_regex(LOGS), False))
 
 
 def benchmark_of_log(log_path: str) -> str | None:
@@ -168,10 +215,10 @@ def benchmark_of_log(log_path: str) -> str | None:
     for a path that is not a job log. The warm worker uses it to record a job's own time and
     memory where Snakemake records them."""
     path = str(log_path).replace("\\", "/")
-    for regex in _LOG_REGEXES:
+    for regex, private in _LOG_REGEXES:
         match = regex.match(path)
         if match:
-            return match["workdir"] + job_benchmark(match["name"]).format(exp=match["exp"])
+            return match["workdir"] + job_benchmark(match["name"], private).format(exp=match["exp"])
     return None
 
 
@@ -191,10 +238,12 @@ class ImageArrays:
 
 class EmbeddingArrays:
     """embed_<embedder>.npz, lookahead_<embedder>.npz, the real sets' embeddings:
-    features (N, D) float32 and the labels of the embedded images."""
+    features (N, D) float32 and the labels of the embedded images; the real sets' also name
+    the computation that made them (noise.computation_id), one per shard gathered."""
 
     FEATURES = "features"
     LABELS = "labels"
+    COMPUTATION = "computation"
     REQUIRED = (FEATURES, LABELS)
 
 
@@ -203,7 +252,8 @@ class CountArrays:
 
     COUNTS = "counts"
     LABELS = "labels"
-    REQUIRED = (COUNTS, LABELS)
+    COMPUTATION = "computation"  # the computation ids of the private embeddings counted
+    REQUIRED = (COUNTS, LABELS, COMPUTATION)
 
 
 class VoteArrays:
@@ -243,9 +293,24 @@ class PrivacyFields:
 
 
 class DrawFields:
-    """The fields of draw.json (noise.draw_record writes it) that other jobs read."""
+    """The fields of draw.json and of the ledger's draw records (noise.draw_record writes them)
+    that other jobs read."""
 
-    DIGEST = "digest"  # of the clean counts: a redone draw of the same counts is refused
+    KEY = "key"  # what was asked (never the counts): equal keys are the same draw, see noise.draw_key
+    EXPERIMENT = "experiment"
+    EPSILON = "epsilon"
+    ITERATION = "iteration"
+    SIGMA = "sigma"
+    K = "k"
+    BINS = "bins"  # histogram bins the noise was added to
+    DELTA = "delta"
+    ADJACENCY = "adjacency"
+    SEED_MODE = "seed_mode"
+    SEED_ID = "seed_id"  # a digest of the seed: tells seeds apart without revealing one
+    SPLIT = "split"  # which private split of the source (a digest of the split's config)
+    DP = "dp"
+    # what the public ledger tables show of each draw: no key, no seed id
+    PUBLIC = (EXPERIMENT, EPSILON, ITERATION, "time", SIGMA, K, BINS, "noise_multiplier", DELTA, ADJACENCY, SEED_MODE, SPLIT, DP)
 
 
 class AccuracyFields:

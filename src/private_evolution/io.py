@@ -186,18 +186,26 @@ def load_population(path: str | os.PathLike) -> Population:
         raise CorruptFileError(f"'{path}' is not a valid population: {err}. {recovery_hint(path)}") from err
 
 
-def save_embeddings(path: str | os.PathLike, features: np.ndarray, labels: np.ndarray) -> None:
-    save_npz(path, **{EmbeddingArrays.FEATURES: features, EmbeddingArrays.LABELS: labels})
+def save_embeddings(path: str | os.PathLike, features: np.ndarray, labels: np.ndarray, computation: str | None = None) -> None:
+    """``computation``: for the real sets, the id of the computation that made them (noise.computation_id)."""
+    extra = {} if computation is None else {EmbeddingArrays.COMPUTATION: np.array([computation])}
+    save_npz(path, **{EmbeddingArrays.FEATURES: features, EmbeddingArrays.LABELS: labels}, **extra)
 
 
-def save_clean_counts(path: str | os.PathLike, counts: np.ndarray, labels: np.ndarray) -> None:
+def load_computation(path: str | os.PathLike) -> list[str]:
+    """The computation ids of an embedding file, or an empty list for a file without any."""
+    arrays = load_npz(path)
+    return [str(item) for item in arrays.get(EmbeddingArrays.COMPUTATION, [])]
+
+
+def save_clean_counts(path: str | os.PathLike, counts: np.ndarray, labels: np.ndarray, computation: list[str]) -> None:
     """One shard's un-noised counts: only ever under private/ (the vote stage checks)."""
-    save_npz(path, **{CountArrays.COUNTS: counts, CountArrays.LABELS: labels})
+    save_npz(path, **{CountArrays.COUNTS: counts, CountArrays.LABELS: labels, CountArrays.COMPUTATION: np.array(computation, dtype=str)})
 
 
-def load_clean_counts(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+def load_clean_counts(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, list[str]]:
     arrays = load_npz(path, required=CountArrays.REQUIRED)
-    return arrays[CountArrays.COUNTS], arrays[CountArrays.LABELS]
+    return arrays[CountArrays.COUNTS], arrays[CountArrays.LABELS], [str(item) for item in arrays[CountArrays.COMPUTATION]]
 
 
 def save_votes(path: str | os.PathLike, noisy_counts: np.ndarray, weights: np.ndarray, labels: np.ndarray) -> None:

@@ -16,13 +16,18 @@ from .metrics import value_words
 
 NON_PRIVATE_NOTE = "evaluation against held-out real data: not differentially private"
 VOTE_SPACE_NOTE = "; computed in the vote's own feature space, which the vote optimised: it can flatter the vote"
-CEILING_NOTE = "classifier trained on the real private set (ceiling): not differentially private"
+# What epsilon = inf and the ceiling are: their files stay under private/; the table and the
+# figures show their numbers (and the reference's samples) only with these words beside them.
+REFERENCE_NOTE = "non-private reference computed from the private data without noise"
+INF_NOTE = f"epsilon = inf (no noise): {REFERENCE_NOTE}; "
+CEILING_NOTE = f"classifier trained on the real private set (ceiling): {REFERENCE_NOTE}; not differentially private"
 
 
 def collect_metrics(experiment: str, entries: list[dict], output_path: str) -> None:
     """entries: {'epsilon': label or None, 'iteration': t or None, 'path': json}. One row per metric value.
 
-    The row without epsilon is the accuracy ceiling (a classifier trained on the private set).
+    The row without epsilon is the accuracy ceiling (a classifier trained on the private set);
+    it and the epsilon = inf rows are labelled as non-private references (REFERENCE_NOTE).
     """
     import pandas as pd
 
@@ -30,6 +35,8 @@ def collect_metrics(experiment: str, entries: list[dict], output_path: str) -> N
     for entry in entries:
         ceiling = entry["epsilon"] is None
         note = CEILING_NOTE if ceiling else NON_PRIVATE_NOTE + (VOTE_SPACE_NOTE if entry.get("vote_space") else "")
+        if not ceiling and math.isinf(float(entry["epsilon"])) and int(entry["iteration"]) > 0:
+            note = INF_NOTE + note  # iteration 0 is the shared random population: no private data
         for metric, value in read_json(entry["path"]).items():
             if metric.startswith("num_"):
                 continue
@@ -49,50 +56,59 @@ def collect_metrics(experiment: str, entries: list[dict], output_path: str) -> N
     table.to_csv(output_path, index=False)
 
 
-def privacy_ledger(privacy_paths: list[str], private_dir: str, ledger_csv: str, draws_csv: str, spend_json: str) -> None:
-    """The privacy ledger of an experiment, from public run records and the private draw records.
+def privacy_ledger(
+    privacy_paths: list[str],
+    experiment: str,
+    ledger_private: str,
+    ledger_csv: str,
+    draws_csv: str,
+    spend_json: str,
+    draw_paths: list[str] = (),
+) -> None:
+    """An experiment's view of its data set's privacy ledger (:mod:`private_evolution.ledger`).
 
-    ``ledger_csv``: one row per run (the privacy.json fields, no seed) with the number of
-    noisy draws ever made for it. ``draws_csv``: every vote ever drawn (cumulative over
-    runs of the workflow, not just this one). ``spend_json``: their composed cost.
+    ``ledger_csv``: one row per run of the experiment (the privacy.json fields, no seed) with
+    the number of noisy draws ever made for it. ``draws_csv``: every draw ever made from the
+    data set, by any experiment (public fields only: no key, no seed id). ``spend_json``:
+    the data set's composed cost (the headline), with this experiment's own beside it, as of now.
+    ``draw_paths``: the experiment's draw.json files; a draw they name that the ledger lacks (the
+    ledger was deleted or moved) stops the job: the spend would be understated.
     """
     import pandas as pd
 
-    from .accounting import composed_epsilon
-    from .noise import read_draws, record_label
+    from .contract import DrawFields
+    from .ledger import composition, headline_relation, now, read_draws, record_label, require_draws, spend_summary
 
-    draws = read_draws(private_dir)
-    public_fields = ("experiment", "epsilon", "iteration", "time", "sigma", "noise_multiplier", "delta", "adjacency", "seed_mode", "dp")
-    draw_rows = [{key: record[key] for key in public_fields} for record in draws]  # the digest stays private
+    require_draws(ledger_private, [read_json(path)[DrawFields.KEY] for path in draw_paths])
+    draws = read_draws(ledger_private)
+    mine = [d for d in draws if d[DrawFields.EXPERIMENT] == experiment]
     rows = []
     for path in privacy_paths:
         record = read_json(path)
         label = record_label(record["epsilon"])
-        record["draws"] = sum(record_label(d["epsilon"]) == label for d in draws)
+        record["draws"] = sum(record_label(d[DrawFields.EPSILON]) == label for d in mine)
         rows.append(record)
     for path in (ledger_csv, draws_csv, spend_json):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_csv(ledger_csv, index=False)
-    pd.DataFrame(draw_rows, columns=list(public_fields)).to_csv(draws_csv, index=False)
-    dp_draws = [d for d in draws if d["dp"] == "yes"]
-    runs = {record_label(d["epsilon"]): d["delta"] for d in dp_draws}
-    delta = sum(runs.values())
-    spend = {
-        "dp_draws": len(dp_draws),
-        "runs_with_draws": sorted(runs, key=float),
-        "composed_epsilon": composed_epsilon([{"noise_multiplier": d["noise_multiplier"], "iterations": 1} for d in dp_draws], delta)
-        if dp_draws else 0.0,
-        "composed_delta": delta,
-        "non_dp_draws": {
-            reason: sum(d["dp"] == reason for d in draws) for reason in sorted({d["dp"] for d in draws} - {"yes"})
-        },
-        "note": (
-            "Total privacy spend of this experiment's private data: every noisy vote ever drawn (reruns "
-            "that drew new noise included), composed with dp-accounting's PLD accountant, at delta = the sum "
-            "of the deltas of the runs that drew. It holds for someone who sees every output ever made; "
-            "draws that are not DP (epsilon = inf, public seed) are counted apart and must never be published."
-        ),
+    public = list(DrawFields.PUBLIC)
+    pd.DataFrame([{key: d.get(key) for key in public} for d in draws], columns=public).to_csv(draws_csv, index=False)
+    spend = spend_summary(draws)
+    my_dp = [d for d in mine if d[DrawFields.DP] == "yes"]
+    own = composition(my_dp, headline_relation(my_dp))
+    spend["this_experiment"] = {
+        "experiment": experiment,
+        "dp_draws": len(my_dp),
+        "composed_epsilon": own["epsilon"],
+        "composed_delta": own["delta"],
+        "note": "this experiment's draws alone: holds only for someone who sees no output of another experiment on the same data",
     }
+    spend["data_ledger"] = str(Path(ledger_private).parent)
+    spend["as_of"] = now()
+    spend["note_as_of"] = (
+        "the data set's ledger as of this job; the data set's own privacy_spend.json (data_ledger) is rewritten by "
+        "every vote and is always current; this file reruns on the next run after another experiment drew"
+    )
     write_json(spend_json, spend)
 
 
@@ -155,21 +171,40 @@ def _pyplot():
 
 
 def _save(plt, figure, output_path: str, dpi: int, note: str | None = None) -> None:
+    """``note``: one line or more, written small at the bottom of the figure."""
     if note:
-        figure.text(0.01, 0.01, note, fontsize=6, color="grey")
-    figure.tight_layout(rect=(0, 0.03 if note else 0, 1, 1))
+        figure.text(0.01, 0.01, note, fontsize=6, color="grey", va="bottom")
+    lines = note.count("\n") + 1 if note else 0
+    figure.tight_layout(rect=(0, min(0.03 * lines, 0.2), 1, 1))
     figure.savefig(output_path, dpi=dpi)
     plt.close(figure)
 
 
 def _epsilon_text(epsilon: float) -> str:
-    return "ε = ∞ (no noise, not private)" if math.isinf(epsilon) else f"ε = {epsilon:g}"
+    return "ε = ∞ (no noise: non-private reference)" if math.isinf(epsilon) else f"ε = {epsilon:g}"
 
 
-def _short_dp_note(seed_mode: str) -> str:
+def _with_reference_note(note: str, shows_reference: bool, shows_ceiling: bool = False) -> str:
+    """A figure's note, with a line saying what ε = ∞ and the ceiling are when it shows them."""
+    if shows_reference and shows_ceiling:
+        return f"{note}\nε = ∞ and the ceiling: non-private references computed from the private data without noise"
+    if shows_reference or shows_ceiling:
+        return f"{note}\n{'ε = ∞' if shows_reference else 'the ceiling'}: a {REFERENCE_NOTE}"
+    return note
+
+
+def _short_dp_note(seed_mode: str, shows_reference: bool = True) -> str:
     if seed_mode == "public":
-        return "NOT DP: noise seed is public (privacy.seed_mode: public)"
-    return "finite ε: DP (secret noise seed); ε = ∞: non-private reference"
+        note = "NOT DP: noise seed is public (privacy.seed_mode: public)"
+    else:
+        note = "finite ε: DP (secret noise seed)"
+    if shows_reference:
+        note += f"\nε = ∞: NOT DP, a {REFERENCE_NOTE}"
+    return note
+
+
+def _shows_reference(epsilons) -> bool:
+    return any(math.isinf(float(epsilon)) for epsilon in epsilons)
 
 
 def plot_metric_vs_epsilon(table, metrics: list[str], output_path: str, dpi: int, vote_metric: str | None = None) -> None:
@@ -177,7 +212,8 @@ def plot_metric_vs_epsilon(table, metrics: list[str], output_path: str, dpi: int
     figure, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
     for metric, axis in zip(metrics, axes[0]):
         _metric_vs_epsilon_panel(table, metric, axis, vote_space=metric == vote_metric)
-    _save(plt, figure, output_path, dpi, note=NON_PRIVATE_NOTE)
+    shown = table[table.metric.isin(metrics)].epsilon.dropna()
+    _save(plt, figure, output_path, dpi, note=_with_reference_note(NON_PRIVATE_NOTE, _shows_reference(shown)))
 
 
 def _metric_vs_epsilon_panel(table, metric: str, axis, vote_space: bool = False) -> None:
@@ -214,7 +250,7 @@ def plot_metric_vs_iteration(table, metric: str, output_path: str, dpi: int) -> 
     axis.set_title(f"{rows.experiment.iloc[0]}: {_metric_words(metric)} vs iteration".replace(" features (", " features\n("), fontsize=9)
     axis.legend(fontsize=8)
     axis.grid(alpha=0.3)
-    _save(plt, figure, output_path, dpi, note=NON_PRIVATE_NOTE)
+    _save(plt, figure, output_path, dpi, note=_with_reference_note(NON_PRIVATE_NOTE, _shows_reference(rows.epsilon)))
 
 
 def sample_grid(images: np.ndarray, labels: np.ndarray, num_classes: int, per_class: int) -> np.ndarray:
@@ -237,7 +273,7 @@ def plot_samples(
         population = load_population(path)
         mosaic = sample_grid(population.images, population.labels, len(class_names), per_class)
         axis.imshow(mosaic.squeeze(-1) if mosaic.shape[-1] == 1 else mosaic, cmap="gray", vmin=0, vmax=255)
-        axis.set_title(_epsilon_text(float(label)).replace(" (", "\n("), fontsize=9)
+        axis.set_title(_epsilon_text(float(label)).replace(" (", "\n(").replace(": ", ":\n"), fontsize=8)
         axis.axis("off")
     figure.suptitle("final synthetic samples (rows: classes)", fontsize=9)
     _save(plt, figure, output_path, dpi, note=dp_note)
@@ -257,15 +293,16 @@ def plot_accuracy_vs_epsilon(table, output_path: str, dpi: int) -> None:
     for value in synthetic[~np.isfinite(synthetic.epsilon)].value:
         axis.axhline(value, color="C2", linestyle="--", label="synthetic, " + _epsilon_text(math.inf))
     for value in rows[rows.epsilon.isna()].value:
-        axis.axhline(value, color="black", linestyle=":", label="trained on the real private set (ceiling)")
+        axis.axhline(value, color="black", linestyle=":", label="trained on the real private set (ceiling: non-private reference)")
     axis.set_xlabel("privacy budget ε (δ fixed)")
     axis.set_ylabel("test accuracy on held-out real images")
     axis.set_ylim(0, 1)
     axis.set_title("accuracy of a CNN trained on the synthetic images vs ε", fontsize=10)
     if len(rows):
-        axis.legend(fontsize=8)
+        axis.legend(fontsize=7)
     axis.grid(alpha=0.3)
-    _save(plt, figure, output_path, dpi, note=NON_PRIVATE_NOTE)
+    note = _with_reference_note(NON_PRIVATE_NOTE, _shows_reference(synthetic.epsilon), rows.epsilon.isna().any())
+    _save(plt, figure, output_path, dpi, note=note)
 
 
 def plot_samples_by_iteration(grids: dict, class_names: list[str], output_path: str, dpi: int, dp_note: str | None = None) -> None:
@@ -293,7 +330,7 @@ def plot_samples_by_iteration(grids: dict, class_names: list[str], output_path: 
             if row == 0:
                 axis.set_title(f"t = {t}", fontsize=9)
             if column == 0:
-                axis.set_ylabel(_epsilon_text(float(eps)), fontsize=8, rotation=0, ha="right", va="center")
+                axis.set_ylabel(_epsilon_text(float(eps)).replace(" (", "\n("), fontsize=8, rotation=0, ha="right", va="center")
     figure.suptitle("samples by iteration (one per class)", fontsize=9)
     _save(plt, figure, output_path, dpi, note=dp_note)
 
@@ -345,6 +382,6 @@ def plot_all(
     plot_metric_vs_epsilon(table, distances, outputs["fd_vs_epsilon"], plot_cfg["dpi"], vote_metric=vote_metric)
     plot_metric_vs_iteration(table, distances[0], outputs["fd_vs_iteration"], plot_cfg["dpi"])
     plot_accuracy_vs_epsilon(table, outputs["accuracy_vs_epsilon"], plot_cfg["dpi"])
-    note = _short_dp_note(seed_mode)
+    note = _short_dp_note(seed_mode, _shows_reference(finals))
     plot_samples(finals, class_names, plot_cfg["samples_per_class"], outputs["samples"], plot_cfg["dpi"], note)
     plot_samples_by_iteration(grids, class_names, outputs["samples_by_iteration"], plot_cfg["dpi"], note)

@@ -1,8 +1,9 @@
 """The DP nearest-neighbour vote: the only computation that touches private data.
 
 Every private sample votes for its k nearest synthetic samples of its own class
-(squared L2 distance in embedding space). Gaussian noise N(0, sigma^2) is added
-to every count, the threshold H is subtracted and the result clipped at 0.
+(squared L2 distance in embedding space). Discrete Gaussian noise N_Z(0, sigma^2)
+(integers, from a SHAKE-256 stream keyed by the secret seed: see discrete_gaussian.py)
+is added to every count, the threshold H is subtracted and the result clipped at 0.
 Classes partition the private set, so per-class votes compose in parallel and
 the whole histogram has the L2 sensitivity of one class's histogram.
 """
@@ -102,17 +103,22 @@ def nearest_neighbor_counts(
             f"private embeddings are {private_features.shape[1]}-d but synthetic ones are "
             f"{synthetic_features.shape[1]}-d: both must come from the same embedder"
         )
-    for label in np.unique(private_labels):
+    # Every check and every loop is over the candidates' classes (public), never over the private
+    # labels: a class with no private sample is an empty histogram, not a failure or a message;
+    # private samples of a class with no candidate cast no vote (that cannot raise the sensitivity).
+    for label in np.unique(synthetic_labels):
         candidates = np.flatnonzero(synthetic_labels == label)
         if len(candidates) < k:
             raise PEError(
                 f"class {label} has {len(candidates)} synthetic samples but each private sample "
                 f"votes for k={k}: raise pe.num_samples or lower pe.k"
             )
+        voters = np.flatnonzero(private_labels == label)
+        if len(voters) == 0:
+            continue
         class_features = synthetic_features[candidates]
         shortlist = min(k + RERANK_MARGIN, len(candidates))
         search = _SEARCHERS[backend](class_features.astype(np.float32), shortlist)
-        voters = np.flatnonzero(private_labels == label)
         for begin in range(0, len(voters), batch_size):
             batch = private_features[voters[begin : begin + batch_size]]
             nearest = _exact_rerank(batch, class_features, search(batch.astype(np.float32)), k)
@@ -129,13 +135,19 @@ def _exact_rerank(queries: np.ndarray, table: np.ndarray, shortlist: np.ndarray,
     return np.take_along_axis(shortlist, order, axis=1)
 
 
-def noisy_histogram(counts: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
-    """counts + N(0, sigma^2) per entry (float64). sigma = 0 adds nothing (epsilon = inf)."""
+def noisy_histogram(counts: np.ndarray, sigma: float, seed: int, key: str) -> np.ndarray:
+    """counts + N_Z(0, sigma^2) per entry (int64): integer noise, so the output has no
+    floating-point low-order bits to leak through. The noise is
+    ``discrete_gaussian.sample(sigma, counts.size, seed, key)``: the same secret ``seed``
+    and draw ``key`` regenerate it bit for bit. sigma = 0 adds nothing (epsilon = inf).
+    """
+    from .discrete_gaussian import sample
+
     if sigma < 0:
         raise ValueError(f"sigma must be >= 0, got {sigma}")
-    noisy = counts.astype(np.float64)
+    noisy = np.asarray(counts).astype(np.int64)  # a copy: the caller's counts stay as they were
     if sigma > 0:
-        noisy += rng.normal(0.0, sigma, size=counts.shape)
+        noisy += sample(sigma, noisy.size, seed, key).reshape(noisy.shape)
     return noisy
 
 

@@ -9,4 +9,5 @@ with stage_logging(snakemake.log[0], snakemake.rule):
         snakemake.output.get("private"),
         snakemake.output.get("heldout"),
         snakemake.output.get("validation"),
+        snakemake.output.get("fingerprint"),
     )

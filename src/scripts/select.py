@@ -2,7 +2,5 @@
 from private_evolution.stages.select import select
 from private_evolution.logs import stage_logging
 
-with stage_logging(snakemake.log[0], f"select eps_{snakemake.wildcards.eps} t={snakemake.wildcards.t}"):
-    select(
-        snakemake.input.votes, int(snakemake.wildcards.t), float(snakemake.wildcards.eps), snakemake.params.seed, snakemake.output[0]
-    )
+with stage_logging(snakemake.log[0], f"select {snakemake.wildcards.run} t={snakemake.wildcards.t}"):
+    select(snakemake.input.votes, int(snakemake.wildcards.t), snakemake.params.epsilon, snakemake.params.seed, snakemake.output[0])

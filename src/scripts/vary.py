@@ -4,7 +4,7 @@ from private_evolution.stages.vary import vary
 from private_evolution.sharding import gather_populations, job_part
 from private_evolution.logs import stage_logging
 
-with stage_logging(snakemake.log[0], f"{snakemake.rule} eps_{snakemake.wildcards.eps} t={snakemake.wildcards.t}"):
+with stage_logging(snakemake.log[0], f"{snakemake.rule} {snakemake.wildcards.run} t={snakemake.wildcards.t}"):
     shard, shards = job_part(snakemake.params.shard, snakemake.input)
     if shards:
         gather_populations(shards, snakemake.output[0])
@@ -16,7 +16,7 @@ with stage_logging(snakemake.log[0], f"{snakemake.rule} eps_{snakemake.wildcards
             snakemake.input.selected,
             snakemake.params.degree,
             int(snakemake.wildcards.t),
-            float(snakemake.wildcards.eps),
+            snakemake.params.epsilon,
             snakemake.params.seed,
             snakemake.output[0],
             shard=shard,

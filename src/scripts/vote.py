@@ -23,9 +23,12 @@ with stage_logging(snakemake.log[0], f"{snakemake.rule} eps_{snakemake.wildcards
             snakemake.input.privacy,
             snakemake.wildcards.exp,
             int(snakemake.wildcards.t),
-            snakemake.params.private_dir,
+            snakemake.params.ledger,
+            snakemake.input.fingerprint,
+            str(snakemake.params.private_path),
             snakemake.output.votes,
             snakemake.output.draw,
             backend=snakemake.params.settings["nn_backend"],
             shard_counts_paths=shard_counts,
+            split=snakemake.params.split,
         )

@@ -5,6 +5,8 @@
 # settings (batch sizes, devices, the search backend), so that YAML key order,
 # 1 vs 1.0 and settings that do not change results rerun nothing.
 
+from functools import lru_cache
+
 # This file's own folder, not workflow.basedir: used as a module, basedir is the user's folder.
 REPO = Path(str(workflow.current_basedir)).parents[1]
 # Every path pattern jobs exchange is named in contract.py (with the npz arrays and JSON fields).
@@ -12,6 +14,7 @@ from private_evolution.contract import (
     ACCURACY,
     ACCURACY_CEILING,
     ANY_ITER,
+    DATA_FINGERPRINT,
     DRAW,
     EMBEDDING,
     EMBEDDING_SHARD,
@@ -30,6 +33,11 @@ from private_evolution.contract import (
     PRIVACY_SPEND,
     PRIVATE,
     PRIVATE_ITER,
+    REFERENCE_RUN,
+    RUN_ITER,
+    LEDGER_LOG,
+    LEDGER_SPEND,
+    RELEASE_VERSIONS,
     REAL_EMBEDDING,
     REAL_EMBEDDING_SHARD,
     REAL_SET,
@@ -45,6 +53,8 @@ from private_evolution.contract import (
     iteration_file,
     job_benchmark,
     job_log,
+    ledger_private,
+    ledger_spend,
     metrics_path,
     population_path,
     privacy_path,
@@ -54,8 +64,12 @@ from private_evolution.contract import (
     selected_path,
     votes_path,
 )
+from private_evolution.ledger import data_source, split_id
 
 FINITE_EPS = r"[0-9]+(\.[0-9]+)?(e[+-]?[0-9]+)?"  # every epsilon label but inf
+# The {run} folder (contract.RUN_DIR) of a finite epsilon: eps_<label>. The un-noised reference's
+# folder, contract.REFERENCE_RUN (private/eps_inf), is made only by the rules of reference.smk.
+FINITE_RUN = rf"{RUN_PREFIX}{FINITE_EPS}"
 
 # Job order (Snakemake runs ready jobs of higher priority first, and among equals those
 # with larger inputs). Every vote waits for the private set's embedding, and each
@@ -69,7 +83,7 @@ wildcard_constraints:
     exp=r"[A-Za-z0-9][A-Za-z0-9_-]*",
     eps=r"inf|[0-9]+(\.[0-9]+)?(e[+-]?[0-9]+)?",
     t=r"[1-9][0-9]*",
-    run=rf"{SHARED_RUN}|{RUN_PREFIX}[^/]+",
+    run=rf"{SHARED_RUN}|{FINITE_RUN}",
     any_t=r"[0-9]+",
     embedder=r"[a-z0-9_]+",
     split=r"private|heldout|validation",
@@ -209,9 +223,15 @@ def api_params(exp):
 
 
 def run_epsilon(wildcards):
-    """The epsilon of a {run} folder (eps_<label>), or None for the shared iteration 0."""
+    """The epsilon of a {run} folder (eps_<label>, private/eps_inf), or None for the shared iteration 0."""
     label = run_epsilon_label(wildcards.run)
     return None if label is None else float(label)
+
+
+def run_label(wildcards):
+    """The epsilon label of a {run} folder: '1' for eps_1, 'inf' for the reference's private/eps_inf
+    (contract.run_dir), None for shared."""
+    return run_epsilon_label(wildcards.run)
 
 
 def embed_name(wildcards):
@@ -357,9 +377,9 @@ def cluster_group(stage, iteration=None):
         if iteration in ("data", "report"):
             return f"{exp.name}.{iteration}"
         values = dict(wildcards.items())
-        run = values.get("run") or run_folder(
-            None if iteration == "zero" else values["eps"]
-        )
+        # the run's name, never its folder: the reference run's jobs group as eps_inf
+        eps = run_label(wildcards) if "run" in values else values.get("eps")
+        run = run_folder(None if iteration == "zero" else eps)
         t = {"zero": 0, "last": exp.pe.iterations}.get(
             iteration, values.get("t", values.get("any_t"))
         )
@@ -423,11 +443,10 @@ def private_input(wildcards):
 
 
 def vary_inputs(wildcards):
+    eps = run_label(wildcards)
     return {
-        "population": population_path(
-            wildcards.exp, wildcards.eps, int(wildcards.t) - 1
-        ),
-        "selected": selected_path(wildcards.exp, wildcards.eps, wildcards.t),
+        "population": population_path(wildcards.exp, eps, int(wildcards.t) - 1),
+        "selected": selected_path(wildcards.exp, eps, wildcards.t),
     }
 
 
@@ -436,6 +455,7 @@ def vary_params(rule_shard):
         api=lambda w: api_params(exp_cfg(w)),
         dataset=lambda w: api_target(exp_cfg(w)),
         degree=lambda w: exp_cfg(w).degrees[int(w.t) - 1],
+        epsilon=run_epsilon,
         seed=lambda w: exp_cfg(w).pe.seed,
         shard=rule_shard,
         code=code("vary", chosen_api),
@@ -466,23 +486,37 @@ def release_runs(exp_name):
     }
 
 
-def same_private_data(exp_name):
-    """Experiments whose releases compose with this one's: the same dataset and split."""
-    dataset = EXPERIMENTS[exp_name].section("dataset")
-    return [
-        name
-        for name, other in EXPERIMENTS.items()
-        if other.release.enabled and other.section("dataset") == dataset
-    ]
+# --- the data set's privacy ledger (ledger.py) ---
 
 
-def composed_releases(exp_name):
-    return [
+def data_source_of(wildcards):
+    """The ledger (results/_ledger/<source>) of the experiment's private data set."""
+    return data_source(exp_cfg(wildcards).section("dataset"))
+
+
+def private_path_key(wildcards):
+    """Part of each noise draw's key (noise.draw_key): the code and config of every step from the
+    data set to the vote's counts (loading and splitting, the vote's embedder, the vote), so that
+    a change to any of them draws new noise. Public: config and code only. Its canonical text
+    (run settings such as batch sizes and devices left out): a dict param would reach the job
+    as a plain dict."""
+    return _private_path_key(wildcards.exp)
+
+
+@lru_cache(maxsize=None)  # asked by every vote job while the DAG is built
+def _private_path_key(exp_name):
+    exp = EXPERIMENTS[exp_name]
+    name = exp.embedder.name
+    key = JobOptions(
         {
-            "experiment": name,
-            "epsilon": eps,
-            "privacy": privacy_path(name, eps),
-        }
-        for name in same_private_data(exp_name)
-        for eps in map(epsilon_label, EXPERIMENTS[name].release.epsilons)
-    ]
+            "dataset": exp.section("dataset"),
+            "prepare_code": code_digest(stage_script("prepare_private")),
+            "embedder": exp.embedder_options(name),
+            "embed_code": code("embed", lambda w: [embedder_class(name)])(None),
+            "vote_code": code_digest(stage_script("vote")),
+        },
+        # the private split does not depend on the held-out sizes (it comes first in the split),
+        # and a published data set's cache folder or mirror does not change its (digest-checked) files
+        ignore=("num_heldout", "num_validation", "cache_dir", "mirror"),
+    )
+    return str(key)

@@ -6,10 +6,11 @@
 rule prepare_private:
     output:
         private=fill(REAL_SET, split="private"),
+        fingerprint=DATA_FINGERPRINT,
     log:
         job_log("prepare_private", private=True),
     benchmark:
-        job_benchmark("prepare_private")
+        job_benchmark("prepare_private", private=True)
     priority: PRIORITY_PRIVATE
     group:
         cluster_group(None, iteration="data")
@@ -31,7 +32,7 @@ use rule prepare_private as prepare_heldout with:
     log:
         job_log("prepare_heldout", private=True),
     benchmark:
-        job_benchmark("prepare_heldout")
+        job_benchmark("prepare_heldout", private=True)
     priority: 0
     params:
         dataset=lambda w: JobOptions(exp_cfg(w).section("dataset")),
@@ -44,7 +45,7 @@ use rule prepare_private as prepare_validation with:
     log:
         job_log("prepare_validation", private=True),
     benchmark:
-        job_benchmark("prepare_validation")
+        job_benchmark("prepare_validation", private=True)
     priority: PRIORITY_PRIVATE
     params:
         dataset=lambda w: JobOptions(exp_cfg(w).section("dataset")),
@@ -61,7 +62,7 @@ rule train_feature_classifier:
     log:
         job_log("train_feature_classifier", private=True),
     benchmark:
-        job_benchmark("train_feature_classifier")
+        job_benchmark("train_feature_classifier", private=True)
     priority: PRIORITY_PRIVATE
     group:
         cluster_group(None, iteration="data")
@@ -84,7 +85,7 @@ rule embed_real_shard:
     log:
         job_log("embed_real/{split}_{embedder}_shard_{shard}", private=True),
     benchmark:
-        job_benchmark("embed_real/{split}_{embedder}_shard_{shard}")
+        job_benchmark("embed_real/{split}_{embedder}_shard_{shard}", private=True)
     priority: PRIORITY_PRIVATE
     conda:
         "../../envs/pe.yaml"
@@ -108,7 +109,7 @@ use rule embed_real_shard as embed_real with:
     log:
         job_log("embed_real/{split}_{embedder}", private=True),
     benchmark:
-        job_benchmark("embed_real/{split}_{embedder}")
+        job_benchmark("embed_real/{split}_{embedder}", private=True)
     group:
         cluster_group("embed", iteration="data")
     resources:

@@ -1,5 +1,7 @@
 # Evaluation against the held-out real set. It reads real data, so its numbers
-# are NOT differentially private: they are for reporting only.
+# are NOT differentially private: they are for reporting only. Those of the epsilon = inf
+# reference and the accuracy ceiling are made from private data without noise: their files
+# lie under private/ (only the metrics table and the report show them, labelled).
 
 
 # A population in a feature space the validation CNN defines (the classifier embedder): for
@@ -57,14 +59,16 @@ rule evaluate:
 
 rule evaluate_accuracy:
     input:
-        train=lambda w: population_path(w.exp, w.eps, exp_cfg(w).pe.iterations),
+        train=lambda w: population_path(w.exp, run_label(w), exp_cfg(w).pe.iterations),
         heldout=fill(REAL_SET, split="heldout"),
     output:
         ACCURACY,
     log:
-        job_log("evaluate_accuracy/eps_{eps}"),
+        job_log("evaluate_accuracy/{run}"),
     benchmark:
-        job_benchmark("evaluate_accuracy/eps_{eps}")
+        job_benchmark("evaluate_accuracy/{run}")
+    wildcard_constraints:
+        run=FINITE_RUN,
     group:
         cluster_group("evaluate", iteration="last")
     conda:
@@ -78,7 +82,8 @@ rule evaluate_accuracy:
         stage_script("evaluate_accuracy")
 
 
-# The ceiling: the same classifier trained on the real private set. Not DP.
+# The ceiling: the same classifier trained on the real private set. Not DP, and private
+# (contract.ACCURACY_CEILING lies under private/): only the metrics table and report show it, labelled.
 rule evaluate_accuracy_ceiling:
     input:
         train=fill(REAL_SET, split="private"),
@@ -88,7 +93,7 @@ rule evaluate_accuracy_ceiling:
     log:
         job_log("evaluate_accuracy/ceiling", private=True),
     benchmark:
-        job_benchmark("evaluate_accuracy/ceiling")
+        job_benchmark("evaluate_accuracy/ceiling", private=True)
     group:
         cluster_group(None, iteration="report")
     conda:

@@ -1,5 +1,7 @@
 # The PE loop. Iteration 0 (RANDOM_API) touches no private data and is shared by
 # every epsilon; iteration t >= 1 of epsilon e is embed(t-1) -> vote -> select -> vary.
+# The epsilon = inf run (no noise) is private: vote_reference here, and reference.smk's
+# copies of the other steps, write it under private/eps_inf/.
 # A sharded stage is written once, as its <stage>_shard rule; the rule of the stage's
 # own name is derived from it (use rule ... with:) and either runs the whole stage
 # (compute.shards: 1, no shard job exists) or gathers the shards' files (see sharded()).
@@ -34,6 +36,8 @@ rule calibrate:
         ),
         iterations=lambda w: exp_cfg(w).pe.iterations,
         k=lambda w: exp_cfg(w).pe.k,
+        # histogram bins per vote: the sampler's share of delta scales with them
+        bins=lambda w: exp_cfg(w).pe.num_samples,
         threshold=lambda w: JobOptions(exp_cfg(w).pe.threshold),
         code=code("calibrate"),
     script:
@@ -166,7 +170,7 @@ rule vote_shard:
     log:
         job_log("vote/eps_{eps}_iter_{t}_shard_{shard}", private=True),
     benchmark:
-        job_benchmark("vote/eps_{eps}_iter_{t}_shard_{shard}")
+        job_benchmark("vote/eps_{eps}_iter_{t}_shard_{shard}", private=True)
     priority: PRIORITY_LOOP
     conda:
         "../../envs/pe.yaml"
@@ -178,26 +182,31 @@ rule vote_shard:
         stage_script("vote")
 
 
-# The DP vote of a finite epsilon: its noisy histogram is public. The record of the
-# draw (draw.json, which holds the digest of the clean counts) stays under private/.
+# The DP vote of a finite epsilon: its noisy histogram is public. The draw is recorded in
+# the data set's ledger (results/_ledger/<source>/private/) and named in draw.json under
+# private/; its key is made of what was asked (candidates, settings, the private path's code
+# and config, the data's fingerprint), never of the counts.
 use rule vote_shard as vote with:
     input:
         unpack(vote_inputs),
         unpack(private_input),
         unpack(sharded(lambda w: {}, VOTE_COUNTS)),
+        fingerprint=DATA_FINGERPRINT,
     output:
         votes=f"{ITER}/{VOTES}",
         draw=DRAW,
     log:
         job_log("vote/eps_{eps}_iter_{t}", private=True),
     benchmark:
-        job_benchmark("vote/eps_{eps}_iter_{t}")
+        job_benchmark("vote/eps_{eps}_iter_{t}", private=True)
     wildcard_constraints:
         eps=FINITE_EPS,
     group:
         cluster_group("vote")
     params:
-        private_dir=lambda w: PRIVATE.format(exp=w.exp),
+        ledger=lambda w: ledger_private(data_source_of(w)),
+        private_path=private_path_key,
+        split=lambda w: split_id(exp_cfg(w).section("dataset")),
         shard=None,
 
 
@@ -211,21 +220,27 @@ use rule vote as vote_reference with:
         eps="inf",
 
 
+# Select and vary write to RUN_ITER, iteration t of a {run} folder: eps_<e>/iter_<t> for a finite
+# epsilon here; for epsilon = inf, made from the un-noised votes, reference.smk derives the same
+# rules for the private folder private/eps_inf/iter_<t>.
 rule select:
     input:
-        votes=lambda w: votes_path(w.exp, w.eps, w.t),
+        votes=lambda w: votes_path(w.exp, run_label(w), w.t),
     output:
-        f"{ITER}/{SELECTED}",
+        f"{RUN_ITER}/{SELECTED}",
     log:
-        job_log("select/eps_{eps}_iter_{t}"),
+        job_log("select/{run}_iter_{t}"),
     benchmark:
-        job_benchmark("select/eps_{eps}_iter_{t}")
+        job_benchmark("select/{run}_iter_{t}")
+    wildcard_constraints:
+        run=FINITE_RUN,
     priority: PRIORITY_LOOP
     group:
         cluster_group("vote")
     conda:
         "../../envs/pe.yaml"
     params:
+        epsilon=run_epsilon,
         seed=lambda w: exp_cfg(w).pe.seed,
         code=code("select"),
     script:
@@ -236,11 +251,13 @@ rule vary_shard:
     input:
         unpack(vary_inputs),
     output:
-        f"{ITER}/{POPULATION_SHARD}",
+        f"{RUN_ITER}/{POPULATION_SHARD}",
     log:
-        job_log("vary/eps_{eps}_iter_{t}_shard_{shard}"),
+        job_log("vary/{run}_iter_{t}_shard_{shard}"),
     benchmark:
-        job_benchmark("vary/eps_{eps}_iter_{t}_shard_{shard}")
+        job_benchmark("vary/{run}_iter_{t}_shard_{shard}")
+    wildcard_constraints:
+        run=FINITE_RUN,
     priority: PRIORITY_LOOP
     conda:
         "../../envs/pe.yaml"
@@ -254,13 +271,13 @@ rule vary_shard:
 
 use rule vary_shard as vary with:
     input:
-        unpack(sharded(vary_inputs, f"{ITER}/{POPULATION_SHARD}")),
+        unpack(sharded(vary_inputs, f"{RUN_ITER}/{POPULATION_SHARD}")),
     output:
-        f"{ITER}/{POPULATION}",
+        f"{RUN_ITER}/{POPULATION}",
     log:
-        job_log("vary/eps_{eps}_iter_{t}"),
+        job_log("vary/{run}_iter_{t}"),
     benchmark:
-        job_benchmark("vary/eps_{eps}_iter_{t}")
+        job_benchmark("vary/{run}_iter_{t}")
     group:
         cluster_group("generate")
     resources:

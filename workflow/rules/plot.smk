@@ -28,9 +28,34 @@ rule collect_metrics:
         stage_script("collect_metrics")
 
 
-# Reads every run's privacy.json and the draw records under private/ledger/ (metadata, no
-# data). It takes every vote's draw record as input, so any vote that reran (a new draw)
-# reruns it and the cumulative ledger stays current.
+# The data set's public spend (results/_ledger/<source>/privacy_spend.json), made here when
+# it does not exist yet; every vote of every experiment on that data rewrites it as it draws,
+# so it is current even after a vote that failed, and each experiment's ledger (below, which
+# takes it as input) reruns when another experiment drew.
+localrules:
+    data_ledger,
+    privacy_ledger,
+
+
+rule data_ledger:
+    output:
+        LEDGER_SPEND,
+    log:
+        LEDGER_LOG,
+    wildcard_constraints:
+        source=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
+    conda:
+        "../../envs/pe.yaml"
+    params:
+        ledger=lambda w: ledger_private(w.source),
+        code=code("data_ledger"),
+    script:
+        stage_script("data_ledger")
+
+
+# Reads every run's privacy.json, the data set's draw records (metadata, no data) and its
+# spend. It takes every vote's draw record as input, so any vote that reran (a new draw)
+# reruns it, and the data set's spend, so a draw of another experiment on the same data does.
 rule privacy_ledger:
     input:
         privacy=lambda w: expand(
@@ -45,6 +70,7 @@ rule privacy_ledger:
             != "inf"  # the un-noised reference costs no budget: its records are counted, not waited for
             for t in range(1, exp_cfg(w).pe.iterations + 1)
         ],
+        spend=lambda w: ledger_spend(data_source_of(w)),
     output:
         ledger=report(
             PRIVACY_LEDGER,
@@ -73,7 +99,8 @@ rule privacy_ledger:
     conda:
         "../../envs/pe.yaml"
     params:
-        private_dir=lambda w: PRIVATE.format(exp=w.exp),
+        experiment=lambda w: w.exp,
+        ledger=lambda w: ledger_private(data_source_of(w)),
         code=code("privacy_ledger"),
     script:
         stage_script("privacy_ledger")

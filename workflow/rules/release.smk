@@ -1,6 +1,7 @@
 # Release mode (release.enabled: true with release.epsilons named; needs the secret
 # noise seed): results/{exp}/release/ holds only DP outputs, a sha256 manifest, and
-# the composed privacy cost of every release made from the same private data.
+# the composed privacy cost of every release made from the same private data; each release
+# is also kept under results/{exp}/releases/release_NNN/ and recorded in the data set's ledger.
 
 
 rule release:
@@ -15,7 +16,6 @@ rule release:
                 *files["draws"],
             ]
         ],
-        lambda w: [run["privacy"] for run in composed_releases(w.exp)],
     output:
         directory(RELEASE),
     log:
@@ -26,8 +26,8 @@ rule release:
         "../../envs/pe.yaml"
     params:
         runs=lambda w: release_runs(w.exp),
-        composed=lambda w: composed_releases(w.exp),
-        private_dir=lambda w: PRIVATE.format(exp=w.exp),
+        ledger=lambda w: ledger_private(data_source_of(w)),
+        versions=lambda w: RELEASE_VERSIONS.format(exp=w.exp),
         code=code("release"),
     script:
         stage_script("release")

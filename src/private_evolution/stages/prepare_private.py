@@ -9,16 +9,25 @@ about evaluation never reruns the private set's consumers, the vote chain.
 from __future__ import annotations
 
 from .. import PEError
-from ..datasets import load_dataset, split_private_heldout
-from ..io import save_images
+from ..datasets import FINGERPRINT_FIELD, fingerprint, load_dataset, split_private_heldout
+from ..io import save_images, write_json
 from . import logger
 
 
 def prepare_private(
-    dataset_cfg: dict, private_path: str | None, heldout_path: str | None, validation_path: str | None = None
+    dataset_cfg: dict,
+    private_path: str | None,
+    heldout_path: str | None,
+    validation_path: str | None = None,
+    fingerprint_path: str | None = None,
 ) -> None:
-    """Write the private split, the held-out test split and / or the validation split."""
+    """Write the private split, the held-out test split and / or the validation split, and with
+    ``fingerprint_path`` (under private/) the loaded data set's fingerprint."""
     data = load_dataset(dataset_cfg)
+    if fingerprint_path:
+        if "/private/" not in str(fingerprint_path).replace("\\", "/"):
+            raise ValueError(f"the data fingerprint identifies the private data: it belongs under private/, not '{fingerprint_path}'")
+        write_json(fingerprint_path, {FINGERPRINT_FIELD: fingerprint(data), "note": "identifies the private data: never publish"})
     if data.class_names != dataset_cfg["class_names"]:
         raise PEError(
             f"the data's classes {data.class_names} differ from dataset.class_names {dataset_cfg['class_names']}"

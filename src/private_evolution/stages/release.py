@@ -5,8 +5,11 @@ images and labels, the noisy vote histograms of every iteration and privacy.json
 Nothing under private/, no evaluation metric (they are not DP), no API state, nothing
 un-noised (epsilon = inf) and nothing made with a public noise seed.
 
-Releases from the same private data compose: ``PRIVACY.json`` states the (epsilon,
-delta) of all of them together, by dp-accounting's PLD accountant, beside each run's own.
+Every release is recorded in the data set's ledger and kept: ``results/{exp}/release/``
+holds the latest, ``results/{exp}/releases/release_NNN/`` each one ever made (Snakemake
+empties the first before a release job). ``PRIVACY.json`` states the cost of every release
+ever made from the same private data (by any experiment), and the headline: the data set's
+whole ledger, since every DP vote's noisy histogram is public whether released or not.
 """
 
 from __future__ import annotations
@@ -15,17 +18,13 @@ import shutil
 from pathlib import Path
 
 from .. import PEError
-from ..accounting import composed_epsilon
 from ..contract import DrawFields, PrivacyFields, VoteArrays, run_folder
 from ..io import file_sha256, load_images, load_votes, read_json, save_images, save_npz, write_json
-from ..noise import mark_released
+from ..ledger import composition, headline_relation, read_draws, record_release, released_draws, spend_summary
+from ..noise import now
 from . import logger
 
 MANIFEST = "MANIFEST.sha256"
-# What each release's privacy.json contributes to the joint cost (accounting.composed_epsilon)
-COMPOSED_FIELDS = (
-    PrivacyFields.EPSILON, PrivacyFields.DELTA, PrivacyFields.ITERATIONS, PrivacyFields.NOISE_MULTIPLIER, PrivacyFields.ADJACENCY,
-)
 SUMMARY = "PRIVACY.json"
 
 
@@ -44,35 +43,40 @@ def _refuse_non_dp(privacy_path: str) -> dict:
 sha256_of = file_sha256  # the manifest's digest (kept by this name for callers)
 
 
-def composition_summary(composed: list[dict]) -> dict:
-    """The joint cost of releases from the same private data: epsilon at the sum of their deltas."""
-    runs = []
-    for entry in composed:
-        privacy = _refuse_non_dp(entry["privacy"])
-        runs.append({**entry, **{key: privacy[key] for key in COMPOSED_FIELDS}})
-    delta = sum(run[PrivacyFields.DELTA] for run in runs)
+def composition_summary(releases: list[dict], ledger_private: str) -> dict:
+    """The cost of every release made from the data set (their draws, each once) and of the
+    data set's whole ledger (the headline)."""
+    published = released_draws(ledger_private)
+    relation = headline_relation(published)
+    joint = composition(published, relation)
+    ledger = spend_summary(read_draws(ledger_private))
     return {
-        "releases": [{key: run[key] for key in ("experiment", *COMPOSED_FIELDS)} for run in runs],
-        "composed_epsilon": composed_epsilon(runs, delta),
-        "composed_delta": delta,
-        "sum_of_epsilons": sum(float(run[PrivacyFields.EPSILON]) for run in runs),
-        "accountant": "dp_accounting.pld.PLDAccountant: every vote of every release, composed",
+        "releases": [
+            {"experiment": entry["experiment"], "folder": entry["folder"], "time": entry["time"], "epsilons": sorted(entry["draws"], key=float)}
+            for entry in releases
+        ],
+        "released_draws": len(published),
+        "composed_epsilon": joint["epsilon"],
+        "composed_delta": joint["delta"],
+        "relation": relation,
+        "headline_epsilon": ledger["composed_epsilon"],
+        "headline_delta": ledger["composed_delta"],
+        "headline_relation": ledger["relation"],
+        "ledger_dp_draws": ledger["dp_draws"],
+        "accountant": "dp_accounting PLD of the discrete Gaussian: every vote of every release, composed",
+        "as_of": now(),
         "note": (
-            "Every release listed here was made from the same private data (same dataset and split). "
-            "Someone who sees all of them learns at most what an (composed_epsilon, composed_delta)-DP "
-            "mechanism reveals; each run's own epsilon holds only for someone who sees that run alone."
+            "composed_epsilon: every release ever made from this private data set (by any experiment), "
+            "together: what someone who sees all of them learns at most. headline_epsilon: every DP noisy vote "
+            "ever drawn from the data set (released or not), since each vote's noisy histogram is written to the "
+            "public results: the figure to quote. Each run's own epsilon (its privacy.json) holds only for "
+            "someone who sees that run alone."
         ),
     }
 
 
-def release(runs: dict[str, dict], output_dir: str, private_dir: str | None = None, composed: list[dict] | None = None) -> None:
-    """runs: epsilon label -> {'privacy', 'votes': [t = 1..T], 'draws': [t = 1..T] (under private/), 'final'}."""
-    out = Path(output_dir)
-    for label, files in runs.items():
-        for path in [files["privacy"], files["final"], *files["votes"]]:
-            _refuse_private(path)
-        _refuse_non_dp(files["privacy"])
-    summary = composition_summary(composed or [{"experiment": None, "epsilon": label, "privacy": files["privacy"]} for label, files in runs.items()])
+def _write_release(runs: dict[str, dict], out: Path) -> None:
+    """The released files (PRIVACY.json and the manifest are added by :func:`_seal`)."""
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -84,16 +88,60 @@ def release(runs: dict[str, dict], output_dir: str, private_dir: str | None = No
         for t, votes_path in enumerate(files["votes"], start=1):
             votes = load_votes(votes_path)  # the noisy counts and labels; the weights follow from them
             save_npz(folder / f"noisy_votes_iter_{t}.npz", **{key: votes[key] for key in (VoteArrays.NOISY_COUNTS, VoteArrays.LABELS)})
+
+
+def _manifest(out: Path) -> list[str]:
+    return [f"{sha256_of(path)}  {path.relative_to(out).as_posix()}" for path in sorted(out.rglob("*")) if path.is_file() and path.name != MANIFEST]
+
+
+def _seal(out: Path, summary: dict) -> int:
     write_json(out / SUMMARY, summary)
-    lines = [f"{sha256_of(path)}  {path.relative_to(out)}" for path in sorted(out.rglob("*")) if path.is_file()]
+    lines = _manifest(out)
     (out / MANIFEST).write_text("\n".join(lines) + "\n")
-    if private_dir is not None:
-        # From now on a vote of these runs that would draw new noise refuses (noise.check_not_released).
-        mark_released(
-            private_dir,
-            {label: {t: read_json(path)[DrawFields.DIGEST] for t, path in enumerate(files.get("draws", []), start=1)} for label, files in runs.items()},
-        )
+    return len(lines)
+
+
+def _content(out: Path) -> list[str]:
+    """What a release holds, PRIVACY.json (which changes with later releases) left out."""
+    return [line for line in _manifest(out) if not line.endswith(f"  {SUMMARY}")]
+
+
+def version_folder(content: list[str], versions_dir: str) -> str:
+    """The kept copy of a release: an earlier one with the same content, else the next number."""
+    existing = sorted(Path(versions_dir).glob("release_[0-9][0-9][0-9]*")) if Path(versions_dir).is_dir() else []
+    for folder in existing:
+        if _content(folder) == content:
+            return str(folder)
+    numbers = [int(folder.name.split("_")[-1]) for folder in existing if folder.name.split("_")[-1].isdigit()]
+    return str(Path(versions_dir) / f"release_{max(numbers, default=0) + 1:03d}")
+
+
+def release(runs: dict[str, dict], output_dir: str, experiment: str, ledger_private: str, versions_dir: str) -> None:
+    """runs: epsilon label -> {'privacy', 'votes': [t = 1..T], 'draws': [t = 1..T] (under private/), 'final'}.
+
+    Writes ``output_dir``, keeps a copy under ``versions_dir`` (a new number unless an earlier
+    copy holds the same files) and records the release in the data set's ledger."""
+    for label, files in runs.items():
+        for path in [files["privacy"], files["final"], *files["votes"]]:
+            _refuse_private(path)
+        _refuse_non_dp(files["privacy"])
+    draws = {
+        label: {str(t): read_json(path)[DrawFields.KEY] for t, path in enumerate(files["draws"], start=1)}
+        for label, files in runs.items()
+    }
+    out = Path(output_dir)
+    _write_release(runs, out)
+    version = version_folder(_content(out), versions_dir)
+    # From now on a vote of these runs that would draw new noise refuses (ledger.check_not_released).
+    releases = record_release(ledger_private, experiment, draws, version)
+    summary = composition_summary(releases, ledger_private)
+    count = _seal(out, summary)
+    if Path(version).exists():
+        shutil.rmtree(version)
+    shutil.copytree(out, version)  # the permanent copy: a later release never deletes it
     logger.info(
-        "released %d files for epsilons %s to %s; composed with every release from the same data: epsilon %.4g at delta %.3g",
-        len(lines), sorted(runs), out, summary["composed_epsilon"], summary["composed_delta"],
+        "released %d files for epsilons %s to %s (kept as %s); every release from the same data: epsilon %.4g at "
+        "delta %.3g; the data set's whole ledger: epsilon %.4g at delta %.3g",
+        count, sorted(runs), output_dir, version, summary["composed_epsilon"], summary["composed_delta"],
+        summary["headline_epsilon"], summary["headline_delta"],
     )

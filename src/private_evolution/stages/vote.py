@@ -12,13 +12,16 @@ reads one private embedding shard and writes its clean counts under ``results/{e
 from __future__ import annotations
 
 import math
+import secrets
 
 import numpy as np
 
 from ..config import epsilon_label
 from ..contract import PrivacyFields
-from ..io import load_clean_counts, load_embeddings, read_json, save_clean_counts, save_votes, write_json
-from ..noise import check_not_released, draw_digest, draw_record, noise_generator, noise_seed, record_draw
+from ..io import load_clean_counts, load_computation, load_embeddings, read_json, save_clean_counts, save_votes, write_json
+from ..datasets import FINGERPRINT_FIELD
+from ..ledger import check_not_released, check_seed, find_draw, record_draw
+from ..noise import draw_key, draw_record, noise_seed, query_digest
 from ..vote import apply_threshold, nearest_neighbor_counts, noisy_histogram
 from . import logger
 
@@ -53,7 +56,24 @@ def vote_counts(
     _require_private(output_path, "clean vote counts")
     k = read_json(privacy_path)[PrivacyFields.K]
     counts, labels = clean_counts(private_shard_path, population_embeddings_path, k, backend)
-    save_clean_counts(output_path, counts, labels)
+    save_clean_counts(output_path, counts, labels, counts_computation(private_shard_path, backend))
+
+
+def counts_computation(private_embeddings_path: str, backend: str) -> list[str]:
+    """How a vote's counts were computed, for its draw key: the computation ids of the private
+    embeddings (noise.computation_id) and the search backend. A file that names no computation
+    (written by an older version) gets a fresh random id: its votes are new draws."""
+    ids = load_computation(private_embeddings_path) or [f"unnamed {secrets.token_hex(16)}"]
+    search = f"search: {backend}"
+    if backend != "numpy" and _gpu_present():  # a GPU search need not repeat bit for bit: a new draw each time
+        search += f" on a GPU, {secrets.token_hex(16)}"
+    return [*ids, search]
+
+
+def _gpu_present() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def vote(
@@ -62,45 +82,62 @@ def vote(
     privacy_path: str,
     experiment: str,
     iteration: int,
-    private_dir: str,
+    ledger_private: str,
+    fingerprint_path: str,
+    private_path: str,
     output_path: str,
     draw_path: str,
     backend: str = "numpy",
     shard_counts_paths: list[str] | None = None,
+    split: str = "",
 ) -> None:
     """The noisy histogram: from the embeddings directly, or from the shards' clean counts
     (then ``private_embeddings_path`` is not read and may be None).
 
-    The noise comes from the experiment's noise seed (secret by default, see
-    :mod:`private_evolution.noise`) and a stream keyed by experiment, epsilon,
-    iteration and the digest of the clean counts; the draw is recorded in the
-    private ledger, and ``draw_path`` (under private/) names it for the release.
+    The draw's key (:func:`noise.draw_key`) is made from what was asked before any count is
+    looked at: the candidates (``population_embeddings_path``), privacy.json, ``private_path``
+    (the digest of the code and config on the private path) and the data set's fingerprint.
+    The draw is recorded in the data set's ledger (``ledger_private``) before the noise is
+    added, so a vote that fails afterwards is still counted; ``draw_path`` (under private/)
+    names the draw for the release. Same key: the same noise (a resume). ``split`` names the
+    private split of the source (ledger.split_id), for the ledger's choice of relation.
     """
     privacy = read_json(privacy_path)
-    if shard_counts_paths:
-        shards = [load_clean_counts(path) for path in shard_counts_paths]
-        counts = np.sum([shard_counts for shard_counts, _ in shards], axis=0)
-        synthetic_labels = shards[0][1]
-        del shards
-    else:
-        counts, synthetic_labels = clean_counts(private_embeddings_path, population_embeddings_path, privacy[PrivacyFields.K], backend)
     epsilon = float(privacy[PrivacyFields.EPSILON])
     sigma, threshold = privacy[PrivacyFields.SIGMA], privacy[PrivacyFields.THRESHOLD]
     if math.isinf(epsilon):
         _require_private(output_path, "the un-noised epsilon = inf vote")
-    digest = draw_digest(counts, synthetic_labels, sigma)
     label = epsilon_label(epsilon)
-    check_not_released(private_dir, label, iteration, digest)
-    rng = noise_generator(noise_seed(privacy, private_dir), experiment, epsilon, iteration, digest)
-    noisy = noisy_histogram(counts, sigma, rng)  # the noise, added once per iteration
+    candidates, synthetic_labels = load_embeddings(population_embeddings_path)
+    fingerprint = read_json(fingerprint_path)[FINGERPRINT_FIELD]
+    if shard_counts_paths:
+        shards = [load_clean_counts(path) for path in shard_counts_paths]
+        computation = sorted({item for *_, ids in shards for item in ids})
+    else:
+        computation = counts_computation(private_embeddings_path, backend)
+    key = draw_key(
+        experiment, privacy, iteration, query_digest(candidates, synthetic_labels), private_path, fingerprint,
+        "|".join(sorted(set(computation))),
+    )
+    del candidates
+    check_not_released(ledger_private, experiment, label, iteration, key)
+    seed = noise_seed(privacy, ledger_private)
+    record = draw_record(experiment, privacy, iteration, key, len(synthetic_labels), seed, split)
+    check_seed(ledger_private, record)
+    new = record_draw(ledger_private, record)  # counted from here on, whatever happens next
+    if shard_counts_paths:
+        counts = np.sum([shard_counts for shard_counts, *_ in shards], axis=0)
+        del shards
+    else:
+        counts, _ = clean_counts(private_embeddings_path, population_embeddings_path, privacy[PrivacyFields.K], backend)
+    noisy = noisy_histogram(counts, sigma, seed, key)  # integer noise, added once per draw
     del counts  # nothing un-noised leaves this function (epsilon = inf: its output stays under private/)
     thresholded = apply_threshold(noisy, threshold)
     save_votes(output_path, noisy, thresholded, synthetic_labels)
-    record = draw_record(experiment, privacy, iteration, digest)
-    record_draw(private_dir, record)
-    write_json(draw_path, record)
+    write_json(draw_path, find_draw(ledger_private, key))
     logger.info(
-        "vote eps=%s t=%d: sigma=%g H=%g, %d of %d candidates above threshold%s",
-        label, iteration, sigma, threshold, int((thresholded > 0).sum()), len(thresholded),
+        "vote eps=%s t=%d: sigma=%g H=%g, %s draw, %d of %d candidates above threshold%s",
+        label, iteration, sigma, threshold, "new" if new else "resumed (same key)",
+        int((thresholded > 0).sum()), len(thresholded),
         f" (gathered {len(shard_counts_paths)} shards)" if shard_counts_paths else "",
     )

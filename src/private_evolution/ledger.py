@@ -1,0 +1,272 @@
+"""The privacy ledger of one private data set: every noise draw and every release made from it.
+
+One ledger per data set, not per experiment: every experiment whose ``dataset`` section
+names the same source (:func:`data_source`: the loader and its files or path; the split,
+its sizes and seed, the cache folder do not matter, since overlapping splits are the same
+people) records its draws in ``results/_ledger/<source>/private/draws/`` and its releases
+in ``.../private/released.json``. Tuning runs count like any other.
+
+The headline figure is :data:`LEDGER_SPEND` of the data set: every DP draw ever made from
+it, composed, because every finite-epsilon vote's noisy histogram is written to the public
+tree. Each vote rewrites it right after recording its draw (before adding the noise), so it
+is current even when a vote fails afterwards. The number of draws is public: it depends
+only on what was asked (see :func:`noise.draw_key`).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import math
+import os
+import re
+from contextlib import contextmanager
+from pathlib import Path
+
+from . import PEError
+from .contract import DrawFields, LEDGER_PRIVATE, LEDGER_SPEND
+from .io import read_json, write_json
+from .noise import now
+
+DRAWS_FOLDER = "draws"
+_DRAW_NAME = re.compile(r"[0-9a-f]{64}\.json")
+RELEASED_FILE = "released.json"
+LOCK_FILE = ".lock"
+RELATIONS = ("add_remove", "replace_one")
+
+
+def data_source(dataset: dict) -> str:
+    """The ledger's name for a data set: the loader, plus a digest of its file or folder's
+    absolute path for loaders that read one. Public (it comes from the config)."""
+    name = dataset["name"]
+    path = dataset.get("path")
+    if not path:
+        return name
+    where = str(Path(path).expanduser().resolve())
+    return f"{name}-{hashlib.sha256(where.encode()).hexdigest()[:12]}"
+
+
+SPLIT_FIELDS = ("split", "split_seed", "num_private")  # what decides which records are private
+
+
+def split_id(dataset: dict) -> str:
+    """Names the private split of the source (public: from the config), for the draw records."""
+    fields = {"source": data_source(dataset), **{name: dataset.get(name) for name in SPLIT_FIELDS}}
+    return hashlib.sha256(repr(sorted(fields.items())).encode()).hexdigest()[:16]
+
+
+def ledger_folders(source: str) -> tuple[Path, Path]:
+    """(the ledger's private folder, its public spend file) for a data source."""
+    return Path(LEDGER_PRIVATE.format(source=source)), Path(LEDGER_SPEND.format(source=source))
+
+
+@contextmanager
+def locked(ledger_private: str | os.PathLike):
+    """One writer at a time (parallel and cluster votes of several experiments share a ledger)."""
+    folder = Path(ledger_private)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / LOCK_FILE, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def record_label(epsilon) -> str:
+    """An epsilon of a record (a number, or "inf") as paths write it: 1.0 -> '1'."""
+    value = float(epsilon)
+    return "inf" if math.isinf(value) else f"{value:g}"
+
+
+def _draw_file(ledger_private: str | os.PathLike, key: str) -> Path:
+    return Path(ledger_private) / DRAWS_FOLDER / f"{key}.json"
+
+
+def find_draw(ledger_private: str | os.PathLike, key: str) -> dict | None:
+    path = _draw_file(ledger_private, key)
+    return read_json(path) if path.is_file() else None
+
+
+def read_draws(ledger_private: str | os.PathLike) -> list[dict]:
+    """Every draw ever recorded on the data set, oldest first."""
+    folder = Path(ledger_private) / DRAWS_FOLDER
+    # only <key>.json: a temporary file left by a killed writer (.<name>.XXXX.json) is no draw
+    paths = [path for path in folder.glob("*.json") if _DRAW_NAME.fullmatch(path.name)] if folder.is_dir() else []
+    records = [read_json(path) for path in paths]
+    return sorted(records, key=lambda r: (r["time"], r[DrawFields.EXPERIMENT], record_label(r[DrawFields.EPSILON]), r[DrawFields.ITERATION]))
+
+
+def require_draws(ledger_private: str | os.PathLike, keys: list[str]) -> None:
+    """Stop when the ledger lacks draws whose noisy votes exist (it was deleted, moved or is
+    another working directory's): every figure made from it would understate the spend."""
+    missing = [key for key in keys if find_draw(ledger_private, key) is None]
+    if missing:
+        raise PEError(
+            f"the privacy ledger '{Path(ledger_private).parent}' lacks {len(missing)} of the {len(keys)} noise draws "
+            "whose votes this experiment published: it was deleted, moved or belongs to another working directory, "
+            "so its spend would be understated. Restore that folder from a backup (or move it back). Nothing was changed"
+        )
+
+
+def check_seed(ledger_private: str | os.PathLike, record: dict) -> None:
+    """Refuse a secret seed other than the one every earlier secret draw of the ledger used."""
+    if record[DrawFields.SEED_MODE] != "secret":
+        return
+    others = {r[DrawFields.SEED_ID] for r in read_draws(ledger_private) if r[DrawFields.SEED_MODE] == "secret"}
+    if others and record[DrawFields.SEED_ID] not in others:
+        raise PEError(
+            f"the noise seed in '{Path(ledger_private) / 'noise_seed.json'}' is not the one the ledger's earlier "
+            f"draws used ({len(others)} other seed(s) recorded): the seed file was replaced or recreated. Restore it "
+            "from a backup of that folder. With another seed no earlier vote can be resumed and each would be drawn "
+            "and spent again; nothing was computed or changed"
+        )
+
+
+def record_draw(ledger_private: str | os.PathLike, record: dict) -> bool:
+    """Record a draw (under the ledger's lock) and bring the public spend up to date.
+    Returns False when the key was drawn before (a resume: nothing new is released)."""
+    with locked(ledger_private):
+        path = _draw_file(ledger_private, record[DrawFields.KEY])
+        new = not path.exists()
+        if new:
+            write_json(path, record)
+        write_json(Path(ledger_private).parent / Path(LEDGER_SPEND).name, spend_summary(read_draws(ledger_private)))
+    return new
+
+
+def refresh_spend(ledger_private: str | os.PathLike, spend_path: str | os.PathLike) -> dict:
+    """Recompute the public spend from the records (under the lock) and write it."""
+    with locked(ledger_private):
+        summary = spend_summary(read_draws(ledger_private))
+        write_json(spend_path, summary)
+    return summary
+
+
+def _runs_delta(draws: list[dict]) -> float:
+    """The deltas of the runs that drew, added: each run's own delta, once."""
+    runs = {(d[DrawFields.EXPERIMENT], record_label(d[DrawFields.EPSILON])): d[DrawFields.DELTA] for d in draws}
+    return sum(runs.values())
+
+
+def composition(draws: list[dict], relation: str) -> dict:
+    """(epsilon, delta) of every draw in ``draws`` seen under ``relation``, by dp-accounting's PLD
+    of the discrete Gaussian. The sampler's total-variation error (discrete_gaussian) is added to
+    delta: n samples each eta-close to exact are n*eta-close, which costs (1 + e^epsilon) n*eta."""
+    from .accounting import composed_epsilon
+    from .discrete_gaussian import tv_bound_per_bin
+
+    if not draws:
+        return {"epsilon": 0.0, "delta": 0.0}
+    delta = _runs_delta(draws)
+    epsilon = composed_epsilon([{"sigma": d[DrawFields.SIGMA], "k": d[DrawFields.K]} for d in draws], delta, relation)
+    distance = sum(d[DrawFields.BINS] * tv_bound_per_bin(d[DrawFields.SIGMA]) for d in draws)
+    if not math.isfinite(epsilon) or epsilon > 700:  # e^epsilon overflows: the figure says nothing anyway
+        return {"epsilon": epsilon, "delta": delta if not math.isfinite(epsilon) else math.inf}
+    return {"epsilon": epsilon, "delta": delta + (1 + math.exp(epsilon)) * distance}
+
+
+def headline_relation(draws: list[dict]) -> str:
+    """The neighbouring relation the ledger is stated in: the one every draw was calibrated
+    for, or add/remove (the PE paper's) when they differ. Draws of different splits of the same
+    source (another split seed or size) are stated under replace-one: adding or removing one
+    record of the source reshuffles a split, replacing one changes at most one private sample
+    of each split."""
+    if len({d.get(DrawFields.SPLIT) for d in draws}) > 1:
+        return "replace_one"
+    relations = {d[DrawFields.ADJACENCY] for d in draws}
+    return relations.pop() if len(relations) == 1 else "add_remove"
+
+
+def _published_without_noise(draws: list[dict]) -> list[dict]:
+    """Draws of a finite epsilon with a public seed: their noisy histograms are in the public
+    results and the noise can be regenerated, so the counts are public."""
+    return [d for d in draws if d[DrawFields.SEED_MODE] == "public" and record_label(d[DrawFields.EPSILON]) != "inf"]
+
+
+def spend_summary(draws: list[dict]) -> dict:
+    """The public spend of a ledger: counts and composed cost, no key, no seed, no data."""
+    dp_draws = [d for d in draws if d[DrawFields.DP] == "yes"]
+    relation = headline_relation(dp_draws)
+    by_relation = {name: composition(dp_draws, name) for name in RELATIONS}
+    experiments = sorted({d[DrawFields.EXPERIMENT] for d in dp_draws})
+    exposed = _published_without_noise(draws)
+    headline = by_relation[relation]
+    if exposed:  # no bound holds for someone who sees those votes
+        headline = {"epsilon": math.inf, "delta": headline["delta"]}
+    return {
+        "dp_draws": len(dp_draws),
+        "composed_epsilon": headline["epsilon"],
+        "composed_delta": headline["delta"],
+        "relation": relation,
+        "public_seed_votes": len(exposed),
+        "by_relation": by_relation,
+        "experiments": {
+            name: {
+                "dp_draws": sum(d[DrawFields.EXPERIMENT] == name for d in dp_draws),
+                "runs_with_draws": sorted(
+                    {record_label(d[DrawFields.EPSILON]) for d in dp_draws if d[DrawFields.EXPERIMENT] == name}, key=float
+                ),
+            }
+            for name in experiments
+        },
+        "non_dp_draws": {
+            reason: sum(d[DrawFields.DP] == reason for d in draws) for reason in sorted({d[DrawFields.DP] for d in draws} - {"yes"})
+        },
+        "note": (
+            "Headline privacy cost of this private data set: every DP noisy vote ever drawn from it, by every "
+            "experiment that reads it (tuning runs and reruns that drew new noise included), composed with "
+            "dp-accounting's PLD accountant for the discrete Gaussian, at delta = the sum of the deltas of the "
+            "runs that drew plus the noise sampler's total-variation bound. Every such vote's noisy histogram is "
+            "public, so this is what someone who sees every public output learns at most. A changed private set "
+            "shows as new draws. Draws that are not DP are counted apart: epsilon = inf votes stay private, but "
+            "a finite-epsilon vote with a public seed is in the public results with noise anyone can remove, so "
+            "while one exists (public_seed_votes) the headline is infinite; by_relation gives the DP draws' cost. "
+            "Draws of different splits of one source are stated under replace-one (relation). The ledger lives in "
+            "this working directory's results/_ledger, named by the loader and the data's absolute path: moving "
+            "the data or the results folder starts another ledger, and deleting it loses the count (the "
+            "experiments' privacy_ledger and release then refuse)."
+        ),
+    }
+
+
+# ----------------------------------------------------------------------------- releases
+
+
+def released(ledger_private: str | os.PathLike) -> list[dict]:
+    """Every release ever made from the data set, oldest first."""
+    path = Path(ledger_private) / RELEASED_FILE
+    return read_json(path)["releases"] if path.is_file() else []
+
+
+def check_not_released(ledger_private: str | os.PathLike, experiment: str, epsilon_label: str, iteration: int, key: str) -> None:
+    """Refuse a new draw for a vote whose earlier draw a release published."""
+    for entry in released(ledger_private):
+        published = entry["draws"].get(epsilon_label, {}).get(str(iteration)) if entry["experiment"] == experiment else None
+        if published is not None and published != key:
+            raise PEError(
+                f"the vote of experiment '{experiment}', epsilon={epsilon_label}, iteration {iteration} was already "
+                f"released ({entry['folder']}), and this rerun would draw new noise (its public query, code, config or "
+                "data changed): that is a second release of the private data, spending the budget again. To keep the "
+                "released result, undo the change that made the vote rerun; to release again on purpose, use a new "
+                "experiment name (every draw is counted in the data set's ledger either way). Nothing was drawn"
+            )
+
+
+def record_release(ledger_private: str | os.PathLike, experiment: str, draws: dict[str, dict[str, str]], folder: str) -> list[dict]:
+    """Add a release (epsilon label -> iteration -> draw key, and the folder it is kept in) to the
+    ledger, once per folder; returns every release. Its cost is that of its draws: a release of
+    draws an earlier one published costs nothing more (released_draws counts each once)."""
+    with locked(ledger_private):
+        entries = released(ledger_private)
+        if not any(e["folder"] == folder for e in entries):
+            entries.append({"experiment": experiment, "folder": folder, "time": now(), "draws": draws})
+            write_json(Path(ledger_private) / RELEASED_FILE, {"releases": entries})
+    return entries
+
+
+def released_draws(ledger_private: str | os.PathLike) -> list[dict]:
+    """The draw records of every release, each once (a draw published twice costs once)."""
+    keys = sorted({key for entry in released(ledger_private) for by_t in entry["draws"].values() for key in by_t.values()})
+    require_draws(ledger_private, keys)
+    return [find_draw(ledger_private, key) for key in keys]
