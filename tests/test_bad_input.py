@@ -123,13 +123,20 @@ def test_nan_in_embeddings_stops_the_vote(tmp_path):
     features[3] = np.nan
     save_embeddings(tmp_path / "private_embed.npz", features, np.zeros(10, int))
     save_embeddings(tmp_path / "population.npz", np.ones((5, 4), np.float32), np.zeros(5, int))
-    (tmp_path / "privacy.json").write_text('{"k": 1, "sigma": 1.0, "threshold": 0.0, "noise_seed": 0}')
+    from private_evolution.io import read_json, write_json
+    from private_evolution.stages.calibrate import calibrate
+
+    calibrate({"delta": 1e-5, "adjacency": "add_remove", "seed_mode": "secret", "seed": 0}, 1.0, 1, 1, {"votes": 0, "sigmas": 0}, str(tmp_path / "privacy.json"), bins=5)
+    write_json(tmp_path / "fingerprint.json", {"sha256": "0" * 64})
     with pytest.raises(CorruptFileError, match=r"private_embed\.npz' holds 1 embeddings with NaN"):
         vote(
             str(tmp_path / "private_embed.npz"), str(tmp_path / "population.npz"), str(tmp_path / "privacy.json"),
-            "x", 1, str(tmp_path / "private"), str(tmp_path / "votes.npz"), str(tmp_path / "private" / "draw.json"),
+            "x", 1, str(tmp_path / "ledger" / "private"), str(tmp_path / "fingerprint.json"), "code",
+            str(tmp_path / "votes.npz"), str(tmp_path / "private" / "draw.json"),
         )
     assert not (tmp_path / "votes.npz").exists()
+    # the draw was recorded before the counts were read: whether the data are readable changes no count
+    assert read_json(tmp_path / "ledger" / "privacy_spend.json")["dp_draws"] == 1
 
 
 def test_npz_dataset(tmp_path, out):
