@@ -18,6 +18,7 @@ from private_evolution.accounting import (
     analytic_gaussian_sigma,
     calibrate_sigma,
     dp_accounting_version,
+    pld_epsilon,
     rdp_epsilon,
     round_up_significant,
 )

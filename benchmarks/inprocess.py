@@ -96,8 +96,8 @@ def run_experiment(exp, workdir: Path, threads: int = 2) -> dict[str, float]:
         timed("evaluate_accuracy", evaluate_accuracy, str(private / "private.npz"), str(private / "heldout.npz"), num_classes, accuracy["epochs"], accuracy["seed"], str(root / "accuracy_ceiling.json"))
         entries.append({"epsilon": None, "iteration": None, "path": str(root / "accuracy_ceiling.json")})
     timed(
-        "privacy_ledger", privacy_ledger, [str(root / f"eps_{eps}" / "privacy.json") for eps in exp.epsilon_labels], str(private),
-        str(root / "privacy_ledger.csv"), str(root / "privacy_draws.csv"), str(root / "privacy_spend.json"),
+        "privacy_ledger", privacy_ledger, [str(root / f"eps_{eps}" / "privacy.json") for eps in exp.epsilon_labels], exp.name,
+        str(ledger), str(root / "privacy_ledger.csv"), str(root / "privacy_draws.csv"), str(root / "privacy_spend.json"),
     )
     timed("collect_metrics", collect_metrics, exp.name, entries, str(root / "metrics.csv"))
     finals = {eps: str(run_dir(eps, exp.pe.iterations) / "population.npz") for eps in exp.epsilon_labels}

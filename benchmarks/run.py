@@ -69,9 +69,10 @@ def job_table(workdir: Path, exp: str) -> dict[str, dict]:
     import pandas as pd
 
     table = {}
-    root = workdir / "results" / exp / "benchmarks"
+    # jobs that read private data keep their benchmark files under private/benchmarks/
+    roots = [workdir / "results" / exp / "benchmarks", workdir / "results" / exp / "private" / "benchmarks"]
     for stage in STAGES:
-        files = list(root.glob(f"{stage}/*.tsv")) + list(root.glob(f"{stage}.tsv"))
+        files = [path for root in roots for path in [*root.glob(f"{stage}/*.tsv"), *root.glob(f"{stage}.tsv")]]
         if not files:
             continue
         frames = pd.concat([pd.read_csv(f, sep="\t") for f in files])

@@ -240,7 +240,7 @@ def test_capabilities_decide_which_jobs_ask_for_a_gpu(plugin_run, tmp_path):
     module = networked / "toy_pe_plugin.py"
     module.write_text(module.read_text().replace('name = "toy_pool"\n    needs_gpu = False', 'name = "toy_pool"\n    needs_gpu = True'))
     assert "needs_gpu = True" in module.read_text()
-    assert gpu_asking_rules(workdir, networked) == {"embed", "embed_real"}
+    assert gpu_asking_rules(workdir, networked) == {"embed", "embed_real", "embed_reference"}
 
 
 def test_a_plugin_option_change_reruns_what_it_affects(plugin_run):

@@ -18,7 +18,9 @@ def test_stage_code_includes_imported_modules_transitively():
         "private_evolution/stages/__init__.py",
         "private_evolution/vote.py",
         "private_evolution/io.py",
-        "private_evolution/seeding.py",
+        "private_evolution/noise.py",
+        "private_evolution/ledger.py",
+        "private_evolution/discrete_gaussian.py",
         "private_evolution/logs.py",
         "private_evolution/__init__.py",
     } <= vote

@@ -279,6 +279,6 @@ def test_usage_of_served_jobs_is_written_into_snakemakes_table(tmp_path):
     assert not missing.exists()
     from private_evolution.contract import benchmark_of_log, job_benchmark, job_log
 
-    assert benchmark_of_log("results/x/private/logs/vote/eps_1_iter_1.log") == "results/x/benchmarks/vote/eps_1_iter_1.tsv"
+    assert benchmark_of_log("results/x/private/logs/vote/eps_1_iter_1.log") == "results/x/private/benchmarks/vote/eps_1_iter_1.tsv"
     assert benchmark_of_log(job_log("embed/shared_iter_0_pixels").format(exp="x")) == job_benchmark("embed/shared_iter_0_pixels").format(exp="x")
     assert benchmark_of_log("somewhere/else.log") is None

@@ -59,6 +59,7 @@ LEDGER = "results/_ledger/{source}"
 LEDGER_PRIVATE = f"{LEDGER}/private"
 LEDGER_SPEND = f"{LEDGER}/privacy_spend.json"
 LEDGER_LOG = f"{LEDGER}/logs/data_ledger.log"
+LEDGER_BENCHMARK = f"{LEDGER}/benchmarks/data_ledger.tsv"
 
 # ----------------------------------------------------------------------------- files
 

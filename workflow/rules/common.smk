@@ -35,6 +35,7 @@ from private_evolution.contract import (
     PRIVATE_ITER,
     REFERENCE_RUN,
     RUN_ITER,
+    LEDGER_BENCHMARK,
     LEDGER_LOG,
     LEDGER_SPEND,
     RELEASE_VERSIONS,

@@ -32,16 +32,13 @@ rule collect_metrics:
 # it does not exist yet; every vote of every experiment on that data rewrites it as it draws,
 # so it is current even after a vote that failed, and each experiment's ledger (below, which
 # takes it as input) reruns when another experiment drew.
-localrules:
-    data_ledger,
-    privacy_ledger,
-
-
 rule data_ledger:
     output:
         LEDGER_SPEND,
     log:
         LEDGER_LOG,
+    benchmark:
+        LEDGER_BENCHMARK
     wildcard_constraints:
         source=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
     conda:
