@@ -96,6 +96,7 @@ def test_every_log_has_the_benchmark_file_of_the_same_name():
         assert contract.benchmark_of_log(log) == f"{folder}/benchmarks/embed/shared_iter_0_pixels.tsv"
     assert contract.benchmark_of_log("/abs/work/results/x/logs/plot.log") == "/abs/work/results/x/benchmarks/plot.tsv"
     assert contract.benchmark_of_log("results/x/other/plot.log") is None
+    assert contract.benchmark_of_log("/w/results/_ledger/npz-ab12/logs/data_ledger.log") == "/w/results/_ledger/npz-ab12/benchmarks/data_ledger.tsv"
 
 
 def test_array_names_are_what_readers_require():

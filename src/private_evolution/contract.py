@@ -209,6 +209,9 @@ def _log_regex(folder: str) -> re.Pattern:
 
 
 _LOG_REGEXES = ((_log_regex(PRIVATE_LOGS), True), (_log_regex(LOGS), False))
+_LEDGER_LOG_REGEX = re.compile(
+    "^(?P<workdir>.*?)" + re.escape(LEDGER_LOG).replace(re.escape("{source}"), "(?P<source>[^/]+)") + "$"
+)
 
 
 def benchmark_of_log(log_path: str) -> str | None:
@@ -220,6 +223,9 @@ def benchmark_of_log(log_path: str) -> str | None:
         match = regex.match(path)
         if match:
             return match["workdir"] + job_benchmark(match["name"], private).format(exp=match["exp"])
+    match = _LEDGER_LOG_REGEX.match(path)
+    if match:
+        return match["workdir"] + LEDGER_BENCHMARK.format(source=match["source"])
     return None
 
 
