@@ -31,7 +31,12 @@ rule collect_metrics:
 # The data set's public spend (results/_ledger/<source>/privacy_spend.json), made here when
 # it does not exist yet; every vote of every experiment on that data rewrites it as it draws,
 # so it is current even after a vote that failed, and each experiment's ledger (below, which
-# takes it as input) reruns when another experiment drew.
+# takes it as input) reruns when another experiment drew. It takes a moment and belongs to
+# no experiment's job group: on a cluster it runs in the submitting process.
+localrules:
+    data_ledger,
+
+
 rule data_ledger:
     output:
         LEDGER_SPEND,
