@@ -55,11 +55,6 @@ def split_id(dataset: dict) -> str:
     return hashlib.sha256(repr(sorted(fields.items())).encode()).hexdigest()[:16]
 
 
-def ledger_folders(source: str) -> tuple[Path, Path]:
-    """(the ledger's private folder, its public spend file) for a data source."""
-    return Path(LEDGER_PRIVATE.format(source=source)), Path(LEDGER_SPEND.format(source=source))
-
-
 @contextmanager
 def locked(ledger_private: str | os.PathLike):
     """One writer at a time (parallel and cluster votes of several experiments share a ledger)."""
