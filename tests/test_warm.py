@@ -216,7 +216,7 @@ def test_workflow_results_are_the_same_with_and_without_the_worker(finished_run,
     """finished_run ran with the worker (the default); the same workflow without it gives the same files."""
     from workflow_helpers import copy_repository, share_noise_seed, snakemake, tiny_config, write_config
 
-    logs = "\n".join(path.read_text() for path in (finished_run / "results" / "tiny" / "logs").rglob("*.log"))
+    logs = "\n".join(path.read_text() for path in (finished_run / "results" / "tiny").rglob("*.log"))
     assert logs.count("ran in a child of the warm worker: exit 0") >= 20
 
     workdir = copy_repository(tmp_path)
