@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import PEError
 from ..population import Population
-from ..simulator import FRAMINGS, PARAMETERS, STEP, can_draw, parameter_bounds, render, resolve_fonts
+from ..simulator import FRAMINGS, PARAMETERS, RENDERERS, STEP, can_draw, parameter_bounds, resolve_fonts
 from .base import API
 
 
@@ -32,15 +32,24 @@ class GlyphSimulator(API):
         self.active = np.array([options.get("displacement", True) or not p.name.startswith("warp_") for p in PARAMETERS])
         if self.framing not in FRAMINGS:
             raise PEError(f"unknown framing '{self.framing}'; known: {list(FRAMINGS)}")
+        self.renderer = options.get("renderer", "batched")
+        if self.renderer not in RENDERERS:
+            raise PEError(f"unknown renderer '{self.renderer}'; known: {list(RENDERERS)}")
 
     def _render_all(self, labels: np.ndarray, fonts: np.ndarray, params: np.ndarray) -> np.ndarray:
-        images = np.empty((len(labels), self.image_size, self.image_size, self.channels), dtype=np.uint8)
-        for i, (label, font, values) in enumerate(zip(labels, fonts, params)):
-            pixels = render(self.class_names[label], self.font_paths[font], values, self.image_size, self.framing)
-            if self.invert:
-                pixels = 255 - pixels
-            images[i] = pixels[..., None]
-        return images
+        if self.renderer == "batched":
+            from ..glyph_render import render_population
+
+            pixels = render_population(self.class_names, self.font_paths, labels, fonts, params, self.image_size, self.framing)
+        else:
+            from ..glyph_render_pil import render
+
+            pixels = np.empty((len(labels), self.image_size, self.image_size), dtype=np.uint8)
+            for i, (label, font, values) in enumerate(zip(labels, fonts, params)):
+                pixels[i] = render(self.class_names[label], self.font_paths[font], values, self.image_size, self.framing)
+        if self.invert:
+            pixels = 255 - pixels
+        return np.repeat(pixels[..., None], self.channels, axis=-1)
 
     def _population(self, labels: np.ndarray, fonts: np.ndarray, params: np.ndarray) -> Population:
         return Population(

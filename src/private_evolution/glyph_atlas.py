@@ -1,0 +1,116 @@
+"""Each (font, text) glyph rasterised once, as a signed-distance field (the batched renderer's input).
+
+A signed-distance field (SDF) holds, per pixel of a large rendering, the distance to the
+glyph's outline in pixels (negative inside the ink). Stroke width is then a threshold
+(ink where distance <= stroke), and sampling it at any affine position with a known pixel
+footprint gives anti-aliased coverage directly, so one field serves every size, stroke,
+rotation and bend of a glyph.
+
+Beside the field, points around the ink's convex hull: where the glyph's box (for the
+size and the displacement field) and its ink's box (for MNIST framing) land after a
+transform is found from these few points, not from pixels.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import PEError
+from .simulator import GLYPH_FONT_SIZE, MAX_STROKE
+
+# Room around the ink for the widest stroke a range may ask for, and a little more.
+MARGIN = int(np.ceil(MAX_STROKE * GLYPH_FONT_SIZE)) + 3
+OUTLINE_STEP = 4.0  # points on the outline's hull at most this many pixels apart
+
+
+@dataclass(frozen=True, eq=False)
+class Glyph:
+    sdf: np.ndarray  # (height, width) float32, pixels, negative inside the ink
+    ink_box: tuple[float, float, float, float]  # left, top, right, bottom of the unstroked ink (pixel edges)
+    outline: np.ndarray  # (m, 2) x, y points around the convex hull of the unstroked ink
+
+    @functools.cached_property
+    def texels(self) -> np.ndarray:
+        """Per pixel (row-major) the bilinear patch to its right and below: value, x step, y step,
+        cross term; a renderer reads one 16-byte texel per point instead of four values."""
+        sdf = self.sdf
+        right = np.concatenate([sdf[:, 1:], sdf[:, -1:]], axis=1)
+        down = np.concatenate([sdf[1:], sdf[-1:]], axis=0)
+        corner = np.concatenate([right[1:], right[-1:]], axis=0)
+        return np.stack([sdf, right - sdf, down - sdf, corner - right - down + sdf], axis=-1).reshape(-1, 4)
+
+    def box(self, stroke_px: float) -> tuple[float, float, float, float]:
+        """The ink's box once stroked by ``stroke_px`` pixels (the stroke grows the ink on every side)."""
+        left, top, right, bottom = self.ink_box
+        return left - stroke_px, top - stroke_px, right + stroke_px, bottom + stroke_px
+
+
+def max_stroke_px() -> float:
+    return MAX_STROKE * GLYPH_FONT_SIZE
+
+
+def _coverage(font_path: str, text: str) -> np.ndarray:
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.truetype(font_path, GLYPH_FONT_SIZE)
+    side = GLYPH_FONT_SIZE * (len(text) + 2)
+    canvas = Image.new("L", (side, side), 0)
+    ImageDraw.Draw(canvas).text((side // 2, side // 2), text, fill=255, font=font, anchor="mm")
+    box = canvas.getbbox()
+    if box is None:
+        raise PEError(f"font '{font_path}' draws nothing for '{text}'")
+    cropped = np.asarray(canvas.crop(box), dtype=np.float32) / 255.0
+    return np.pad(cropped, MARGIN)
+
+
+def signed_distance(coverage: np.ndarray) -> np.ndarray:
+    """Distance in pixels from each pixel centre to the outline (the 0.5 level of ``coverage``),
+    negative inside; the anti-aliased coverage refines it to a fraction of a pixel."""
+    from scipy.ndimage import distance_transform_edt
+
+    ink = coverage >= 0.5
+    outside = distance_transform_edt(~ink)  # to the nearest ink pixel centre
+    inside = distance_transform_edt(ink)  # to the nearest background pixel centre
+    # A pixel next to the outline: its coverage says how far the edge lies from its centre.
+    edge = np.clip(0.5 - coverage, -0.5, 0.5)
+    distance = np.where(ink, -(inside - 0.5), outside - 0.5)
+    near = np.where(ink, inside <= 1.0, outside <= 1.0)
+    return np.where(near, edge, distance).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=2048)
+def glyph(font_path: str, text: str) -> Glyph:
+    """The glyph of ``text`` in the font, once per process (about a millisecond each)."""
+    coverage = _coverage(font_path, text)
+    sdf = signed_distance(coverage)
+    rows, columns = np.nonzero(coverage >= 0.5)
+    ink_box = (float(columns.min()), float(rows.min()), float(columns.max() + 1), float(rows.max() + 1))
+    outline = hull_outline(coverage >= 0.5)
+    return Glyph(sdf=sdf, ink_box=ink_box, outline=outline)
+
+
+def hull_outline(ink: np.ndarray) -> np.ndarray:
+    """Points (m, 2) around the convex hull of the ink pixels (as squares), OUTLINE_STEP apart.
+
+    An affine map takes the hull to the hull of the mapped ink, so these points give the exact
+    box of a rotated, sheared glyph (a stroke adds a disc, whose mapped box is known exactly);
+    the displacement field is smooth and small, so the bent ink's box is found from the bent
+    points to a fraction of an output pixel."""
+    from scipy.spatial import ConvexHull
+
+    # the hull's corners are among each row's first and last ink pixel's corners
+    rows = np.nonzero(ink.any(axis=1))[0]
+    first = ink[rows].argmax(axis=1)
+    last = ink.shape[1] - 1 - ink[rows, ::-1].argmax(axis=1)
+    corners = np.concatenate([
+        np.stack([first, rows], 1), np.stack([first, rows + 1], 1), np.stack([last + 1, rows], 1), np.stack([last + 1, rows + 1], 1)
+    ]).astype(np.float64)
+    hull = corners[ConvexHull(corners).vertices]
+    edges = np.roll(hull, -1, axis=0) - hull
+    pieces = np.maximum(1, np.ceil(np.hypot(edges[:, 0], edges[:, 1]) / OUTLINE_STEP)).astype(np.int64)
+    edge = np.repeat(np.arange(len(hull)), pieces)
+    fraction = (np.arange(pieces.sum()) - np.repeat(np.cumsum(pieces) - pieces, pieces)) / pieces[edge]
+    return (hull[edge] + edges[edge] * fraction[:, None]).astype(np.float32)
