@@ -88,3 +88,15 @@ def test_side_by_side_runs_two_revisions_alternately(tmp_path):
     assert len(seconds) == 2 and all(value > 1 for value in seconds)
     assert "before: HEAD" in text and "after: working tree" in text and "Ratio after / before (medians): **" in text
     assert subprocess.run(["git", "worktree", "list"], cwd=REPO, capture_output=True, text=True, check=True).stdout == before
+
+
+def test_renderer_benchmark_compares_both_renderers_and_the_vary_job(tmp_path):
+    output = tmp_path / "RENDERER.md"
+    subprocess.run([sys.executable, str(REPO / "benchmarks" / "renderer.py"), "--quick", "--output", str(output)], check=True, capture_output=True)
+    text = output.read_text()
+    rows = [line.split("|") for line in text.splitlines() if line.startswith("| free |") or line.startswith("| mnist |")]
+    assert len(rows) == 2
+    for row in rows:
+        batched_one, batched_all, pil = (float(cell.replace(",", "")) for cell in row[2:5])
+        assert min(batched_one, batched_all, pil) > 0
+    assert "| 300 |" in text and "glyph fields" in text and "tottime" in text
