@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -204,3 +206,30 @@ def test_batched_pixels_do_not_depend_on_chunks_threads_or_batch_order():
 def test_unknown_renderer_is_named():
     with pytest.raises(PEError, match="unknown renderer 'gpu'; known: .'batched', 'pil'."):
         GlyphSimulator(DIGITS, 28, 1, {"renderer": "gpu"})
+
+
+def test_glyph_fields_are_kept_between_processes_and_remade_when_damaged(tmp_path, monkeypatch):
+    from private_evolution import glyph_atlas
+    from private_evolution.simulator import resolve_fonts
+
+    font = str(resolve_fonts(["DejaVuSans"])[0])
+    monkeypatch.setenv("PE_GLYPH_CACHE", str(tmp_path / "fields"))
+    glyph_atlas.glyph.cache_clear()
+    made = glyph_atlas.glyph(font, "4")
+    stored = glyph_atlas.cache_file(font, "4")
+    assert stored.parent == tmp_path / "fields" and stored.is_file()
+    glyph_atlas.glyph.cache_clear()
+    loaded = glyph_atlas.glyph(font, "4")  # from the file, bit for bit
+    assert np.array_equal(loaded.sdf, made.sdf) and loaded.ink_box == made.ink_box and np.array_equal(loaded.outline, made.outline)
+    stored.write_bytes(stored.read_bytes()[:200])  # a damaged file is made again and replaced
+    glyph_atlas.glyph.cache_clear()
+    assert np.array_equal(glyph_atlas.glyph(font, "4").sdf, made.sdf)
+    assert stored.stat().st_size > 200 * 10
+    # the key is the font's content, not its name: another file with the same bytes shares it
+    copy = tmp_path / "copy.ttf"
+    copy.write_bytes(Path(font).read_bytes())
+    assert glyph_atlas.cache_file(str(copy), "4") == stored and glyph_atlas.cache_file(font, "5") != stored
+    monkeypatch.setenv("PE_GLYPH_CACHE", "off")
+    glyph_atlas.glyph.cache_clear()
+    assert glyph_atlas.cache_file(font, "4") is None and np.array_equal(glyph_atlas.glyph(font, "4").sdf, made.sdf)
+    glyph_atlas.glyph.cache_clear()
