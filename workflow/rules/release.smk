@@ -28,6 +28,8 @@ rule release:
         runs=lambda w: release_runs(w.exp),
         ledger=lambda w: ledger_private(data_source_of(w)),
         versions=lambda w: RELEASE_VERSIONS.format(exp=w.exp),
+        class_names=lambda w: list(exp_cfg(w).dataset.class_names),
+        generator=lambda w: exp_cfg(w).api.name,
         code=code("release"),
     script:
         stage_script("release")

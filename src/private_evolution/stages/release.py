@@ -1,7 +1,9 @@
 """Stage release: a folder holding only DP outputs, with a sha256 manifest and the composed cost.
 
 What goes in: for each epsilon the user named (release.epsilons), the final synthetic
-images and labels, the noisy vote histograms of every iteration and privacy.json.
+images, labels and class names (``synthetic.npz``), the same as an image folder
+(``image_folder/``: a sub-folder per class, ``labels.csv`` and a dataset card ``README.md``, see
+export.py), the noisy vote histograms of every iteration and privacy.json.
 Nothing under private/, no evaluation metric (they are not DP), no API state, nothing
 un-noised (epsilon = inf) and nothing made with a public noise seed.
 
@@ -17,15 +19,19 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 from .. import PEError
-from ..contract import DrawFields, PrivacyFields, VoteArrays, run_folder
-from ..io import file_sha256, load_images, load_votes, read_json, save_images, save_npz, write_json
+from ..contract import DrawFields, ImageArrays, PrivacyFields, VoteArrays, run_folder
+from ..export import CARD, CLASS_NAMES, card_text, export_image_folder
+from ..io import file_sha256, load_images, load_votes, read_json, save_npz, write_json
 from ..ledger import composition, headline_relation, read_draws, record_release, released_draws, spend_summary
 from ..noise import now
 from . import logger
 
 MANIFEST = "MANIFEST.sha256"
 SUMMARY = "PRIVACY.json"
+IMAGE_FOLDER = "image_folder"  # each released epsilon's images as an image folder (export.py)
 
 
 def _refuse_private(path: str) -> None:
@@ -75,8 +81,8 @@ def composition_summary(releases: list[dict], ledger_private: str) -> dict:
     }
 
 
-def _write_release(runs: dict[str, dict], out: Path) -> None:
-    """The released files (PRIVACY.json and the manifest are added by :func:`_seal`)."""
+def _write_release(runs: dict[str, dict], out: Path, class_names: list[str]) -> None:
+    """The released files (PRIVACY.json, the dataset cards and the manifest are added by :func:`_seal`)."""
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -84,7 +90,10 @@ def _write_release(runs: dict[str, dict], out: Path) -> None:
         folder = out / run_folder(label)
         folder.mkdir()
         shutil.copyfile(files["privacy"], folder / "privacy.json")
-        save_images(folder / "synthetic.npz", *load_images(files["final"]))
+        images, labels = load_images(files["final"])
+        names = np.array(class_names, dtype=str)
+        save_npz(folder / "synthetic.npz", **{ImageArrays.IMAGES: images, ImageArrays.LABELS: labels, CLASS_NAMES: names})
+        export_image_folder(images, labels, class_names, folder / IMAGE_FOLDER, card=None)
         for t, votes_path in enumerate(files["votes"], start=1):
             votes = load_votes(votes_path)  # the noisy counts and labels; the weights follow from them
             save_npz(folder / f"noisy_votes_iter_{t}.npz", **{key: votes[key] for key in (VoteArrays.NOISY_COUNTS, VoteArrays.LABELS)})
@@ -94,16 +103,47 @@ def _manifest(out: Path) -> list[str]:
     return [f"{sha256_of(path)}  {path.relative_to(out).as_posix()}" for path in sorted(out.rglob("*")) if path.is_file() and path.name != MANIFEST]
 
 
-def _seal(out: Path, summary: dict) -> int:
+def _card(label: str, privacy: dict, summary: dict, class_names: list[str], generator: str, experiment: str) -> str:
+    """The dataset card of one released epsilon's image folder."""
+    facts = [
+        ("experiment", experiment),
+        ("images", "see labels.csv (one row per image)"),
+        ("epsilon (this run)", str(privacy.get(PrivacyFields.EPSILON))),
+        ("delta (this run)", f"{privacy.get(PrivacyFields.DELTA):.3g}"),
+        ("composed cost of every release from the same private data",
+         f"epsilon {summary['composed_epsilon']:.4g} at delta {summary['composed_delta']:.3g} (../../PRIVACY.json)"),
+        ("every noisy vote ever drawn from the data (the figure to quote)",
+         f"epsilon {summary['headline_epsilon']:.4g} at delta {summary['headline_delta']:.3g}"),
+        ("adjacency", str(privacy.get(PrivacyFields.ADJACENCY))),
+        ("generator (API)", generator),
+        ("iterations", str(privacy.get(PrivacyFields.ITERATIONS))),
+        ("released", summary["as_of"]),
+    ]
+    return card_text(
+        f"Synthetic images, epsilon = {label} (Private Evolution)",
+        facts,
+        "the images, their labels and the noisy vote histograms (../noisy_votes_iter_*.npz), made from the private "
+        "data only through noisy votes: (epsilon, delta)-DP together, as composed above.",
+        "the class names and the generator (public: from the config, not from the private data); the generator's "
+        "own training data (a pre-trained model's data is not protected by this guarantee); and anything released "
+        "from the same private data outside this workflow. The composed cost grows with every later release.",
+        class_names,
+    )
+
+
+def _seal(out: Path, summary: dict, cards: dict[str, str]) -> int:
     write_json(out / SUMMARY, summary)
+    for label, card in cards.items():
+        (out / run_folder(label) / IMAGE_FOLDER / CARD).write_text(card)
     lines = _manifest(out)
     (out / MANIFEST).write_text("\n".join(lines) + "\n")
     return len(lines)
 
 
 def _content(out: Path) -> list[str]:
-    """What a release holds, PRIVACY.json (which changes with later releases) left out."""
-    return [line for line in _manifest(out) if not line.endswith(f"  {SUMMARY}")]
+    """What a release holds, PRIVACY.json and the dataset cards (which change with later releases) left out."""
+    changing = (f"  {SUMMARY}", f"/{IMAGE_FOLDER}/{CARD}")
+    return [line for line in _manifest(out) if not line.endswith(changing)]
 
 
 def version_folder(content: list[str], versions_dir: str) -> str:
@@ -116,8 +156,12 @@ def version_folder(content: list[str], versions_dir: str) -> str:
     return str(Path(versions_dir) / f"release_{max(numbers, default=0) + 1:03d}")
 
 
-def release(runs: dict[str, dict], output_dir: str, experiment: str, ledger_private: str, versions_dir: str) -> None:
-    """runs: epsilon label -> {'privacy', 'votes': [t = 1..T], 'draws': [t = 1..T] (under private/), 'final'}.
+def release(
+    runs: dict[str, dict], output_dir: str, experiment: str, ledger_private: str, versions_dir: str,
+    class_names: list[str], generator: str,
+) -> None:
+    """runs: epsilon label -> {'privacy', 'votes': [t = 1..T], 'draws': [t = 1..T] (under private/), 'final'};
+    class_names: the classes in label order (public: the config's); generator: the API's name.
 
     Writes ``output_dir``, keeps a copy under ``versions_dir`` (a new number unless an earlier
     copy holds the same files) and records the release in the data set's ledger."""
@@ -130,12 +174,13 @@ def release(runs: dict[str, dict], output_dir: str, experiment: str, ledger_priv
         for label, files in runs.items()
     }
     out = Path(output_dir)
-    _write_release(runs, out)
+    _write_release(runs, out, list(class_names))
     version = version_folder(_content(out), versions_dir)
     # From now on a vote of these runs that would draw new noise refuses (ledger.check_not_released).
     releases = record_release(ledger_private, experiment, draws, version)
     summary = composition_summary(releases, ledger_private)
-    count = _seal(out, summary)
+    cards = {label: _card(label, read_json(files["privacy"]), summary, list(class_names), generator, experiment) for label, files in runs.items()}
+    count = _seal(out, summary, cards)
     if Path(version).exists():
         shutil.rmtree(version)
     shutil.copytree(out, version)  # the permanent copy: a later release never deletes it
