@@ -171,6 +171,7 @@ def test_truncated_archives_are_clear_errors(tmp_path, monkeypatch, rng):
 def test_missing_files_are_downloaded_into_the_cache_and_verified(tmp_path, monkeypatch, rng):
     write_idx_dataset(tmp_path / "site", rng)
     trust_files_in(monkeypatch, "mnist", tmp_path / "site")
+    (tmp_path / "cache").mkdir()  # a cache_dir the user names must exist
     cfg = dataset_section("mnist", tmp_path / "cache", mirror=(tmp_path / "site").as_uri())
     data = load_dataset(cfg)
     assert len(data.images) == 60

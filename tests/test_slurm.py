@@ -24,7 +24,7 @@ from workflow_helpers import REPO, copy_repository, planned_jobs, share_noise_se
 
 CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
 GPU_RULES = {"embed_shard", "embed_real_shard"}  # with compute.gpus: 1 and 2 shards, the jobs that run a network
-LOCAL_RULES = {"all", "data_ledger"}  # run in the submitting process (no output, or a local rule)
+LOCAL_RULES = {"all", "data_ledger", "check_source"}  # run in the submitting process (no output, or a local rule)
 
 
 def cluster_is_up() -> bool:

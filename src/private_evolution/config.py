@@ -327,11 +327,17 @@ def _experiment(name: str, raw: dict) -> ExperimentConfig:
     dataset["channels"] = dataset["channels"] or channels
     if dataset["class_names"] is None and published:
         dataset["class_names"] = default_class_names(dataset["name"], dataset)
+    if dataset["class_names"] is None and dataset["name"] == "npz" and dataset["path"] and Path(dataset["path"]).is_file():
+        from .datasets import npz_class_names
+
+        # The file's class_names array: public by the npz contract, read without any image.
+        dataset["class_names"] = npz_class_names(dataset["path"])
     if dataset["class_names"] is None:
         if dataset["name"] not in DEFAULT_CLASS_NAMES:
             raise PEError(
                 f"experiments.{name}.dataset.class_names is required for dataset '{dataset['name']}' "
                 "(the class names in label order; they are public, not read from the private data)"
+                + (": or store them in the npz as a 'class_names' array" if dataset["name"] == "npz" else "")
             )
         dataset["class_names"] = DEFAULT_CLASS_NAMES[dataset["name"]]
     if not dataset["class_names"]:

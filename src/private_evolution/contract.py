@@ -70,6 +70,10 @@ REAL_EMBEDDING_SHARD = f"{PRIVATE}/shards/{{split}}_embed_{{embedder}}_{{shard}}
 # The CNN trained on the held-out validation part: real data, so it stays private; its
 # penultimate layer is the "classifier" evaluation feature space.
 FEATURE_CLASSIFIER = f"{PRIVATE}/feature_classifier.pt"
+# What check_source found about the data set from metadata only (the file exists, an npz's headers),
+# checked before any job that loads it: public (config and headers only). ``{check}`` is a digest of
+# the dataset fields checked, so a failed check of a new config never removes the earlier one's file.
+SOURCE_CHECK = f"{RESULTS}/checks/source_{{check}}.json"
 # A digest of the whole loaded data set (before the split): part of every noise draw's key,
 # so that a changed private set draws new noise. It identifies the data: private.
 DATA_FINGERPRINT = f"{PRIVATE}/data_fingerprint.json"

