@@ -79,7 +79,13 @@ def write_celeba(folder, rng, count=8):
 def trust_files_in(monkeypatch, name, folder):
     """Pin the digests of the tiny files (the real ones are pinned for the real archives)."""
     entry = published.PUBLISHED[name]
-    files = tuple(dataclasses.replace(f, md5=published.md5_of(folder / f.name)) for f in entry.files)
+    files = tuple(
+        dataclasses.replace(
+            f, md5=published.md5_of(folder / f.name),
+            content_md5=published.content_md5_of(folder / f.name) if f.content_md5 else "",
+        )
+        for f in entry.files
+    )
     monkeypatch.setitem(published.PUBLISHED, name, dataclasses.replace(entry, files=files))
 
 
@@ -187,3 +193,59 @@ def test_without_network_the_error_names_file_url_and_place(tmp_path):
     assert f"put it at {tmp_path / 'cifar10' / 'cifar-10-python.tar.gz'}" in message
     assert "https://www.cs.toronto.edu/~kriz/cifar.html" in message
     assert not list((tmp_path / "cifar10").iterdir())  # no partial file left behind
+
+
+def rewrap(path, level=1, stored_name="some-other-name"):
+    """The same content re-gzipped as a distribution might: another level, a stored name, no time."""
+    content = gzip.decompress(path.read_bytes())
+    buffer = io.BytesIO()
+    with gzip.GzipFile(filename=stored_name, mode="wb", fileobj=buffer, compresslevel=level, mtime=0) as handle:
+        handle.write(content)
+    path.write_bytes(buffer.getvalue())
+
+
+@pytest.mark.parametrize("form", ["regzipped", "uncompressed", "torchvision_raw", "torchvision_raw_gz"])
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
+def test_idx_files_are_accepted_in_the_forms_users_have(tmp_path, monkeypatch, rng, name, form):
+    """Matched by the digest of their decompressed content: a re-gzipped copy, the gunzipped files,
+    torchvision's <root>/<MNIST|FashionMNIST>/raw/ folder (beside the cache folder)."""
+    arrays = write_idx_dataset(tmp_path / "published", rng)
+    trust_files_in(monkeypatch, name, tmp_path / "published")
+    folder = {"torchvision_raw": tmp_path / "cache" / published.TORCHVISION_FOLDERS[name] / "raw",
+              "torchvision_raw_gz": tmp_path / "cache" / published.TORCHVISION_FOLDERS[name] / "raw"}.get(form, tmp_path / "cache" / name)
+    folder.mkdir(parents=True)
+    for file in arrays:
+        source = tmp_path / "published" / file
+        if form in ("uncompressed", "torchvision_raw"):
+            (folder / file[: -len(".gz")]).write_bytes(gzip.decompress(source.read_bytes()))
+        else:
+            (folder / file).write_bytes(source.read_bytes())
+            rewrap(folder / file)
+            assert published.md5_of(folder / file) != published.md5_of(source)
+    cfg = dataset_section(name, tmp_path / "cache", mirror="http://127.0.0.1:9/offline")  # no download is tried
+    data = load_dataset(cfg)
+    assert np.array_equal(data.images[:40, ..., 0], arrays["train-images-idx3-ubyte.gz"])
+    assert np.array_equal(data.labels[40:], arrays["t10k-labels-idx1-ubyte.gz"])
+
+
+def test_idx_content_that_differs_is_refused_naming_the_file(tmp_path, monkeypatch, rng):
+    write_idx_dataset(tmp_path / "published", rng)
+    trust_files_in(monkeypatch, "fashion_mnist", tmp_path / "published")
+    write_idx_dataset(tmp_path / "fashion_mnist", np.random.default_rng(99))  # other content
+    with pytest.raises(PEError, match=r"train-images-idx3-ubyte.gz has md5 .*decompressed content md5.*Delete it or replace it"):
+        load_dataset(dataset_section("fashion_mnist", tmp_path))
+
+
+def test_a_mirror_file_that_fails_the_check_leaves_nothing_behind(tmp_path, monkeypatch, rng):
+    write_idx_dataset(tmp_path / "published", rng)
+    trust_files_in(monkeypatch, "mnist", tmp_path / "published")
+    write_idx_dataset(tmp_path / "site", np.random.default_rng(7))  # a mirror of other files
+    (tmp_path / "cache").mkdir()
+    with pytest.raises(PEError, match=r"downloaded from file://.* has md5 .* it was not kept. Point dataset.mirror"):
+        load_dataset(dataset_section("mnist", tmp_path / "cache", mirror=(tmp_path / "site").as_uri()))
+    assert not list((tmp_path / "cache" / "mnist").iterdir())
+
+
+def test_published_content_digests_are_pinned():
+    for name in ("mnist", "fashion_mnist"):
+        assert all(len(file.content_md5) == 32 and file.content_md5 != file.md5 for file in published.PUBLISHED[name].files)

@@ -36,6 +36,15 @@ class ArchiveFile:
     name: str  # the file's name in the cache folder
     url: str
     md5: str  # as published (MNIST, CIFAR-10, Fashion-MNIST, CelebA's own lists), pinned here
+    # For a .gz file: the md5 of its decompressed content (the IDX file itself). A copy re-gzipped
+    # with another wrapper (no stored name, another level) or the uncompressed file is accepted
+    # by it; the published md5 stays the fast path.
+    content_md5: str = ""
+
+    @property
+    def plain_name(self) -> str:
+        """The name of the decompressed file (train-images-idx3-ubyte for train-images-idx3-ubyte.gz)."""
+        return self.name[: -len(".gz")] if self.name.endswith(".gz") else self.name
 
 
 @dataclass(frozen=True)
@@ -80,28 +89,95 @@ def _download(url: str, target: Path) -> None:
     os.replace(partial, target)
 
 
-def fetch(file: ArchiveFile, folder: Path, mirror: str | None, page: str) -> Path:
-    """The verified file in ``folder``: downloaded first if missing; a wrong digest is an error."""
-    path = folder / file.name
-    url = f"{mirror.rstrip('/')}/{file.name}" if mirror else file.url
-    if not path.is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        log.info("%s is not in %s: downloading it from %s", file.name, folder, url)
-        try:
-            _download(url, path)
-        except (OSError, ValueError) as err:  # URLError is an OSError; no network, a bad URL, a full disk
-            path.with_name(path.name + ".part").unlink(missing_ok=True)
-            raise PEError(
-                f"cannot download {file.name} from {url} ({err}). On a machine without network, fetch it "
-                f"elsewhere (from {url}, or via {page}) and put it at {path} (or set dataset.cache_dir to the "
-                "folder holding it); nothing else needs to change"
-            ) from err
+GZIP_MAGIC = b"\x1f\x8b"
+# torchvision's folders of the IDX files (<root>/MNIST/raw/...), looked in besides the cache folder
+TORCHVISION_FOLDERS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
+
+
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(2) == GZIP_MAGIC
+
+
+def content_md5_of(path: Path) -> str:
+    """The md5 of a file's content: decompressed when it is gzip (any wrapper), else its bytes."""
+    import hashlib
+
+    if not _is_gzip(path):
+        return md5_of(path)
+    digest = hashlib.new("md5", usedforsecurity=False)
+    try:
+        with gzip.open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except (OSError, EOFError) as err:
+        raise PEError(f"{path} is not a readable gzip file ({err}): replace it with the published file") from err
+    return digest.hexdigest()
+
+
+def verified(file: ArchiveFile, path: Path) -> tuple[bool, str]:
+    """(whether ``path`` holds ``file``'s published content, the md5 that decided): the published
+    md5 first (fast), then, for a file with a content digest, the md5 of its decompressed content."""
     found = md5_of(path)
-    if found != file.md5:
+    if found == file.md5:
+        return True, found
+    if file.content_md5:
+        content = content_md5_of(path)
+        return content == file.content_md5, content
+    return False, found
+
+
+def candidates(file: ArchiveFile, folder: Path, dataset: str | None = None) -> list[Path]:
+    """Where a copy of ``file`` may already be, in order: the cache folder (as published, or
+    decompressed), then torchvision's <root>/<MNIST|FashionMNIST>/raw/ beside or inside it."""
+    names = [file.name] + ([file.plain_name] if file.content_md5 else [])
+    folders = [folder]
+    if dataset in TORCHVISION_FOLDERS and file.content_md5:
+        folders += [folder.parent / TORCHVISION_FOLDERS[dataset] / "raw", folder / TORCHVISION_FOLDERS[dataset] / "raw"]
+    return [where / name for where in folders for name in names if (where / name).is_file()]
+
+
+def _mismatch(file: ArchiveFile, path: Path, found: str, page: str) -> str:
+    what = f"md5 {file.md5}" + (f" (its decompressed content md5 {file.content_md5})" if file.content_md5 else "")
+    return (
+        f"{path} has md5 {found}, but the published {file.name} has {what}: the file is truncated, corrupt or "
+        f"a different version. Delete it or replace it with the file from {page}"
+        + (f" (gzip-compressed or not: {file.name} or {file.plain_name})" if file.content_md5 else "")
+    )
+
+
+def fetch(file: ArchiveFile, folder: Path, mirror: str | None, page: str, dataset: str | None = None) -> Path:
+    """The verified file: a copy found in ``folder`` (see :func:`candidates`), else downloaded into
+    it. A copy that fails the check is an error naming it; a download that fails it is removed."""
+    url = f"{mirror.rstrip('/')}/{file.name}" if mirror else file.url
+    failed = []
+    for path in candidates(file, folder, dataset):
+        ok, digest = verified(file, path)
+        if ok:
+            return path
+        failed.append((path, digest))
+    if failed:
+        path, digest = failed[0]
+        raise PEError(_mismatch(file, path, digest, page) + f", then run again (it is downloaded from {url} when missing)")
+    path = folder / file.name
+    folder.mkdir(parents=True, exist_ok=True)
+    log.info("%s is not in %s: downloading it from %s", file.name, folder, url)
+    try:
+        _download(url, path)
+    except (OSError, ValueError) as err:  # URLError is an OSError; no network, a bad URL, a full disk
+        path.with_name(path.name + ".part").unlink(missing_ok=True)
+        plain = f" (or, decompressed, at {folder / file.plain_name})" if file.content_md5 else ""
         raise PEError(
-            f"{path} has md5 {found}, but the published {file.name} has md5 {file.md5}: the file is truncated, "
-            f"corrupt or a different version. Delete it and run again to download it from {url}, or replace it "
-            f"with the file from {page}"
+            f"cannot download {file.name} from {url} ({err}). On a machine without network, fetch it "
+            f"elsewhere (from {url}, or via {page}) and put it at {path}{plain} (or set dataset.cache_dir to the "
+            "folder holding it); nothing else needs to change"
+        ) from err
+    ok, digest = verified(file, path)
+    if not ok:
+        path.unlink()  # a bad download leaves nothing behind
+        raise PEError(
+            f"the {file.name} downloaded from {url} has md5 {digest}, not the published {file.md5}: it was not kept. "
+            f"Point dataset.mirror at a copy of the published files, or put the file from {page} at {path}"
         )
     return path
 
@@ -110,11 +186,14 @@ def fetch(file: ArchiveFile, folder: Path, mirror: str | None, page: str) -> Pat
 
 
 def read_idx(path: Path, kind: str) -> np.ndarray:
-    """An IDX file (gzip-compressed), as MNIST and Fashion-MNIST publish them."""
+    """An IDX file, gzip-compressed (as MNIST and Fashion-MNIST publish them, any gzip wrapper) or not."""
     dims = {"images": 3, "labels": 1}[kind]
     try:
-        with gzip.open(path, "rb") as handle:
-            data = handle.read()
+        if _is_gzip(path):
+            with gzip.open(path, "rb") as handle:
+                data = handle.read()
+        else:
+            data = path.read_bytes()
     except (OSError, EOFError) as err:
         raise PEError(f"{path} is not a readable gzip file ({err}): delete it and run again") from err
     if len(data) < 4 + 4 * dims or data[:3] != b"\x00\x00\x08" or data[3] != dims:
@@ -221,9 +300,9 @@ def _read_celeba(paths: dict[str, Path], dataset_cfg: dict):
     return images, labels, in_test, [f"not {attribute}", attribute]
 
 
-def _idx_files(base: str, md5s: tuple[str, str, str, str]) -> tuple[ArchiveFile, ...]:
+def _idx_files(base: str, md5s: tuple[str, str, str, str], content_md5s: tuple[str, str, str, str]) -> tuple[ArchiveFile, ...]:
     names = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
-    return tuple(ArchiveFile(name, base + name, md5) for name, md5 in zip(names, md5s))
+    return tuple(ArchiveFile(name, base + name, md5, content) for name, md5, content in zip(names, md5s, content_md5s))
 
 
 def _celeba_drive(file_id: str) -> str:
@@ -236,6 +315,9 @@ PUBLISHED: dict[str, PublishedDataset] = {
             "https://ossci-datasets.s3.amazonaws.com/mnist/",
             ("f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432",
              "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c"),
+            # the decompressed IDX files (what `gunzip` leaves; loaders that keep them pin these)
+            ("6bbc9ace898e44ae57da46a324031adb", "a25bea736e30d166cdddb491f175f624",
+             "2646ac647ad5339dbf082846283269ea", "27ae3e4e09519cfbb04c329615203637"),
         ),
         image_size=28, channels=1, class_names=tuple(str(d) for d in range(10)), reader=_read_idx_dataset,
         page="http://yann.lecun.com/exdb/mnist/",
@@ -245,6 +327,8 @@ PUBLISHED: dict[str, PublishedDataset] = {
             "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
             ("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "25c81989df183df01b3e8a0aad5dffbe",
              "bef4ecab320f06d8554ea6380940ec79", "bb300cfdad3c16e7a12a480ee83cd310"),
+            ("f4a8712d7a061bf5bd6d2ca38dc4d50a", "9018921c3c673c538a1fc5bad174d6f9",
+             "8181f5470baa50b63fa0f6fddb340f0a", "15d484375f8d13e6eb1aabb0c3f46965"),
         ),
         image_size=28, channels=1,
         class_names=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
@@ -288,7 +372,7 @@ def load_published(dataset_cfg: dict):
     name = dataset_cfg["name"]
     published = PUBLISHED[name]
     folder = cache_folder(dataset_cfg)
-    paths = {file.name: fetch(file, folder, dataset_cfg.get("mirror"), published.page) for file in published.files}
+    paths = {file.name: fetch(file, folder, dataset_cfg.get("mirror"), published.page, name) for file in published.files}
     images, labels, in_test, class_names = published.reader(paths, dataset_cfg)
     class_names = list(dataset_cfg.get("class_names") or class_names or default_class_names(name, dataset_cfg))
     return LabelledImages(images=images, labels=labels, class_names=class_names, in_test=in_test)
