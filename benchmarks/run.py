@@ -4,12 +4,10 @@
     python benchmarks/run.py --tiny     # a smoke test of every part (CI)
 
 Parts, each measured side by side in this one run:
-  1. the default config through Snakemake (with the warm worker, the default,
-     and without it) vs the same stage functions in one process
-     (benchmarks/inprocess.py): wall times and their ratios;
-  2. per-stage job time (both runs) and peak memory (the run without the warm
-     worker: every job a fresh process, measured by Snakemake's benchmark
-     files) against the in-process time of the same stage;
+  1. the default config through Snakemake vs the same stage functions in one
+     process (benchmarks/inprocess.py): wall times and their ratio;
+  2. per-stage job time and peak memory (every job a fresh process, measured by
+     Snakemake's benchmark files) against the in-process time of the same stage;
   3. import time of each stage script, and whether it imports torch;
   4. embedding throughput of the embed stage vs a bare forward pass;
   5. exact nearest-neighbour vote by numpy, torch and faiss, with equal counts;
@@ -209,7 +207,7 @@ def default_config(tiny: bool) -> dict:
 
 
 def render(args, results: dict) -> str:
-    wf, cold, ip = results["workflow_s"], results["cold_workflow_s"], results["inprocess_s"]
+    wf, ip = results["workflow_s"], results["inprocess_s"]
     lines = [
         "# Benchmarks",
         "",
@@ -220,30 +218,26 @@ def render(args, results: dict) -> str:
         "",
         "| run | wall time (s) |",
         "|---|---:|",
-        f"| `snakemake --cores 2` (default: jobs run in children of the warm worker) | {wf:.1f} |",
-        f"| `snakemake --cores 2 --config warm_worker=False` (every job a fresh process) | {cold:.1f} |",
+        f"| `snakemake --cores 2` (every job a fresh process) | {wf:.1f} |",
         f"| same stage functions, one Python process (`benchmarks/inprocess.py`) | {ip:.1f} |",
         f"| **ratio workflow / in-process** | **{wf / ip:.2f}** |",
-        f"| ratio workflow without the warm worker / in-process | {cold / ip:.2f} |",
         "",
         "## Per stage: job time, peak memory, and what the job adds over the computation",
         "",
-        "Job seconds are Snakemake's benchmark `s` summed over the stage's jobs: in the run without",
-        "the warm worker each job is a fresh Python process (interpreter, imports, file I/O, compute);",
-        "with it, the job's script runs in a process forked from the worker, torch already imported.",
-        "In-process seconds are the same stage functions inside one process. Overhead = 1 - in-process",
-        "/ job seconds. Two jobs run side by side on 2 cores, so job seconds also hold their contention.",
-        "Peak RSS is from the run without the warm worker (Snakemake measures the job's own process).",
+        "Job seconds are Snakemake's benchmark `s` summed over the stage's jobs, each job a fresh",
+        "Python process (interpreter, imports, file I/O, compute). In-process seconds are the same",
+        "stage functions inside one process. Overhead = 1 - in-process / job seconds. Two jobs run",
+        "side by side on 2 cores, so job seconds also hold their contention. Peak RSS is Snakemake's",
+        "`max_rss` of the job's process.",
         "",
-        "| stage | jobs | job s, fresh process | job s, warm worker | in-process s | overhead fresh | overhead warm | peak RSS (MB) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| stage | jobs | job s | in-process s | overhead | peak RSS (MB) |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for stage, row in results["jobs"].items():
         inproc = results["inprocess_stages"].get(stage, float("nan"))
-        warm = results["warm_jobs"].get(stage, {"seconds": float("nan")})["seconds"]
         lines.append(
-            f"| {stage} | {row['jobs']} | {row['seconds']:.1f} | {warm:.1f} | {inproc:.1f} | "
-            f"{1 - inproc / row['seconds']:.0%} | {1 - inproc / warm:.0%} | {row['max_rss_mb']:.0f} |"
+            f"| {stage} | {row['jobs']} | {row['seconds']:.1f} | {inproc:.1f} | "
+            f"{1 - inproc / row['seconds']:.0%} | {row['max_rss_mb']:.0f} |"
         )
     lines += ["", "## Import time of each stage (median of runs; a fresh interpreter each)", "",
               "| stage module | import s | imports torch |", "|---|---:|:---:|"]
@@ -300,12 +294,9 @@ def main() -> None:
     results: dict = {}
     print("workflow run ...", flush=True)
     results["workflow_s"] = snakemake_run(args.workdir / "workflow", config)
-    print("workflow run without the warm worker ...", flush=True)
-    results["cold_workflow_s"] = snakemake_run(args.workdir / "cold", {**config, "warm_worker": False})
     print("in-process run ...", flush=True)
     results["inprocess_s"], results["inprocess_stages"] = inprocess_run(args.workdir / "inprocess", config)
-    results["jobs"] = job_table(args.workdir / "cold", "default")
-    results["warm_jobs"] = job_table(args.workdir / "workflow", "default")
+    results["jobs"] = job_table(args.workdir / "workflow", "default")
     print("imports ...", flush=True)
     results["imports"] = import_times(repeats)
     print("embedding ...", flush=True)

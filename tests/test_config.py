@@ -64,6 +64,16 @@ def test_unknown_top_level_key():
         load_config(config)
 
 
+@pytest.mark.parametrize("value", [True, False])
+def test_removed_warm_worker_option_says_to_delete_it(value):
+    """warm_worker was removed with the worker it switched: a config (or --config) that still
+    sets it is refused with what to do, not with a bare "unexpected key"."""
+    config = default_config()
+    config["warm_worker"] = value
+    with pytest.raises(PEError, match=r"warm_worker was removed: every job now runs .* Delete the key from your config"):
+        load_config(config)
+
+
 def test_class_the_api_cannot_make():
     config = with_option("dataset", "name", "npz")
     config["experiments"]["default"]["dataset"]["class_names"] = ["horse", "ship"]

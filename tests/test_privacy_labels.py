@@ -428,54 +428,6 @@ def test_a_job_killed_mid_write_leaves_no_temporary_file(tmp_path):
     assert list(target.parent.iterdir()) == []  # no half-written output, no temporary file
 
 
-def test_no_preloaded_module_starts_a_thread_before_fork():
-    """The warm worker forks after importing these: a thread (or a CUDA context) alive at fork breaks children."""
-    from private_evolution.warm import PRELOAD
-
-    code = textwrap.dedent(
-        f"""
-        import importlib, os, threading
-        for name in {list(PRELOAD)!r}:
-            importlib.import_module(name)
-        print(threading.active_count(), len(os.listdir("/proc/self/task")))
-        import torch
-        print(torch.cuda.is_initialized())
-        """
-    )
-    env = dict(os.environ, PYTHONPATH=str(REPO / "src"), OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    lines = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout.split("\n")
-    python_threads, os_threads = map(int, lines[0].split())
-    assert python_threads == 1 and os_threads == 1, lines
-    assert lines[1] == "False"
-
-
-def test_warm_children_do_not_share_the_legacy_random_state(tmp_path, monkeypatch):
-    from private_evolution import warm
-
-    monkeypatch.setenv("PYTHONPATH", str(REPO / "src"))
-    socket_path = warm.start(preload=("numpy",))
-    try:
-        deadline = time.time() + 60
-        while not os.path.exists(socket_path):
-            assert time.time() < deadline
-            time.sleep(0.05)
-        script = tmp_path / "draw.py"
-        script.write_text(
-            "import sys\nfrom private_evolution.warm import hand_over\nhand_over([sys.argv[1]])\n"
-            "import numpy as np, random\nprint(np.random.randint(1 << 30), random.random(), flush=True)\n"
-        )
-        env = dict(os.environ)
-        draws = [
-            subprocess.run([sys.executable, str(script), str(tmp_path / f"log{i}")], capture_output=True, text=True, env=env, check=True).stdout
-            for i in range(3)
-        ]
-        logs = "".join((tmp_path / f"log{i}").read_text() for i in range(3))
-    finally:
-        warm.stop()
-    assert logs.count("ran in a child of the warm worker") == 3
-    assert len(set(draws)) == 3, draws
-
-
 def test_releases_compose_and_none_is_lost(finished_run, tmp_path):
     """Release epsilon 1, then change the config and release epsilon 8: PRIVACY.json states the two
     together (not 8 alone), the first release is kept, and releasing the same draws again costs nothing."""

@@ -61,8 +61,8 @@ def test_rules_and_config_code_never_test_an_implementation_name():
 
 def test_every_jobs_benchmark_file_is_the_one_its_log_names(tmp_path):
     """Rules take log and benchmark from contract.job_log/job_benchmark with one name, so that
-    the warm worker can write a job's own usage into its benchmark file (benchmark_of_log).
-    Checked on every job of a dry run, shard and gather jobs included."""
+    a job's benchmark file is found from its log (benchmark_of_log) and private jobs keep both
+    under private/. Checked on every job of a dry run, shard and gather jobs included."""
     import re
 
     from private_evolution.contract import benchmark_of_log
@@ -74,7 +74,7 @@ def test_every_jobs_benchmark_file_is_the_one_its_log_names(tmp_path):
     config["experiments"]["tiny"]["evaluation"]["embedders"].append("classifier")
     config["experiments"]["tiny"]["dataset"]["num_validation"] = 20
     write_config(workdir, config)
-    output = snakemake(workdir, "--dry-run", "--config", "warm_worker=False").stdout
+    output = snakemake(workdir, "--dry-run").stdout
     jobs = re.findall(r"rule (\w+):\n((?:\s+\w[\w ]*: .*\n)+)", output)
     rules = set()
     for rule, body in jobs:

@@ -210,8 +210,8 @@ class JobOptions(dict):
 
     def __reduce__(self):
         # Pickled into the job's script as a plain dict: the job needs the values, not the rerun
-        # key, and unpickling then imports nothing of this package before the script's own first
-        # import, where a job hands itself to the warm worker (private_evolution/__init__.py).
+        # key, and unpickling then imports nothing of this package (this module and what it
+        # imports): a job imports only what its stage script does.
         return (dict, (dict(self),))
 
 
@@ -482,8 +482,16 @@ RENAMED_OPTIONS = {
 }
 
 
+# Top-level options that were removed: a config that still sets one is told to delete it.
+REMOVED_OPTIONS = {
+    "warm_worker": "warm_worker was removed: every job now runs as a plain Snakemake job in its own "
+    "process, so there is nothing to switch. Delete the key from your config (or drop "
+    "--config warm_worker=...)",
+}
+
+
 def renamed_option_problems(config: dict) -> list[str]:
-    problems = []
+    problems = [message for option, message in REMOVED_OPTIONS.items() if option in config]
     for name, raw in (config.get("experiments") or {}).items():
         for (*sections, option), message in RENAMED_OPTIONS.items():
             node = raw

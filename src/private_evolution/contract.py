@@ -220,8 +220,8 @@ _LEDGER_LOG_REGEX = re.compile(
 
 def benchmark_of_log(log_path: str) -> str | None:
     """The benchmark file of the job that writes ``log_path`` (see :func:`job_log`), or None
-    for a path that is not a job log. The warm worker uses it to record a job's own time and
-    memory where Snakemake records them."""
+    for a path that is not a job log. Every rule names both from one name (tests check it on
+    a dry run), so a job's messages and its time and memory are found from each other."""
     path = str(log_path).replace("\\", "/")
     for regex, private in _LOG_REGEXES:
         match = regex.match(path)

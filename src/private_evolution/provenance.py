@@ -15,9 +15,6 @@ from pathlib import Path
 
 PACKAGE = "private_evolution"
 PACKAGE_DIR = Path(__file__).resolve().parent
-# How a job is executed, not what it computes: the warm worker runs the same script
-# with the same result (tests/test_warm.py), so editing it reruns nothing.
-EXECUTION_ONLY = {PACKAGE_DIR / "warm.py"}
 
 
 def _module_path(dotted: str) -> Path | None:
@@ -54,7 +51,7 @@ def _imported_modules(path: Path) -> set[Path]:
             names = [base] + [f"{base}.{alias.name}" for alias in node.names]
         for name in names:
             module = _module_path(name)
-            if module is not None and module not in EXECUTION_ONLY:
+            if module is not None:
                 found.add(module)
         if names and names[0].split(".")[0] == PACKAGE:
             found.add(PACKAGE_DIR / "__init__.py")

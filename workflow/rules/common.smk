@@ -140,26 +140,6 @@ def evaluation_implementations(wildcards):
     return wildcard_embedder(wildcards) + [metric_class(name) for name in metrics]
 
 
-def start_warm_worker():
-    """Only where jobs run on this machine, and only in the process that schedules them."""
-    from private_evolution import warm
-
-    if (
-        config.get("warm_worker", True)
-        and workflow.local_exec
-        and workflow.is_main_process
-    ):
-        warm.start()
-    else:
-        warm.stop()  # and forget a worker named by the environment this Snakemake was started in
-
-
-def stop_warm_worker():
-    from private_evolution import warm
-
-    warm.stop()
-
-
 def note_inherited_experiments():
     """A user's --configfile extends config/config.yaml: say which experiments come from it."""
     from snakemake.common.configfile import load_configfile

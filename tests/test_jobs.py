@@ -1,0 +1,142 @@
+"""Every Snakemake job is a plain job in a fresh Python process: its benchmark file measures it,
+and the light stages import only what they use (their fixed cost per job; benchmarks/JOBS.md)."""
+
+from __future__ import annotations
+
+import ast
+import csv
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPTS = REPO / "src" / "scripts"
+
+# Modules that cost a job from 0.3 s (pandas) to 2.5 s (torch) to import.
+HEAVY = ("torch", "pandas", "matplotlib", "diffusers", "scipy", "dp_accounting", "PIL", "sklearn", "transformers")
+
+# The light stages' scripts: importing one (its imports and, through them, the library modules
+# it runs) loads none of HEAVY. A stage that needs one imports it inside the function that uses it.
+LIGHT_SCRIPTS = ("select", "vote", "calibrate", "evaluate", "release", "data_ledger", "privacy_ledger", "collect_metrics")
+
+
+def top_level_imports(source: str) -> str:
+    """The import statements of a script's module level, as source (what a job runs first)."""
+    tree = ast.parse(source)
+    return "\n".join(ast.unparse(node) for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom)))
+
+
+def heavy_modules_after(code: str) -> list[str]:
+    """Which of HEAVY a fresh interpreter holds after running ``code`` (the library on its path)."""
+    probe = f"{code}\nimport json, sys\nprint(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, PYTHONPATH=str(REPO / "src")),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+@pytest.mark.parametrize("stage", LIGHT_SCRIPTS)
+def test_light_stage_scripts_import_no_heavy_module(stage):
+    imports = top_level_imports((SCRIPTS / f"{stage}.py").read_text())
+    assert "private_evolution" in imports
+    assert heavy_modules_after(imports) == [], f"src/scripts/{stage}.py imports a heavy module at its start"
+
+
+def test_the_import_check_sees_a_heavy_import_added_to_a_script():
+    """The check above runs the script's own import lines: one more at the top is seen."""
+    source = "import torch\n" + (SCRIPTS / "select.py").read_text()
+    assert heavy_modules_after(top_level_imports(source)) == ["torch"]
+
+
+# What each light stage's function loads while it runs (lazy imports included), on tiny inputs;
+# the accountant (dp_accounting, scipy) is used by calibrate, and by vote for the ledger's spend.
+RUN_STAGE = textwrap.dedent(
+    """
+    import sys
+    stage, folder = sys.argv[1], sys.argv[2]
+    if stage == "select":
+        from private_evolution.stages.select import select
+        select(f"{folder}/votes.npz", 1, 1.0, 0, f"{folder}/selected.npz")
+    elif stage == "vote":
+        from private_evolution.stages.vote import vote
+        vote(
+            f"{folder}/private_embed.npz", f"{folder}/population.npz", f"{folder}/privacy.json", "x", 1,
+            f"{folder}/ledger/private", f"{folder}/fingerprint.json", "code", f"{folder}/votes_out.npz",
+            f"{folder}/private/draw.json",
+        )
+    elif stage == "calibrate":
+        from private_evolution.stages.calibrate import calibrate
+        calibrate({"delta": 1e-5, "adjacency": "add_remove", "seed_mode": "secret", "seed": 0}, 2.0, 3, 1,
+                  {"votes": 0, "sigmas": 0}, f"{folder}/privacy_2.json", bins=5)
+    """
+)
+ALLOWED_WHILE_RUNNING = {"select": (), "vote": ("dp_accounting", "scipy"), "calibrate": ("dp_accounting", "scipy")}
+
+
+@pytest.fixture(scope="module")
+def stage_inputs(tmp_path_factory):
+    from private_evolution.io import save_embeddings, save_votes, write_json
+    from private_evolution.stages.calibrate import calibrate
+
+    folder = tmp_path_factory.mktemp("stage_inputs")
+    rng = np.random.default_rng(0)
+    save_embeddings(folder / "private_embed.npz", rng.normal(size=(30, 4)).astype(np.float32), np.repeat([0, 1], 15))
+    save_embeddings(folder / "population.npz", rng.normal(size=(10, 4)).astype(np.float32), np.repeat([0, 1], 5))
+    save_votes(folder / "votes.npz", np.arange(10), np.arange(10, dtype=float), np.repeat([0, 1], 5))
+    calibrate({"delta": 1e-5, "adjacency": "add_remove", "seed_mode": "secret", "seed": 0}, 1.0, 1, 1,
+              {"votes": 0, "sigmas": 0}, str(folder / "privacy.json"), bins=5)
+    write_json(folder / "fingerprint.json", {"sha256": "0" * 64})
+    return folder
+
+
+@pytest.mark.parametrize("stage", sorted(ALLOWED_WHILE_RUNNING))
+def test_light_stages_load_only_what_they_use_while_running(stage, stage_inputs):
+    code = f"import sys\nsys.argv = ['run', {stage!r}, {str(stage_inputs)!r}]\n{RUN_STAGE}"
+    loaded = heavy_modules_after(code)
+    assert set(loaded) <= set(ALLOWED_WHILE_RUNNING[stage]), f"the {stage} stage loaded {loaded}"
+
+
+# Snakemake's benchmark columns (s: wall time in seconds, max_rss: peak resident memory in MB).
+BENCHMARK_COLUMNS = {"s", "h:m:s", "max_rss", "max_vms", "max_uss", "max_pss", "io_in", "io_out", "mean_load", "cpu_time"}
+
+
+def benchmark_row(path: Path) -> dict:
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    assert len(rows) == 1 and BENCHMARK_COLUMNS <= set(rows[0]), (path, rows)
+    return rows[0]
+
+
+def test_every_job_of_a_run_measured_itself_in_its_benchmark_file(finished_run):
+    """Each job log of the tiny run has its benchmark file (contract.benchmark_of_log), written by
+    Snakemake around the job's own process: a wall time, and the peak memory of a Python process
+    that imported numpy (tens of MB), not of a process that only waited for another."""
+    from private_evolution.contract import benchmark_of_log
+
+    results = finished_run / "results"
+    logs = sorted(results.glob("tiny/**/logs/**/*.log")) + sorted(results.glob("_ledger/*/logs/*.log"))
+    memory: dict[str, list[float]] = {}
+    for log in logs:
+        benchmark = benchmark_of_log(str(log))
+        assert benchmark is not None and Path(benchmark).is_file(), log
+        row = benchmark_row(Path(benchmark))
+        seconds, max_rss = float(row["s"]), float(row["max_rss"])
+        assert 0 < seconds < 600, (benchmark, row)
+        assert 20 < max_rss < 8000, (benchmark, row)
+        assert float(row["cpu_time"]) > 0, (benchmark, row)
+        parts = Path(benchmark).relative_to(results).parts
+        rule = parts[parts.index("benchmarks") + 1].removesuffix(".tsv")
+        memory.setdefault(rule, []).append(max_rss)
+    assert len(logs) >= 20
+    assert {"select", "vote", "calibrate", "embed", "vary", "evaluate"} <= set(memory), sorted(memory)
+    # torch alone takes ~300 MB: select and vote jobs that stay far below it did not import it
+    assert max(memory["select"] + memory["vote"]) < 250, memory
+    assert max(memory["embed"]) > max(memory["select"]), memory
