@@ -16,11 +16,10 @@ import secrets
 
 import numpy as np
 
-from ..config import epsilon_label
 from ..contract import PrivacyFields
 from ..io import load_clean_counts, load_computation, load_embeddings, read_json, save_clean_counts, save_votes, write_json
 from ..datasets import FINGERPRINT_FIELD
-from ..ledger import check_not_released, check_seed, find_draw, record_draw
+from ..ledger import check_not_released, check_seed, find_draw, record_draw, record_label
 from ..noise import draw_key, draw_record, noise_seed, query_digest
 from ..vote import apply_threshold, nearest_neighbor_counts, noisy_histogram
 from . import logger
@@ -107,7 +106,7 @@ def vote(
     sigma, threshold = privacy[PrivacyFields.SIGMA], privacy[PrivacyFields.THRESHOLD]
     if math.isinf(epsilon):
         _require_private(output_path, "the un-noised epsilon = inf vote")
-    label = epsilon_label(epsilon)
+    label = record_label(epsilon)
     candidates, synthetic_labels = load_embeddings(population_embeddings_path)
     fingerprint = read_json(fingerprint_path)[FINGERPRINT_FIELD]
     if shard_counts_paths:
