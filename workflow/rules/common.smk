@@ -46,6 +46,7 @@ from private_evolution.contract import (
     RUN_PREFIX,
     SELECTED,
     SHARED_RUN,
+    SOURCE_CHECK,
     VOTE_COUNTS,
     VOTES,
     accuracy_path,
@@ -66,6 +67,7 @@ from private_evolution.contract import (
     votes_path,
 )
 from private_evolution.ledger import data_source, split_id
+from private_evolution.stages.check_source import CHECKED_FIELDS, check_id
 
 FINITE_EPS = r"[0-9]+(\.[0-9]+)?(e[+-]?[0-9]+)?"  # every epsilon label but inf
 # The {run} folder (contract.RUN_DIR) of a finite epsilon: eps_<label>. The un-noised reference's
@@ -468,6 +470,14 @@ def release_runs(exp_name):
 
 
 # --- the data set's privacy ledger (ledger.py) ---
+
+
+def source_check(wildcards):
+    """The check of the experiment's data set (metadata only), named by the fields it reads, so
+    that a failed check of another config leaves it be; ancient: its time reruns nothing.
+    """
+    dataset = exp_cfg(wildcards).section("dataset")
+    return ancient(SOURCE_CHECK.format(exp=wildcards.exp, check=check_id(dataset)))
 
 
 def data_source_of(wildcards):

@@ -3,18 +3,6 @@
 # Logs of jobs that read private data go to results/{exp}/private/logs/ (see logs.py).
 
 
-from private_evolution.contract import SOURCE_CHECK
-from private_evolution.stages.check_source import CHECKED_FIELDS, check_id
-
-
-def source_check(wildcards):
-    """The check of the experiment's data set (metadata only), named by the fields it reads, so
-    that a failed check of another config leaves it be; ancient: its time reruns nothing.
-    """
-    dataset = exp_cfg(wildcards).section("dataset")
-    return ancient(SOURCE_CHECK.format(exp=wildcards.exp, check=check_id(dataset)))
-
-
 # A bad input (a missing file, an npz of float images) fails here, before prepare_private starts:
 # Snakemake removes a job's outputs when it starts, so failing there would cost the finished
 # split and every job after it. It reads no image and takes a moment: on a cluster it runs in
