@@ -313,7 +313,7 @@ def test_release_holds_only_dp_outputs(finished_run, tmp_path):
     classes = sorted(p.name for p in folder.iterdir() if p.is_dir())  # ImageFolder's class order
     assert [classes.index(row["folder"]) for row in rows] == released_labels.tolist()
     card = (folder / "README.md").read_text()
-    for fact in ("epsilon (this run) | 1.0", "composed cost", "glyph_simulator", "Not covered", 'ImageFolder("', "imagefolder"):
+    for fact in ("| images | 60 (", "epsilon (this run) | 1.0", "composed cost", "glyph_simulator", "Not covered", 'ImageFolder("', "imagefolder"):
         assert fact in card
     assert json.loads((out / "eps_1" / "privacy.json").read_text())["sigma"] > 0
     summary = json.loads((out / SUMMARY).read_text())

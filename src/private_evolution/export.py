@@ -118,13 +118,18 @@ data = load_dataset("imagefolder", data_dir="{folder}", split="train")
 """
 
 
-def card_text(title: str, facts: list[tuple[str, str]], dp: str, not_dp: str, classes: list[str], folder: str = ".") -> str:
+def _cell(text: str) -> str:
+    """Text for a Markdown table cell: a class name may hold '|' or a line break."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def card_text(title: str, facts: list[tuple[str, str]], dp: str, not_dp: str, classes: list[str], folder: str = "path/to/this/folder") -> str:
     """A short dataset card: a title, a table of facts, what is and is not DP, the classes, loading."""
     lines = [f"# {title}", "", "| | |", "|---|---|"]
-    lines += [f"| {key} | {value} |" for key, value in facts]
+    lines += [f"| {key} | {_cell(value)} |" for key, value in facts]
     lines += ["", "## Privacy", "", f"**Differentially private:** {dp}", "", f"**Not covered:** {not_dp}", ""]
     lines += ["## Classes", "", "| label | class | folder |", "|---|---|---|"]
-    lines += [f"| {label} | {name} | `{path}` |" for label, (name, path) in enumerate(zip(classes, class_folders(classes)))]
+    lines += [f"| {label} | {_cell(name)} | `{path}` |" for label, (name, path) in enumerate(zip(classes, class_folders(classes)))]
     return "\n".join(lines) + "\n\n" + LOADING.replace("{folder}", folder)
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import PEError
 from ..contract import DrawFields, ImageArrays, PrivacyFields, VoteArrays, run_folder
-from ..export import CARD, CLASS_NAMES, card_text, export_image_folder
+from ..export import CARD, CLASS_NAMES, card_text, export_image_folder, read_labels_csv
 from ..io import file_sha256, load_images, load_votes, read_json, save_npz, write_json
 from ..ledger import composition, headline_relation, read_draws, record_release, released_draws, spend_summary
 from ..noise import now
@@ -103,11 +103,11 @@ def _manifest(out: Path) -> list[str]:
     return [f"{sha256_of(path)}  {path.relative_to(out).as_posix()}" for path in sorted(out.rglob("*")) if path.is_file() and path.name != MANIFEST]
 
 
-def _card(label: str, privacy: dict, summary: dict, class_names: list[str], generator: str, experiment: str) -> str:
+def _card(label: str, privacy: dict, summary: dict, class_names: list[str], generator: str, experiment: str, images: int) -> str:
     """The dataset card of one released epsilon's image folder."""
     facts = [
         ("experiment", experiment),
-        ("images", "see labels.csv (one row per image)"),
+        ("images", f"{images} (labels.csv: one row each)"),
         ("epsilon (this run)", str(privacy.get(PrivacyFields.EPSILON))),
         ("delta (this run)", f"{privacy.get(PrivacyFields.DELTA):.3g}"),
         ("composed cost of every release from the same private data",
@@ -179,7 +179,13 @@ def release(
     # From now on a vote of these runs that would draw new noise refuses (ledger.check_not_released).
     releases = record_release(ledger_private, experiment, draws, version)
     summary = composition_summary(releases, ledger_private)
-    cards = {label: _card(label, read_json(files["privacy"]), summary, list(class_names), generator, experiment) for label, files in runs.items()}
+    cards = {
+        label: _card(
+            label, read_json(files["privacy"]), summary, list(class_names), generator, experiment,
+            len(read_labels_csv(out / run_folder(label) / IMAGE_FOLDER)),
+        )
+        for label, files in runs.items()
+    }
     count = _seal(out, summary, cards)
     if Path(version).exists():
         shutil.rmtree(version)
