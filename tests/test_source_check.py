@@ -57,6 +57,13 @@ def test_npz_missing_or_not_an_npz(tmp_path):
     check_source(npz_cfg(tmp_path / "compressed.npz"))
 
 
+def test_image_folder_must_be_named_and_exist(tmp_path):
+    for path in (None, "", str(tmp_path / "nowhere")):
+        with pytest.raises(PEError, match="is not a folder"):
+            check_source({"name": "image_folder", "path": path})
+    assert "exists" in check_source({"name": "image_folder", "path": str(tmp_path)})
+
+
 def test_check_id_follows_only_the_checked_fields(tmp_path):
     cfg = npz_cfg(tmp_path / "a.npz") | {"num_private": 10, "num_heldout": 5}
     assert check_id(cfg) == check_id(cfg | {"num_heldout": 7, "num_private": 3, "cache_dir": "elsewhere"})

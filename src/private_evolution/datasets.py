@@ -128,7 +128,7 @@ def check_source(dataset_cfg: dict) -> str:
             raise PEError(f"'{path}' names its classes {found}, but dataset.class_names is {dataset_cfg['class_names']}: {CLASS_NAMES_RULE}")
         return f"npz '{path}': 'images' uint8 and 'labels' per image (headers)"
     if name == "image_folder":
-        if not Path(path or "").is_dir():
+        if not path or not Path(path).is_dir():  # Path("") is the working directory
             raise PEError(f"dataset.path '{path}' is not a folder (image_folder wants one sub-folder per class)")
         return f"image_folder '{path}' exists"
     from .published import PUBLISHED, cache_folder
