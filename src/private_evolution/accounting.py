@@ -77,6 +77,13 @@ def _discrete_pld(sigma: float):
     )
 
 
+def prepare_pld(sigma: float) -> None:
+    """Import the accountant and build (cached) the PLD of a discrete Gaussian of parameter
+    ``sigma``, so that a later composition with it only composes. sigma = 0 (no noise): nothing."""
+    if sigma > 0:
+        _discrete_pld(float(sigma))
+
+
 def discrete_epsilon(sigma: float, delta: float, compositions: int) -> float:
     """Epsilon at ``delta`` of ``compositions`` one-dimensional discrete Gaussians of
     parameter ``sigma`` and sensitivity 1 (the PLD accountant: an upper bound). sigma = 0: inf."""

@@ -121,6 +121,14 @@ def check_seed(ledger_private: str | os.PathLike, record: dict) -> None:
 def record_draw(ledger_private: str | os.PathLike, record: dict) -> bool:
     """Record a draw (under the ledger's lock) and bring the public spend up to date.
     Returns False when the key was drawn before (a resume: nothing new is released)."""
+    from .accounting import prepare_pld
+
+    # The accountant's import (~2 s of CPU in a fresh job process) and the PLDs the spend below
+    # composes, made before the lock rather than while holding it: every other vote drawing from
+    # the same data set waits for the lock. A draw recorded meanwhile is composed under the lock.
+    for draw in [*read_draws(ledger_private), record]:
+        if draw[DrawFields.DP] == "yes":
+            prepare_pld(float(draw[DrawFields.SIGMA]))
     with locked(ledger_private):
         path = _draw_file(ledger_private, record[DrawFields.KEY])
         new = not path.exists()
