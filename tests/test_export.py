@@ -87,3 +87,12 @@ def test_export_command_reads_class_names_from_the_npz(tmp_path):
     with pytest.raises(PEError, match="class_names"):
         np.savez(tmp_path / "bare.npz", images=images, labels=np.array([1, 0, 1]))
         export_npz(tmp_path / "bare.npz", tmp_path / "bare")
+
+
+def test_export_refuses_files_under_a_private_folder(tmp_path):
+    source = tmp_path / "results" / "x" / "private" / "private.npz"
+    source.parent.mkdir(parents=True)
+    np.savez(source, images=np.zeros((2, 4, 4, 1), np.uint8), labels=np.zeros(2, np.int64), class_names=np.array(["a"]))
+    with pytest.raises(PEError, match="private/ folder"):
+        export_npz(source, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -42,6 +42,24 @@ def test_npz_checked_from_its_headers(tmp_path, arrays, message):
     assert str(path) in str(err.value)
 
 
+def test_header_errors_never_print_the_number_of_images(tmp_path):
+    """check_source's messages are public: a mistaken layout puts the number of images (private)
+    in the last axis, and a damaged header's own text holds it; neither reaches the message."""
+    for count in (1000, 999):
+        for images in (np.zeros((8, 8, 3, count), np.uint8), np.zeros(count * 64, np.uint8)):
+            path = save(tmp_path / f"layout{count}_{images.ndim}.npz", images, labels=np.zeros(count, np.int64))
+            with pytest.raises(PEError, match="axes") as err:
+                check_source(npz_cfg(path))
+            assert str(count) not in str(err.value).replace(str(path), "") and str(count * 64) not in str(err.value)
+    damaged = tmp_path / "damaged.npz"
+    save(damaged, np.zeros((1000, 8, 8), np.uint8))
+    raw = damaged.read_bytes().replace(b"(1000, 8, 8)", b"(1000, 8, 8, ")  # a header the reader cannot parse
+    damaged.write_bytes(raw)
+    with pytest.raises(PEError) as err:
+        check_source(npz_cfg(damaged))
+    assert "1000" not in str(err.value).replace(str(damaged), "")
+
+
 def test_npz_missing_or_not_an_npz(tmp_path):
     with pytest.raises(PEError, match="does not exist: point dataset.path"):
         check_source(npz_cfg(tmp_path / "nothing.npz"))

@@ -70,7 +70,8 @@ def npz_class_names(path: str) -> list[str] | None:
         with np.load(path, allow_pickle=False) as arrays:
             return [str(name) for name in arrays[NPZ_CLASS_NAMES]]
     except (OSError, zipfile.BadZipFile, ValueError) as err:
-        raise PEError(f"dataset.path '{path}' is not a readable .npz file ({err}): {NPZ_FIX}") from err
+        # no text of the reader's own: a header it quotes holds the number of images (private)
+        raise PEError(f"dataset.path '{path}' is not a readable .npz file (no zip archive or an unreadable .npy header): {NPZ_FIX}") from err
 
 
 NPZ_FIX = (
@@ -97,14 +98,20 @@ def check_npz_header(path: str, image_size: int | None = None, channels: int | N
             image_shape, image_dtype = _npy_header(archive, "images.npy")
             label_shape, label_dtype = _npy_header(archive, "labels.npy")
     except (OSError, zipfile.BadZipFile, ValueError) as err:
-        raise PEError(f"dataset.path '{path}' is not a readable .npz file ({err}): {NPZ_FIX}") from err
+        # no text of the reader's own: a header it quotes holds the number of images (private)
+        raise PEError(f"dataset.path '{path}' is not a readable .npz file (no zip archive or an unreadable .npy header): {NPZ_FIX}") from err
     if image_dtype != np.uint8:
         raise PEError(
             f"'{path}': images are {image_dtype}, not uint8. Convert them first (floats in 0..1: "
             f"(images * 255).round().astype(np.uint8)): {NPZ_FIX}"
         )
     if len(image_shape) not in (3, 4) or (len(image_shape) == 4 and image_shape[-1] not in (1, 3)):
-        raise PEError(f"'{path}': images have {len(image_shape)} axes (last {image_shape[-1:]}): {NPZ_FIX}")
+        # no axis length: in a mistaken layout (H, W, C, N) or a flat array, any axis may hold the
+        # number of images, which this public check must not print
+        raise PEError(
+            f"'{path}': images have {len(image_shape)} axes, or a last axis that is not 1 or 3 channels; "
+            f"they must be (N, H, W) or (N, H, W, C) with C 1 or 3: {NPZ_FIX}"
+        )
     if len(label_shape) != 1 or label_shape[0] != image_shape[0] or label_dtype.kind not in "iu":
         raise PEError(f"'{path}': labels must be one integer per image ({label_dtype}, {len(label_shape)} axes): {NPZ_FIX}")
     found = (*image_shape[1:3], image_shape[3] if len(image_shape) == 4 else 1)

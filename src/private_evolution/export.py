@@ -139,6 +139,8 @@ def export_npz(npz_path: str | os.PathLike, folder: str | os.PathLike) -> int:
     from .contract import ImageArrays
     from .io import load_npz
 
+    if "private" in Path(npz_path).resolve().parts:  # as release refuses: a private/ folder's files stay there
+        raise PEError(f"refusing to export '{npz_path}': it lies under a private/ folder, whose files are not differentially private")
     arrays = load_npz(npz_path, required=(*ImageArrays.REQUIRED, CLASS_NAMES))
     classes = [str(name) for name in arrays[CLASS_NAMES]]
     images = arrays[ImageArrays.IMAGES]
