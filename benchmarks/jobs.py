@@ -1,0 +1,145 @@
+"""Wall time of single Snakemake jobs of the light stages (select, vote): the fixed cost per job.
+
+    python benchmarks/jobs.py run WORKDIR [--checkout DIR] [--tiny] [--config KEY=VALUE ...]
+    python benchmarks/jobs.py replay WORKDIR [WORKDIR ...] [--rounds N]
+
+``run`` runs the default config (``--tiny``: 2 epsilons, T = 2, small sizes) with
+``snakemake --cores 2`` from the workflow and library of ``--checkout`` (default: this
+checkout; for another revision, ``git worktree add --detach /tmp/x REV``) in an empty
+WORKDIR, keeping the scripts Snakemake generates for its jobs (``--skip-script-cleanup``).
+It prints the run's wall time and, for the rules select and vote, the median of Snakemake's
+own benchmark files over every job of the rule (``s``: wall time of the job's process,
+``cpu_time``, ``max_rss``); two jobs run side by side there, so wall times hold their contention.
+
+``replay`` runs those kept scripts again, one at a time, each as Snakemake runs it
+(``python <script>`` in its WORKDIR, the library of the run's checkout on PYTHONPATH), for N
+rounds over the same jobs; the WORKDIRs take turns job by job, so that a busy spell of the
+machine hits each alike. It prints the median wall time and CPU time (user + system, which
+depends less on other load) per rule and WORKDIR. A replayed
+vote resumes its recorded draw (same key, same noise) and writes the same files again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+from run import default_config  # benchmarks/run.py: the default config, or its tiny sizes
+
+REPO = Path(__file__).resolve().parents[1]
+RULES = ("select", "vote")
+CHECKOUT_FILE = "checkout.txt"  # in WORKDIR: the checkout whose library its jobs ran
+
+
+def environment(checkout: Path) -> dict:
+    return dict(os.environ, PYTHONPATH=str(checkout / "src"))
+
+
+def run_workflow(checkout: Path, workdir: Path, config: dict, extra: list[str]) -> float:
+    (workdir / "config").mkdir(parents=True, exist_ok=True)
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    (workdir / CHECKOUT_FILE).write_text(str(checkout))
+    command = [
+        sys.executable, "-m", "snakemake", "-s", str(checkout / "workflow" / "Snakefile"), "--directory", str(workdir),
+        "--cores", "2", "--skip-script-cleanup", "-q", *(["--config", *extra] if extra else []),
+    ]
+    start = time.perf_counter()
+    subprocess.run(command, env=environment(checkout), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return time.perf_counter() - start
+
+
+def benchmark_rows(workdir: Path, rule: str) -> list[dict]:
+    """Snakemake's benchmark rows of the rule's jobs (not its shard jobs), public and private
+    (select's epsilon = inf reference jobs write under private/benchmarks/select/private/)."""
+    rows = []
+    for path in sorted(workdir.glob(f"results/*/**/benchmarks/{rule}/**/*.tsv")):
+        if "_shard_" in path.name:
+            continue
+        with open(path, newline="") as handle:
+            rows += list(csv.DictReader(handle, delimiter="\t"))
+    return rows
+
+
+def kept_scripts(workdir: Path, rule: str) -> list[Path]:
+    """The scripts Snakemake generated for the rule's jobs (vote's include vote_reference's)."""
+    return sorted((workdir / ".snakemake" / "scripts").glob(f"tmp*.{rule}.py"))
+
+
+def run_script(workdir: Path, script: Path) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of one run of a kept script."""
+    checkout = Path((workdir / CHECKOUT_FILE).read_text())
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, str(script)], cwd=workdir, env=environment(checkout), check=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def run(args) -> None:
+    shutil.rmtree(args.workdir, ignore_errors=True)
+    args.workdir.mkdir(parents=True)
+    checkout = args.checkout.resolve()
+    wall = run_workflow(checkout, args.workdir, default_config(args.tiny), args.config)
+    print(f"{checkout} {' '.join(args.config)}: workflow {wall:.1f} s")
+    print("| rule | jobs | median s | median cpu_time (s) | median max_rss (MB) |")
+    print("|---|---:|---:|---:|---:|")
+    for rule in RULES:
+        rows = benchmark_rows(args.workdir, rule)
+        print(
+            f"| {rule} | {len(rows)} | {median(rows, 's'):.2f} | {median(rows, 'cpu_time'):.2f} | "
+            f"{median(rows, 'max_rss'):.0f} |"
+        )
+
+
+def median(rows: list[dict], column: str) -> float:
+    return statistics.median(float(row[column]) for row in rows)
+
+
+def replay(args) -> None:
+    seconds = {(workdir, rule): [] for workdir in args.workdirs for rule in RULES}
+    for _ in range(args.rounds):
+        for rule in RULES:
+            scripts = {workdir: kept_scripts(workdir, rule) for workdir in args.workdirs}
+            for index in range(min(map(len, scripts.values()))):
+                for workdir in args.workdirs:
+                    seconds[workdir, rule].append(run_script(workdir, scripts[workdir][index]))
+    print("| workdir | rule | replays | median wall s | median CPU s |")
+    print("|---|---|---:|---:|---:|")
+    for (workdir, rule), values in seconds.items():
+        wall, cpu = (statistics.median(column) for column in zip(*values))
+        print(f"| {workdir} | {rule} | {len(values)} | {wall:.2f} | {cpu:.2f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser("run", help="run the workflow and read its benchmark files")
+    run_parser.add_argument("workdir", type=Path)
+    run_parser.add_argument("--checkout", type=Path, default=REPO, help="the repository whose workflow and library run")
+    run_parser.add_argument("--tiny", action="store_true", help="the tiny sizes (a quick check)")
+    run_parser.add_argument("--config", nargs="*", default=[], help="passed to snakemake --config")
+    replay_parser = commands.add_parser("replay", help="run the kept select and vote scripts again")
+    replay_parser.add_argument("workdirs", type=Path, nargs="+")
+    replay_parser.add_argument("--rounds", type=int, default=1)
+    args = parser.parse_args()
+    if args.command == "run":
+        run(args)
+    else:
+        replay(args)
+
+
+if __name__ == "__main__":
+    main()
