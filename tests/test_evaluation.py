@@ -1,13 +1,16 @@
 """Standard metrics: FID through clean-fid's loader, precision/recall, downstream accuracy, the report."""
 
 import re
+import subprocess
+import sys
 import urllib.error
 
 import numpy as np
 import pytest
 
 from private_evolution import PEError
-from private_evolution.classifier import downstream_accuracy
+from private_evolution import classifier
+from private_evolution.classifier import build_cnn, downstream_accuracy
 from private_evolution.embedders import make_embedder
 from private_evolution.inception import WEIGHTS_FILE, WEIGHTS_URL
 from private_evolution.io import save_npz
@@ -49,6 +52,73 @@ def test_accuracy_on_a_trivially_separable_set(rng):
     first = downstream_accuracy(images[:150], labels[:150], images[150:], labels[150:], 2, epochs=1, seed=3)
     again = downstream_accuracy(images[:150], labels[:150], images[150:], labels[150:], 2, epochs=1, seed=3)
     assert first == again  # fixed seeds: reproducible
+
+
+def test_relu_after_pooling_is_the_previous_network():
+    """build_cnn pools before each ReLU: the same function (and parameter names) as the previous
+    order, so saved feature classifiers load and embed as before."""
+    import torch
+    import torch.nn as nn
+
+    previous = nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10),
+    )
+    model = build_cnn(1, 28, 10)
+    model.load_state_dict(previous.state_dict())  # the same parameter names
+    x = torch.randn(16, 1, 28, 28)
+    with torch.inference_mode():
+        assert torch.equal(model(x), previous(x))
+        assert torch.equal(model[:-1](x), previous[:-1](x))  # the classifier feature space
+
+
+JUDGE_IN_A_FRESH_PROCESS = """
+import hashlib, numpy as np
+from private_evolution.classifier import accuracy, train_classifier
+rng = np.random.default_rng(0)
+labels = np.arange(240) % 3
+images = rng.integers(0, 256, size=(240, 28, 28, 1), dtype=np.uint8)
+images[labels == 1, :9] //= 4
+images[labels == 2, 19:] //= 4
+model = train_classifier(images[:200], labels[:200], 3, epochs=2, seed=5)
+weights = b"".join(value.numpy().tobytes() for value in model.state_dict().values())
+print(accuracy(model, images[200:], labels[200:]), hashlib.sha256(weights).hexdigest())
+"""
+
+
+def test_judge_is_reproducible_across_processes():
+    """The same seed gives the same weights and accuracy in two fresh processes (one thread each)."""
+    runs = [
+        subprocess.run([sys.executable, "-c", JUDGE_IN_A_FRESH_PROCESS], check=True, capture_output=True, text=True).stdout
+        for _ in range(2)
+    ]
+    assert runs[0] == runs[1] and runs[0].strip()
+
+
+def test_judge_trains_on_one_thread_and_leaves_the_process_as_it_was(monkeypatch, rng):
+    import torch
+
+    threads_seen = []
+
+    def recording_cnn(*args):
+        model = build_cnn(*args)
+        model.register_forward_pre_hook(lambda module, inputs: threads_seen.append(torch.get_num_threads()))
+        return model
+
+    monkeypatch.setattr(classifier, "build_cnn", recording_cnn)
+    labels = np.arange(100) % 2
+    images = rng.integers(0, 256, size=(100, 28, 28, 1), dtype=np.uint8)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        random_state = torch.get_rng_state()
+        downstream_accuracy(images[:80], labels[:80], images[80:], labels[80:], 2, epochs=1, seed=0)
+        assert threads_seen and set(threads_seen) == {1}  # every training and test batch
+        assert torch.get_num_threads() == 2  # the caller's thread count is restored
+        assert torch.equal(torch.get_rng_state(), random_state)  # seeding did not touch the global generator
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_fid_path_through_clean_fid_loader(tmp_path, rng):
