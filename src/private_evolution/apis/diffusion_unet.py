@@ -1,6 +1,15 @@
-"""The diffusion_unet API: DDIM sampling for RANDOM_API, SDEdit for VARIATION_API, with any diffusers UNet2DModel."""
+"""The diffusion_unet API: DDIM sampling for RANDOM_API, SDEdit for VARIATION_API, with any diffusers UNet2DModel.
+
+A folder written by ``python -m private_evolution.convert_adm`` (OpenAI's ADM
+checkpoints: improved-diffusion, guided-diffusion) loads as ``ADMUNet2DModel`` with
+its own noise schedule, and is sampled as the reference code samples it.
+"""
 
 from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
 
 import numpy as np
 
@@ -15,6 +24,16 @@ from ..diffusion import (
     to_model_pixels,
 )
 from ..population import Population
+
+logger = logging.getLogger("private_evolution")
+
+
+def _saved_class_name(folder: Path) -> str | None:
+    """The ``_class_name`` of a local model folder's config.json (None when there is none)."""
+    try:
+        return json.loads((folder / "config.json").read_text()).get("_class_name")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 class DiffusionUNetAPI(DiffusersAPI):
@@ -41,9 +60,30 @@ class DiffusionUNetAPI(DiffusersAPI):
 
         device, dtype = self._device_and_dtype()
         subfolder = self.options.get("subfolder")
+        local = Path(self.model).expanduser()
+        unet_class, what = UNet2DModel, "UNet2DModel"
+        adm_record = None
+        if local.is_dir():
+            from .. import adm
+
+            adm_record = adm.read_record(local)
+            if adm_record is not None and not subfolder:
+                subfolder = adm.UNET_FOLDER  # a convert_adm folder: unet/ and scheduler/
+            if _saved_class_name(local / (subfolder or "")) == adm.MODEL_CLASS:
+                from ..adm_unet import ADMUNet2DModel
+
+                unet_class, what = ADMUNet2DModel, adm.MODEL_CLASS
         extra = {"subfolder": subfolder} if subfolder else {}
-        unet = load_pretrained(UNet2DModel, self.model, "UNet2DModel", dtype=dtype, **extra)
+        unet = load_pretrained(unet_class, self.model, what, dtype=dtype, **extra)
         unet = unet.to(device).eval()
+        if adm_record is not None:
+            logger.info(
+                "diffusion_unet: '%s' is %s converted from %s (sha256 %s), folder digest %s",
+                self.model, unet_class.__name__, adm_record["source"]["name"], adm_record["source"]["sha256"][:16],
+                adm_record["digest"][:16], extra={"model_digest": adm_record["digest"]},
+            )
+        # ADM models are sampled as the reference's DDIM samples them: epsilon re-derived from the clipped x0
+        self._clipped_model_output = unet_class is not UNet2DModel
         scheduler_options = dict(self.options.get("scheduler") or {})
         if subfolder:
             # a saved pipeline: the noise schedule it was trained with, then the config's overrides
@@ -92,7 +132,9 @@ class DiffusionUNetAPI(DiffusersAPI):
             predicted = unet(x, t, class_labels=class_labels).sample
             if predicted.shape[1] == 2 * channels:  # learned variance (improved diffusion): keep epsilon
                 predicted = predicted[:, :channels]
-            x = scheduler.step(predicted, t, x, eta=0.0).prev_sample.to(dtype)
+            x = scheduler.step(
+                predicted, t, x, eta=0.0, use_clipped_model_output=self._clipped_model_output
+            ).prev_sample.to(dtype)
         return (x.float() + 1) / 2
 
     def random_api(self, labels: np.ndarray, seeds: np.ndarray) -> Population:
