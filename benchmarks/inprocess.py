@@ -26,6 +26,7 @@ from private_evolution.ledger import data_source
 from private_evolution.stages.prepare_private import prepare_private
 from private_evolution.stages.random_population import random_population
 from private_evolution.stages.select import select
+from private_evolution.stages.train_feature_classifier import train_feature_classifier
 from private_evolution.stages.vary import vary
 from private_evolution.stages.vote import vote
 
@@ -48,22 +49,49 @@ def run_experiment(exp, workdir: Path, threads: int = 2) -> dict[str, float]:
         return root / "shared" / "iter_0" if t == 0 else root / f"eps_{eps}" / f"iter_{t}"
 
     fingerprint = private / "data_fingerprint.json"
-    timed("prepare_private", prepare_private, exp.section("dataset"), str(private / "private.npz"), str(private / "heldout.npz"), None, str(fingerprint))
+    validation = private / "validation.npz" if exp.dataset.num_validation > 0 else None
+    timed(
+        "prepare_private", prepare_private, exp.section("dataset"), str(private / "private.npz"), str(private / "heldout.npz"),
+        validation and str(validation), str(fingerprint),
+    )
     # the data set's ledger, as in the workflow (results/_ledger/<source>/private)
     ledger = workdir / ledger_private(data_source(exp.section("dataset")))
     for split in ("private", "heldout"):
         timed("embed_real", embed, str(private / f"{split}.npz"), str(private / f"{split}_embed_{name}.npz"), embedder, threads)
+    # the evaluation feature spaces the vote does not use (the workflow's embed_evaluation):
+    # the validation classifier is trained once, then embeds the held-out set and each population
+    spaces = {}
+    for space in exp.evaluation_embedders:
+        if space == name:
+            continue
+        options = exp.embedder_options(space)
+        if space == "classifier":
+            options["weights"] = str(private / "feature_classifier.pt")
+            timed("train_feature_classifier", train_feature_classifier, str(validation), len(exp.dataset.class_names), exp.section("evaluation")["classifier"], options["weights"])
+        spaces[space] = options
+        timed("embed_real", embed, str(private / "heldout.npz"), str(private / f"heldout_embed_{space}.npz"), options, threads)
+    k, measures = exp.evaluation.k_nearest, exp.evaluation.metrics
+
+    def embed_and_evaluate(folder: Path) -> None:
+        """The new population in the vote's space and in every evaluation space, and its metrics."""
+        timed("embed", embed, str(folder / "population.npz"), str(folder / f"embed_{name}.npz"), embedder, threads)
+        for space, options in {**spaces, name: None}.items():
+            if options is not None:
+                timed("embed_evaluation", embed, str(folder / "population.npz"), str(folder / f"embed_{space}.npz"), options, threads)
+            timed(
+                "evaluate", evaluate, str(folder / f"embed_{space}.npz"), str(private / f"heldout_embed_{space}.npz"), space,
+                str(folder / f"metrics_{space}.json"), measures, {"k_nearest": k},
+            )
+
     zero = run_dir("", 0)
     timed("random_population", random_population, exp.api_options(), target, exp.pe.num_samples, exp.pe.seed, str(zero / "population.npz"))
-    timed("embed", embed, str(zero / "population.npz"), str(zero / f"embed_{name}.npz"), embedder, threads)
-    k, measures = exp.evaluation.k_nearest, exp.evaluation.metrics
-    timed("evaluate", evaluate, str(zero / f"embed_{name}.npz"), str(private / f"heldout_embed_{name}.npz"), name, str(zero / f"metrics_{name}.json"), measures, {"k_nearest": k})
+    embed_and_evaluate(zero)
     privacy = {"delta": exp.privacy.delta, "adjacency": exp.privacy.adjacency, "seed_mode": exp.privacy.seed_mode, "seed": exp.privacy.seed}
     entries = []
     for eps, epsilon in zip(exp.epsilon_labels, exp.privacy.epsilons):
         privacy_path = root / f"eps_{eps}" / "privacy.json"
         timed("calibrate", calibrate, privacy, epsilon, exp.pe.iterations, exp.pe.k, exp.pe.threshold, str(privacy_path), exp.pe.num_samples)
-        entries.append({"epsilon": eps, "iteration": 0, "path": str(zero / f"metrics_{name}.json")})
+        entries += [{"epsilon": eps, "iteration": 0, "path": str(zero / f"metrics_{space}.json")} for space in exp.evaluation_embedders]
         for t in range(1, exp.pe.iterations + 1):
             previous, here = run_dir(eps, t - 1), run_dir(eps, t)
             vote_features = previous / f"embed_{name}.npz"
@@ -83,12 +111,16 @@ def run_experiment(exp, workdir: Path, threads: int = 2) -> dict[str, float]:
             )
             timed("select", select, str(votes), t, epsilon, exp.pe.seed, str(here / "selected.npz"))
             timed("vary", vary, exp.api_options(), target, str(previous / "population.npz"), str(here / "selected.npz"), exp.degrees[t - 1], t, epsilon, exp.pe.seed, str(here / "population.npz"))
-            timed("embed", embed, str(here / "population.npz"), str(here / f"embed_{name}.npz"), embedder, threads)
-            timed("evaluate", evaluate, str(here / f"embed_{name}.npz"), str(private / f"heldout_embed_{name}.npz"), name, str(here / f"metrics_{name}.json"), measures, {"k_nearest": k})
-            entries.append({"epsilon": eps, "iteration": t, "path": str(here / f"metrics_{name}.json")})
+            embed_and_evaluate(here)
+            entries += [{"epsilon": eps, "iteration": t, "path": str(here / f"metrics_{space}.json")} for space in exp.evaluation_embedders]
+    entries += [{"epsilon": 0.0, "iteration": 0, "path": str(zero / f"metrics_{space}.json")} for space in exp.evaluation_embedders]
     accuracy = exp.evaluation.accuracy
     num_classes = len(exp.dataset.class_names)
     if accuracy["enabled"]:
+        # the zero-privacy baseline: the random population alone
+        path = zero.parent / "accuracy.json"
+        timed("evaluate_accuracy", evaluate_accuracy, str(zero / "population.npz"), str(private / "heldout.npz"), num_classes, accuracy["epochs"], accuracy["seed"], str(path))
+        entries.append({"epsilon": 0.0, "iteration": 0, "path": str(path)})
         for eps in exp.epsilon_labels:
             path = root / f"eps_{eps}" / "accuracy.json"
             timed("evaluate_accuracy", evaluate_accuracy, str(run_dir(eps, exp.pe.iterations) / "population.npz"), str(private / "heldout.npz"), num_classes, accuracy["epochs"], accuracy["seed"], str(path))

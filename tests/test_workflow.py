@@ -103,7 +103,7 @@ def test_metrics_table_and_improvement(finished_run):
 
     table = pd.read_csv(finished_run / f"results/{EXP}/metrics.csv")
     assert set(table.columns) >= {"experiment", "epsilon", "iteration", "metric", "value", "note"}
-    assert sorted(table.epsilon.dropna().unique()) == [1.0, float("inf")]
+    assert sorted(table.epsilon.dropna().unique()) == [0.0, 1.0, float("inf")]
     assert {"fd_effnet_lite0", "fid_inception", "precision_effnet_lite0", "recall_effnet_lite0", "accuracy_cnn"} <= set(table.metric)
     assert table.note.str.contains("not differentially private").all()
     ceiling = table[table.epsilon.isna()]
@@ -112,6 +112,30 @@ def test_metrics_table_and_improvement(finished_run):
     start = fd[fd.iteration == 0].value.iloc[0]
     final = fd[(fd.iteration == 2) & (fd.epsilon == float("inf"))].value.iloc[0]
     assert final < start
+
+
+def test_zero_privacy_baseline_rows(finished_run):
+    """epsilon = 0: the random population (iteration 0, no private data) in every feature space
+    and its accuracy, from the shared run's files, labelled as the baseline."""
+    import pandas as pd
+
+    exp = finished_run / f"results/{EXP}"
+    table = pd.read_csv(exp / "metrics.csv")
+    baseline = table[table.epsilon == 0.0]
+    assert (baseline.iteration == 0).all()
+    assert baseline.note.str.startswith("zero-privacy baseline").all()
+    assert not table[table.epsilon != 0.0].note.str.contains("zero-privacy").any()
+    accuracy = json.loads((exp / "shared/accuracy.json").read_text())
+    assert baseline[baseline.metric == "accuracy_cnn"].value.tolist() == [pytest.approx(accuracy["accuracy_cnn"])]
+    assert accuracy["num_train"] == len(np.load(exp / "shared/iter_0/population.npz")["labels"])
+    for space in ("effnet_lite0", "inception"):
+        metrics = json.loads((exp / f"shared/iter_0/metrics_{space}.json").read_text())
+        rows = baseline[baseline.features == space].set_index("metric").value
+        assert set(rows.index) == {name for name in metrics if not name.startswith("num_")}
+        assert all(rows[name] == pytest.approx(value) for name, value in metrics.items() if name in rows.index)
+    # a run's own iteration-0 rows are the same population's
+    start = table[(table.metric == "fd_effnet_lite0") & (table.iteration == 0) & (table.epsilon == 1.0)].value
+    assert start.tolist() == baseline[baseline.metric == "fd_effnet_lite0"].value.tolist()
 
 
 def test_rerun_plans_nothing(finished_run):

@@ -80,6 +80,10 @@ DATA_FINGERPRINT = f"{PRIVATE}/data_fingerprint.json"
 
 PRIVACY = f"{RUN}/privacy.json"  # sigma, threshold and the guarantee of one epsilon (calibrate)
 ACCURACY = f"{RUN_DIR}/accuracy.json"  # the final population's downstream accuracy
+# In the metrics table the random population (iteration 0, RANDOM_API, no private data) is the
+# zero-privacy baseline: its rows carry this epsilon. Its accuracy file is ACCURACY with run =
+# SHARED_RUN (accuracy_path(exp, None)); configured epsilons are > 0, so it is never a run's.
+BASELINE_EPSILON = 0.0
 ACCURACY_CEILING = f"{PRIVATE}/accuracy_ceiling.json"  # the same classifier trained on the private set
 
 # Files of one iteration, relative to its folder (ITER_ZERO, ITER or ANY_ITER)
@@ -179,7 +183,9 @@ def privacy_path(exp: str, eps: str) -> str:
     return PRIVACY.format(exp=exp, eps=eps)
 
 
-def accuracy_path(exp: str, eps: str) -> str:
+def accuracy_path(exp: str, eps: str | None) -> str:
+    """The final population's accuracy of an epsilon's run; eps = None: the random population's
+    (iteration 0, the zero-privacy baseline)."""
     return ACCURACY.format(exp=exp, run=run_dir(eps))
 
 

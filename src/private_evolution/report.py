@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .contract import BASELINE_EPSILON
 from .io import load_population, read_json, write_json
 from .metrics import value_words
 
@@ -21,13 +22,18 @@ VOTE_SPACE_NOTE = "; computed in the vote's own feature space, which the vote op
 REFERENCE_NOTE = "non-private reference computed from the private data without noise"
 INF_NOTE = f"epsilon = inf (no noise): {REFERENCE_NOTE}; "
 CEILING_NOTE = f"classifier trained on the real private set (ceiling): {REFERENCE_NOTE}; not differentially private"
+# epsilon = 0 rows: what the simulator or model gives with no private data at all. The gain of a
+# run over it is what the private vote adds.
+BASELINE_NOTE = "zero-privacy baseline: the random population (iteration 0, RANDOM_API), made without private data; "
+BASELINE_LABEL = "random population (ε = 0: no private data)"
 
 
 def collect_metrics(experiment: str, entries: list[dict], output_path: str) -> None:
     """entries: {'epsilon': label or None, 'iteration': t or None, 'path': json}. One row per metric value.
 
     The row without epsilon is the accuracy ceiling (a classifier trained on the private set);
-    it and the epsilon = inf rows are labelled as non-private references (REFERENCE_NOTE).
+    it and the epsilon = inf rows are labelled as non-private references (REFERENCE_NOTE). Rows
+    of epsilon = 0 (contract.BASELINE_EPSILON) are the zero-privacy baseline (BASELINE_NOTE).
     """
     import pandas as pd
 
@@ -37,6 +43,8 @@ def collect_metrics(experiment: str, entries: list[dict], output_path: str) -> N
         note = CEILING_NOTE if ceiling else NON_PRIVATE_NOTE + (VOTE_SPACE_NOTE if entry.get("vote_space") else "")
         if not ceiling and math.isinf(float(entry["epsilon"])) and int(entry["iteration"]) > 0:
             note = INF_NOTE + note  # iteration 0 is the shared random population: no private data
+        if not ceiling and float(entry["epsilon"]) == BASELINE_EPSILON:
+            note = BASELINE_NOTE + note
         for metric, value in read_json(entry["path"]).items():
             if metric.startswith("num_"):
                 continue
@@ -217,15 +225,15 @@ def plot_metric_vs_epsilon(table, metrics: list[str], output_path: str, dpi: int
 
 
 def _metric_vs_epsilon_panel(table, metric: str, axis, vote_space: bool = False) -> None:
-    rows = table[(table.metric == metric) & table.epsilon.notna()]
+    metric_rows = table[table.metric == metric]
+    rows = _runs(metric_rows)
     last = rows[rows.iteration == rows.iteration.max()]
     finite = last[np.isfinite(last.epsilon)].sort_values("epsilon")
     axis.plot(finite.epsilon, finite.value, "o-", label=f"after T = {int(rows.iteration.max())} iterations")
     for value in last[~np.isfinite(last.epsilon)].value:
         axis.axhline(value, color="C2", linestyle="--", label=_epsilon_text(math.inf))
-    start = rows[rows.iteration == 0].value
-    if len(start):
-        axis.axhline(start.iloc[0], color="grey", linestyle=":", label="random population (t = 0)")
+    for value in _baseline(metric_rows).value:
+        axis.axhline(value, color="grey", linestyle=":", label=BASELINE_LABEL)
     if len(finite):
         _epsilon_axis(axis, finite.epsilon)
     axis.set_xlabel("privacy budget ε (δ fixed)")
@@ -238,9 +246,19 @@ def _metric_vs_epsilon_panel(table, metric: str, axis, vote_space: bool = False)
     axis.grid(alpha=0.3)
 
 
+def _runs(rows):
+    """The rows of the runs' epsilons (finite and inf): neither the ceiling nor the baseline."""
+    return rows[rows.epsilon.notna() & (rows.epsilon != BASELINE_EPSILON)]
+
+
+def _baseline(rows):
+    """The zero-privacy baseline's rows (epsilon = 0: the random population, no private data)."""
+    return rows[rows.epsilon == BASELINE_EPSILON]
+
+
 def plot_metric_vs_iteration(table, metric: str, output_path: str, dpi: int) -> None:
     plt = _pyplot()
-    rows = table[(table.metric == metric) & table.epsilon.notna()]
+    rows = _runs(table[table.metric == metric])
     figure, axis = plt.subplots(figsize=(5.5, 4))
     for epsilon, curve in rows.groupby("epsilon", sort=True):
         curve = curve.sort_values("iteration")
@@ -283,7 +301,7 @@ def plot_accuracy_vs_epsilon(table, output_path: str, dpi: int) -> None:
     plt = _pyplot()
     rows = table[table.metric == "accuracy_cnn"]
     figure, axis = plt.subplots(figsize=(5.5, 4))
-    synthetic = rows[rows.epsilon.notna()]
+    synthetic = _runs(rows)
     finite = synthetic[np.isfinite(synthetic.epsilon)].sort_values("epsilon")
     if len(rows) == 0:
         axis.text(0.5, 0.5, "accuracy disabled (evaluation.accuracy.enabled)", ha="center", transform=axis.transAxes)
@@ -292,6 +310,8 @@ def plot_accuracy_vs_epsilon(table, output_path: str, dpi: int) -> None:
         _epsilon_axis(axis, finite.epsilon)
     for value in synthetic[~np.isfinite(synthetic.epsilon)].value:
         axis.axhline(value, color="C2", linestyle="--", label="synthetic, " + _epsilon_text(math.inf))
+    for value in _baseline(rows).value:
+        axis.axhline(value, color="grey", linestyle=":", label="synthetic, " + BASELINE_LABEL)
     for value in rows[rows.epsilon.isna()].value:
         axis.axhline(value, color="black", linestyle=":", label="trained on the real private set (ceiling: non-private reference)")
     axis.set_xlabel("privacy budget ε (δ fixed)")

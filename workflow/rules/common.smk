@@ -13,6 +13,7 @@ REPO = Path(str(workflow.current_basedir)).parents[1]
 from private_evolution.contract import (
     ACCURACY,
     ACCURACY_CEILING,
+    BASELINE_EPSILON,
     ANY_ITER,
     DATA_FINGERPRINT,
     DRAW,
@@ -244,7 +245,27 @@ def metrics_entries(exp_name):
         for eps in exp.epsilon_labels
         for t in embedder_class(embedder).evaluated_iterations(exp)
     ]
+    # the zero-privacy baseline: the random population (iteration 0) once per feature space,
+    # and its accuracy
+    entries += [
+        {
+            "epsilon": BASELINE_EPSILON,
+            "iteration": 0,
+            "path": metrics_path(exp_name, exp.epsilon_labels[0], 0, embedder),
+            "features": embedder,
+            "vote_space": embedder == exp.embedder.name,
+        }
+        for embedder in exp.evaluation_embedders
+        if 0 in embedder_class(embedder).evaluated_iterations(exp)
+    ]
     if exp.evaluation.accuracy["enabled"]:
+        entries.append(
+            {
+                "epsilon": BASELINE_EPSILON,
+                "iteration": 0,
+                "path": accuracy_path(exp_name, None),
+            }
+        )
         entries += [
             {
                 "epsilon": eps,
@@ -261,6 +282,20 @@ def metrics_entries(exp_name):
             }
         )
     return entries
+
+
+def accuracy_training_set(wildcards):
+    """What evaluate_accuracy trains on: an epsilon's final population, or for the shared run
+    the random population (iteration 0: the zero-privacy baseline)."""
+    label = run_label(wildcards)
+    t = 0 if label is None else exp_cfg(wildcards).pe.iterations
+    return population_path(wildcards.exp, label, t)
+
+
+def accuracy_group(wildcards):
+    """The baseline's accuracy joins iteration 0's group, an epsilon's its last iteration's."""
+    iteration = "zero" if run_label(wildcards) is None else "last"
+    return cluster_group("evaluate", iteration=iteration)(wildcards)
 
 
 def final_populations(exp_name):

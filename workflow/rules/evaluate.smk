@@ -57,9 +57,11 @@ rule evaluate:
         stage_script("evaluate")
 
 
+# The final population of each finite epsilon, and (run = shared) the random population of
+# iteration 0: the zero-privacy baseline, made without private data.
 rule evaluate_accuracy:
     input:
-        train=lambda w: population_path(w.exp, run_label(w), exp_cfg(w).pe.iterations),
+        train=accuracy_training_set,
         heldout=fill(REAL_SET, split="heldout"),
     output:
         ACCURACY,
@@ -67,10 +69,8 @@ rule evaluate_accuracy:
         job_log("evaluate_accuracy/{run}"),
     benchmark:
         job_benchmark("evaluate_accuracy/{run}")
-    wildcard_constraints:
-        run=FINITE_RUN,
     group:
-        cluster_group("evaluate", iteration="last")
+        accuracy_group
     conda:
         "../../envs/pe.yaml"
     params:
