@@ -12,7 +12,8 @@ from typing import Callable
 
 import numpy as np
 
-from . import PEError
+from . import PEError, PublicError
+from .progress import Progress
 
 
 @dataclass
@@ -71,7 +72,7 @@ def npz_class_names(path: str) -> list[str] | None:
             return [str(name) for name in arrays[NPZ_CLASS_NAMES]]
     except (OSError, zipfile.BadZipFile, ValueError) as err:
         # no text of the reader's own: a header it quotes holds the number of images (private)
-        raise PEError(f"dataset.path '{path}' is not a readable .npz file (no zip archive or an unreadable .npy header): {NPZ_FIX}") from err
+        raise PublicError(f"dataset.path '{path}' is not a readable .npz file (no zip archive or an unreadable .npy header): {NPZ_FIX}") from err
 
 
 NPZ_FIX = (
@@ -86,37 +87,37 @@ def check_npz_header(path: str, image_size: int | None = None, channels: int | N
     import zipfile
 
     if not path:
-        raise PEError("dataset.name 'npz' needs dataset.path: the .npz file holding 'images' and 'labels'")
+        raise PublicError("dataset.name 'npz' needs dataset.path: the .npz file holding 'images' and 'labels'")
     if not Path(path).is_file():
-        raise PEError(f"dataset.path '{path}' does not exist: point dataset.path at the .npz file")
+        raise PublicError(f"dataset.path '{path}' does not exist: point dataset.path at the .npz file")
     try:
         with zipfile.ZipFile(path) as archive:
             members = set(archive.namelist())
             missing = [name for name in ("images", "labels") if f"{name}.npy" not in members]
             if missing:
-                raise PEError(f"'{path}' has no {' or '.join(repr(name) for name in missing)} array: {NPZ_FIX}")
+                raise PublicError(f"'{path}' has no {' or '.join(repr(name) for name in missing)} array: {NPZ_FIX}")
             image_shape, image_dtype = _npy_header(archive, "images.npy")
             label_shape, label_dtype = _npy_header(archive, "labels.npy")
     except (OSError, zipfile.BadZipFile, ValueError) as err:
         # no text of the reader's own: a header it quotes holds the number of images (private)
-        raise PEError(f"dataset.path '{path}' is not a readable .npz file (no zip archive or an unreadable .npy header): {NPZ_FIX}") from err
+        raise PublicError(f"dataset.path '{path}' is not a readable .npz file (no zip archive or an unreadable .npy header): {NPZ_FIX}") from err
     if image_dtype != np.uint8:
-        raise PEError(
+        raise PublicError(
             f"'{path}': images are {image_dtype}, not uint8. Convert them first (floats in 0..1: "
             f"(images * 255).round().astype(np.uint8)): {NPZ_FIX}"
         )
     if len(image_shape) not in (3, 4) or (len(image_shape) == 4 and image_shape[-1] not in (1, 3)):
         # no axis length: in a mistaken layout (H, W, C, N) or a flat array, any axis may hold the
         # number of images, which this public check must not print
-        raise PEError(
+        raise PublicError(
             f"'{path}': images have {len(image_shape)} axes, or a last axis that is not 1 or 3 channels; "
             f"they must be (N, H, W) or (N, H, W, C) with C 1 or 3: {NPZ_FIX}"
         )
     if len(label_shape) != 1 or label_shape[0] != image_shape[0] or label_dtype.kind not in "iu":
-        raise PEError(f"'{path}': labels must be one integer per image ({label_dtype}, {len(label_shape)} axes): {NPZ_FIX}")
+        raise PublicError(f"'{path}': labels must be one integer per image ({label_dtype}, {len(label_shape)} axes): {NPZ_FIX}")
     found = (*image_shape[1:3], image_shape[3] if len(image_shape) == 4 else 1)
     if image_size and channels and found != (image_size, image_size, channels):
-        raise PEError(
+        raise PublicError(
             f"'{path}' has images of shape {found} (H, W, C) but the config says dataset.image_size={image_size} "
             f"and dataset.channels={channels}: fix the config or the data"
         )
@@ -132,11 +133,11 @@ def check_source(dataset_cfg: dict) -> str:
         check_npz_header(path, dataset_cfg.get("image_size"), dataset_cfg.get("channels"))
         found = npz_class_names(path)
         if found is not None and found != list(dataset_cfg["class_names"]):
-            raise PEError(f"'{path}' names its classes {found}, but dataset.class_names is {dataset_cfg['class_names']}: {CLASS_NAMES_RULE}")
+            raise PublicError(f"'{path}' names its classes {found}, but dataset.class_names is {dataset_cfg['class_names']}: {CLASS_NAMES_RULE}")
         return f"npz '{path}': 'images' uint8 and 'labels' per image (headers)"
     if name == "image_folder":
         if not path or not Path(path).is_dir():  # Path("") is the working directory
-            raise PEError(f"dataset.path '{path}' is not a folder (image_folder wants one sub-folder per class)")
+            raise PublicError(f"dataset.path '{path}' is not a folder (image_folder wants one sub-folder per class)")
         return f"image_folder '{path}' exists"
     from .published import PUBLISHED, cache_folder
 
@@ -164,17 +165,17 @@ def load_npz_dataset(dataset_cfg: dict) -> LabelledImages:
     if images.ndim == 3:
         images = images[..., None]
     if images.dtype != np.uint8:
-        raise PEError(f"'{path}': images must be uint8 (0..255), got {images.dtype}")
+        raise PublicError(f"'{path}': images must be uint8 (0..255), got {images.dtype}")
     labels = arrays[ImageArrays.LABELS].astype(np.int64)
     # The class names are public: the file's own, else the config's, never counted from the labels.
     if NPZ_CLASS_NAMES in arrays:
         class_names = [str(name) for name in arrays[NPZ_CLASS_NAMES]]
         if dataset_cfg.get("class_names") and class_names != list(dataset_cfg["class_names"]):
-            raise PEError(f"'{path}' names its classes {class_names}, but dataset.class_names is {dataset_cfg['class_names']}: {CLASS_NAMES_RULE}")
+            raise PublicError(f"'{path}' names its classes {class_names}, but dataset.class_names is {dataset_cfg['class_names']}: {CLASS_NAMES_RULE}")
     elif dataset_cfg.get("class_names"):
         class_names = list(dataset_cfg["class_names"])
     else:
-        raise PEError(f"'{path}' has no 'class_names' array and dataset.class_names is not set: {CLASS_NAMES_RULE}")
+        raise PublicError(f"'{path}' has no 'class_names' array and dataset.class_names is not set: {CLASS_NAMES_RULE}")
     return LabelledImages(images=images, labels=labels, class_names=class_names)
 
 
@@ -225,23 +226,27 @@ def load_image_folder(dataset_cfg: dict) -> LabelledImages:
     log = logging.getLogger("private_evolution")
     root = Path(dataset_cfg.get("path") or "")
     if not root.is_dir():
-        raise PEError(f"dataset.path '{root}' is not a folder (image_folder wants one sub-folder per class)")
+        raise PublicError(f"dataset.path '{root}' is not a folder (image_folder wants one sub-folder per class)")
     class_names = dataset_cfg.get("class_names") or class_folders(root)
-    images, labels, converted, skipped = [], [], 0, []
+    listed, skipped = [], []
     for label, name in enumerate(class_names):
         folder = root / name
         if not folder.is_dir():
-            raise PEError(f"class '{name}' has no folder '{folder}'")
+            raise PublicError(f"class '{name}' has no folder '{folder}': add it, or fix dataset.class_names")
         files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
         skipped += [str(p) for p in files if p.suffix.lower() not in IMAGE_SUFFIXES]
         files = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
         if not files:
             raise PEError(f"class '{name}' is empty: '{folder}' holds no image. Add images or remove the class")
-        for path in files:
-            pixels, changed = _read_image(path, dataset_cfg["image_size"], dataset_cfg["channels"])
-            images.append(pixels)
-            labels.append(label)
-            converted += changed
+        listed += [(path, label) for path in files]
+    images, labels, converted = [], [], 0
+    progress = Progress(len(listed), f"decoding image_folder '{root}'")
+    for path, label in listed:
+        pixels, changed = _read_image(path, dataset_cfg["image_size"], dataset_cfg["channels"])
+        images.append(pixels)
+        labels.append(label)
+        converted += changed
+        progress.update(1)
     if skipped:
         log.warning("skipped %d files that are not images: %s", len(skipped), ", ".join(skipped[:10]))
     if converted:
@@ -273,11 +278,11 @@ DATASETS: dict[str, Callable[[dict], LabelledImages]] = {
 def load_dataset(dataset_cfg: dict) -> LabelledImages:
     name = dataset_cfg["name"]
     if name not in DATASETS:
-        raise PEError(f"unknown dataset.name '{name}'; known: {sorted(DATASETS)}")
+        raise PublicError(f"unknown dataset.name '{name}'; known: {sorted(DATASETS)}")
     data = DATASETS[name](dataset_cfg)
     expected = (dataset_cfg["image_size"], dataset_cfg["image_size"], dataset_cfg["channels"])
     if data.images.shape[1:] != expected:
-        raise PEError(
+        raise PublicError(
             f"dataset '{name}' has images of shape {data.images.shape[1:]} (H, W, C) but the config says "
             f"dataset.image_size={expected[0]} and dataset.channels={expected[2]}: fix the config or the data"
         )

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import numpy as np
 from . import PEError
 from .apis.base import API
 from .population import Population
+from .progress import Progress
 
 logger = logging.getLogger("private_evolution")
 
@@ -129,23 +129,19 @@ def check_degree(degree: float) -> None:
 
 
 class _Batches:
-    """Batched generation with a tqdm bar (images/s) on stderr and a summary line in the log."""
+    """Batched generation with progress lines (count, images/s, time left: progress.py) and a
+    summary line in the log."""
 
     def __init__(self, total: int, batch_size: int, what: str):
-        from tqdm import tqdm
-
         self.total, self.batch_size, self.what = total, batch_size, what
-        self.bar = tqdm(
-            total=total, desc=what, unit="img", file=sys.stderr, mininterval=1.0 if sys.stderr.isatty() else 10.0
-        )
+        self.progress = Progress(total, what, logger)
         self.start = time.perf_counter()
 
     def __iter__(self):
         for begin in range(0, self.total, self.batch_size):
             end = min(begin + self.batch_size, self.total)
             yield begin, end
-            self.bar.update(end - begin)
-        self.bar.close()
+            self.progress.update(end - begin)
         seconds = time.perf_counter() - self.start
         logger.info("%s: %d images in %.1f s (%.2f images/s)", self.what, self.total, seconds, self.total / max(seconds, 1e-9))
 

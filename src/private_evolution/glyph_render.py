@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .glyph_atlas import glyph, max_stroke_px
+from .progress import Progress
 from .simulator import GLYPH_FONT_SIZE, MNIST_BOX, PARAMETER_NAMES
 
 CHUNK = 256  # samples per array pass: about 10 MB of float32 temporaries at 28 x 28
@@ -53,9 +54,11 @@ def render_population(
     # samples of one glyph together: a chunk then reads few fields, which stay in cache
     order = np.argsort(fonts * len(texts) + labels, kind="stable")
     parts = [order[begin : begin + CHUNK] for begin in range(0, len(labels), CHUNK)]
+    progress = Progress(len(labels), "rendering glyphs")
 
     def render(part):
         images[part] = _render_chunk(texts, font_paths, labels[part], fonts[part], params[part], image_size, framing, supersampling)
+        progress.update(len(part))
 
     workers = min(threads or available_cpus(), len(parts))
     if workers <= 1:

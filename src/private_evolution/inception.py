@@ -15,7 +15,7 @@ import logging
 import os
 from pathlib import Path
 
-from . import PEError
+from . import PublicError
 from .io import file_sha256, save_bytes
 from .io import user_cache as io_user_cache
 
@@ -50,7 +50,7 @@ def verify_weights(path: Path, expected_sha256: str | None) -> None:
     actual = file_sha256(path)
     if actual.lower() != expected.lower():
         source = "evaluation.fid.weights_sha256 / embedder.weights_sha256" if expected_sha256 else f"'{recorded}' (written at download)"
-        raise PEError(
+        raise PublicError(
             f"'{path}' has sha256 {actual}, but {source} says {expected}: the file was changed or replaced. "
             f"Delete it and download {WEIGHTS_URL} again (or fix the configured digest); it is not used."
         )
@@ -70,7 +70,7 @@ def ensure_weights(folder: Path, expected_sha256: str | None = None) -> Path:
     except Exception as err:  # no network, proxy, disk: every cause ends the same way
         if path.exists():
             path.unlink()  # never leave a partial download behind
-        raise PEError(
+        raise PublicError(
             f"clean-fid's Inception-v3 weights are missing: '{path}' does not exist and downloading them "
             f"failed ({type(err).__name__}: {err}). On a machine with internet, download {WEIGHTS_URL} and "
             f"copy it to '{path}' (or set evaluation.fid.weights_dir / embedder.weights to the folder holding "

@@ -5,8 +5,10 @@ exit code 1 instead of a traceback: the message already says what to fix.
 
 Jobs that read private data log under ``results/{exp}/private/logs/``: their
 messages (file names, counts, errors quoting the data) stay there, and stderr,
-which Snakemake, SLURM and the user's terminal keep elsewhere, gets only a line
-saying where to look.
+which Snakemake, SLURM and the user's terminal keep elsewhere, gets a line saying
+where to look, progress lines without counts (progress.py), and the message of a
+:class:`PublicError` (a file or config error that quotes nothing of the data), so
+that a missing file or a wrong dtype is fixed without opening a private log.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import logging
 import sys
 from pathlib import Path
 
-from . import PEError
+from . import PEError, PublicError
 from .io import remove_on_termination
+from .progress import terminal
 
 FORMAT = "%(asctime)s %(levelname)s %(message)s"
 
@@ -43,10 +46,13 @@ def stage_logging(log_path: str | None, stage: str):
     if private:
         print(f"[{stage}] reads private data: its messages are in {log_path} (private)", file=sys.stderr)
     try:
-        yield logger
+        with terminal(stage, private):
+            yield logger
     except PEError as err:
         logger.error("%s", err)
-        if private:
+        if private and isinstance(err, PublicError):  # about a file or the config: nothing of the data
+            print(f"[{stage}] failed: {err}\n(also in {log_path}, private)", file=sys.stderr)
+        elif private:
             print(f"[{stage}] failed: the reason is in {log_path} (private)", file=sys.stderr)
         raise SystemExit(1) from None
     except Exception:

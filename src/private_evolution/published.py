@@ -25,8 +25,9 @@ from typing import Callable
 
 import numpy as np
 
-from . import PEError
+from . import PublicError
 from .io import file_digest, user_cache
+from .progress import Progress
 
 log = logging.getLogger("private_evolution")
 
@@ -65,7 +66,7 @@ def cache_folder(dataset_cfg: dict) -> Path:
         return user_cache("datasets") / dataset_cfg["name"]
     root = Path(dataset_cfg["cache_dir"]).expanduser()
     if not root.is_dir():
-        raise PEError(
+        raise PublicError(
             f"dataset.cache_dir '{dataset_cfg['cache_dir']}' does not exist: create it, or fix the path, or remove "
             f"cache_dir to use the default {user_cache('datasets')}"
         )
@@ -111,7 +112,7 @@ def content_md5_of(path: Path) -> str:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
     except (OSError, EOFError) as err:
-        raise PEError(f"{path} is not a readable gzip file ({err}): replace it with the published file") from err
+        raise PublicError(f"{path} is not a readable gzip file ({err}): replace it with the published file") from err
     return digest.hexdigest()
 
 
@@ -158,7 +159,7 @@ def fetch(file: ArchiveFile, folder: Path, mirror: str | None, page: str, datase
         failed.append((path, digest))
     if failed:
         path, digest = failed[0]
-        raise PEError(_mismatch(file, path, digest, page) + f", then run again (it is downloaded from {url} when missing)")
+        raise PublicError(_mismatch(file, path, digest, page) + f", then run again (it is downloaded from {url} when missing)")
     path = folder / file.name
     folder.mkdir(parents=True, exist_ok=True)
     log.info("%s is not in %s: downloading it from %s", file.name, folder, url)
@@ -167,7 +168,7 @@ def fetch(file: ArchiveFile, folder: Path, mirror: str | None, page: str, datase
     except (OSError, ValueError) as err:  # URLError is an OSError; no network, a bad URL, a full disk
         path.with_name(path.name + ".part").unlink(missing_ok=True)
         plain = f" (or, decompressed, at {folder / file.plain_name})" if file.content_md5 else ""
-        raise PEError(
+        raise PublicError(
             f"cannot download {file.name} from {url} ({err}). On a machine without network, fetch it "
             f"elsewhere (from {url}, or via {page}) and put it at {path}{plain} (or set dataset.cache_dir to the "
             "folder holding it); nothing else needs to change"
@@ -175,7 +176,7 @@ def fetch(file: ArchiveFile, folder: Path, mirror: str | None, page: str, datase
     ok, digest = verified(file, path)
     if not ok:
         path.unlink()  # a bad download leaves nothing behind
-        raise PEError(
+        raise PublicError(
             f"the {file.name} downloaded from {url} has md5 {digest}, not the published {file.md5}: it was not kept. "
             f"Point dataset.mirror at a copy of the published files, or put the file from {page} at {path}"
         )
@@ -195,13 +196,13 @@ def read_idx(path: Path, kind: str) -> np.ndarray:
         else:
             data = path.read_bytes()
     except (OSError, EOFError) as err:
-        raise PEError(f"{path} is not a readable gzip file ({err}): delete it and run again") from err
+        raise PublicError(f"{path} is not a readable gzip file ({err}): delete it and run again") from err
     if len(data) < 4 + 4 * dims or data[:3] != b"\x00\x00\x08" or data[3] != dims:
-        raise PEError(f"{path} is not an IDX file of {kind} (unsigned bytes, {dims} dimension(s)): delete it and run again")
+        raise PublicError(f"{path} is not an IDX file of {kind} (unsigned bytes, {dims} dimension(s)): delete it and run again")
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims))
     body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims)
     if body.size != int(np.prod(shape)):
-        raise PEError(f"{path} is truncated: its header says {shape} but it holds {body.size} values. Delete it and run again")
+        raise PublicError(f"{path} is truncated: its header says {shape} but it holds {body.size} values. Delete it and run again")
     return body.reshape(shape)
 
 
@@ -210,7 +211,7 @@ def _read_idx_dataset(paths: dict[str, Path], dataset_cfg: dict):
     train_labels, test_labels = read_idx(paths["train-labels-idx1-ubyte.gz"], "labels"), read_idx(paths["t10k-labels-idx1-ubyte.gz"], "labels")
     for images, labels, name in ((train_images, train_labels, "train"), (test_images, test_labels, "t10k")):
         if len(images) != len(labels):
-            raise PEError(f"the {name} files hold {len(images)} images but {len(labels)} labels: delete them and run again")
+            raise PublicError(f"the {name} files hold {len(images)} images but {len(labels)} labels: delete them and run again")
     images = np.concatenate([train_images, test_images])[..., None]
     labels = np.concatenate([train_labels, test_labels]).astype(np.int64)
     in_test = np.concatenate([np.zeros(len(train_labels), bool), np.ones(len(test_labels), bool)])
@@ -233,10 +234,10 @@ def _read_cifar10(paths: dict[str, Path], dataset_cfg: dict):
                     else:
                         batches[base] = content
     except (tarfile.TarError, OSError, EOFError, pickle.UnpicklingError) as err:
-        raise PEError(f"{path} is not a readable CIFAR-10 archive ({err}): delete it and run again") from err
+        raise PublicError(f"{path} is not a readable CIFAR-10 archive ({err}): delete it and run again") from err
     missing = [name for name in names if name not in batches]
     if missing:
-        raise PEError(f"{path} lacks {missing} (cifar-10-batches-py/...): delete it and run again")
+        raise PublicError(f"{path} lacks {missing} (cifar-10-batches-py/...): delete it and run again")
     images = np.concatenate([np.asarray(batches[n][b"data"], dtype=np.uint8) for n in names])
     images = images.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)  # stored as 1024 red, 1024 green, 1024 blue
     labels = np.concatenate([np.asarray(batches[n][b"labels"], dtype=np.int64) for n in names])
@@ -266,7 +267,7 @@ def _read_celeba(paths: dict[str, Path], dataset_cfg: dict):
     attribute, crop, side = dataset_cfg.get("attribute") or "Male", int(dataset_cfg.get("crop") or 140), dataset_cfg["image_size"]
     names, attributes = _celeba_table(paths["list_attr_celeba.txt"])
     if attribute not in names:
-        raise PEError(f"dataset.attribute '{attribute}' is not a CelebA attribute; choose one of {names}")
+        raise PublicError(f"dataset.attribute '{attribute}' is not a CelebA attribute; choose one of {names}")
     partition = {row[0]: int(row[1]) for row in (line.split() for line in paths["list_eval_partition.txt"].read_text().splitlines()) if len(row) == 2}
     column = names.index(attribute)
     decoded = paths["img_align_celeba.zip"].parent / f"decoded_crop{crop}_side{side}.npz"
@@ -280,21 +281,21 @@ def _read_celeba(paths: dict[str, Path], dataset_cfg: dict):
         try:
             with zipfile.ZipFile(paths["img_align_celeba.zip"]) as archive:
                 members = sorted(m for m in archive.namelist() if m.lower().endswith(".jpg"))
-                for i, member in enumerate(members):
+                progress = Progress(len(members), "decoding CelebA", log)
+                for member in members:
                     with archive.open(member) as handle, Image.open(handle) as image:
                         images.append(centre_crop(image, crop, side))
                     files.append(member.rsplit("/", 1)[-1])
-                    if (i + 1) % 20000 == 0:
-                        log.info("CelebA: decoded %d of %d images", i + 1, len(members))
+                    progress.update(1)
         except (zipfile.BadZipFile, OSError, EOFError) as err:
-            raise PEError(f"{paths['img_align_celeba.zip']} is not a readable zip of JPEGs ({err}): delete it and run again") from err
+            raise PublicError(f"{paths['img_align_celeba.zip']} is not a readable zip of JPEGs ({err}): delete it and run again") from err
         images = np.stack(images)
         from .io import save_npz
 
         save_npz(decoded, images=images, files=np.asarray(files))
     unlisted = [f for f in files if f not in attributes or f not in partition]
     if unlisted:
-        raise PEError(f"{len(unlisted)} CelebA images (e.g. {unlisted[0]}) are missing from list_attr_celeba.txt or list_eval_partition.txt")
+        raise PublicError(f"{len(unlisted)} CelebA images (e.g. {unlisted[0]}) are missing from list_attr_celeba.txt or list_eval_partition.txt")
     labels = np.asarray([attributes[f][column] == "1" for f in files], dtype=np.int64)
     in_test = np.asarray([partition[f] != 0 for f in files])  # 0 train; 1 valid and 2 test are held out
     return images, labels, in_test, [f"not {attribute}", attribute]

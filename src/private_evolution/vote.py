@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import PEError
+from . import PEError, PublicError
+from .progress import Progress
 
 
 NN_BACKENDS = ("numpy", "torch", "faiss")
@@ -54,7 +55,7 @@ def _faiss_nearest(candidates: np.ndarray, k: int):
     try:
         import faiss
     except ImportError as err:  # faiss is an optional extra: faiss-cpu and faiss-gpu both install the module
-        raise PEError(
+        raise PublicError(
             f"pe.nn_backend is 'faiss' but faiss cannot be imported ({err}). Install it with "
             "pip install 'pe-workflow[cpu]' (faiss-cpu) or 'pe-workflow[gpu]' (faiss-gpu-cu12), "
             "or set pe.nn_backend: numpy (or torch), which give the same counts"
@@ -94,7 +95,7 @@ def nearest_neighbor_counts(
     (or saved under ``results/*/private/``).
     """
     if backend not in _SEARCHERS:
-        raise PEError(f"unknown nearest-neighbour backend '{backend}'; known: {list(NN_BACKENDS)}")
+        raise PublicError(f"unknown nearest-neighbour backend '{backend}'; known: {list(NN_BACKENDS)}")
     counts = np.zeros(len(synthetic_features), dtype=np.int64)
     if len(private_features) == 0:  # an empty shard (more shards than embedding batches) votes for nothing
         return counts
@@ -106,6 +107,7 @@ def nearest_neighbor_counts(
     # Every check and every loop is over the candidates' classes (public), never over the private
     # labels: a class with no private sample is an empty histogram, not a failure or a message;
     # private samples of a class with no candidate cast no vote (that cannot raise the sensitivity).
+    classes = []
     for label in np.unique(synthetic_labels):
         candidates = np.flatnonzero(synthetic_labels == label)
         if len(candidates) < k:
@@ -113,16 +115,22 @@ def nearest_neighbor_counts(
                 f"class {label} has {len(candidates)} synthetic samples but each private sample "
                 f"votes for k={k}: raise pe.num_samples or lower pe.k"
             )
-        voters = np.flatnonzero(private_labels == label)
-        if len(voters) == 0:
-            continue
         class_features = synthetic_features[candidates]
         shortlist = min(k + RERANK_MARGIN, len(candidates))
-        search = _SEARCHERS[backend](class_features.astype(np.float32), shortlist)
-        for begin in range(0, len(voters), batch_size):
-            batch = private_features[voters[begin : begin + batch_size]]
+        classes.append((label, candidates, class_features, _SEARCHERS[backend](class_features.astype(np.float32), shortlist)))
+    # The private samples are walked in file order, a batch at a time (each batch split by class):
+    # the progress (a fraction of the private set, on the terminal) never marks where a class ends.
+    progress = Progress(len(private_features), "nearest-neighbour vote", unit="private samples")
+    for begin in range(0, len(private_features), batch_size):
+        batch_labels = private_labels[begin : begin + batch_size]
+        for label, candidates, class_features, search in classes:
+            voters = begin + np.flatnonzero(batch_labels == label)
+            if len(voters) == 0:
+                continue
+            batch = private_features[voters]
             nearest = _exact_rerank(batch, class_features, search(batch.astype(np.float32)), k)
             np.add.at(counts, candidates[nearest.ravel()], 1)
+        progress.update(len(batch_labels))
     return counts
 
 

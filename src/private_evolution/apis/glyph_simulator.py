@@ -6,6 +6,7 @@ import numpy as np
 
 from .. import PEError
 from ..population import Population
+from ..progress import Progress
 from ..simulator import FRAMINGS, PARAMETERS, RENDERERS, STEP, can_draw, parameter_bounds, resolve_fonts
 from .base import API
 
@@ -48,8 +49,10 @@ class GlyphSimulator(API):
             from ..glyph_render_pil import render
 
             pixels = np.empty((len(labels), self.image_size, self.image_size), dtype=np.uint8)
+            progress = Progress(len(labels), "rendering glyphs (PIL)")
             for i, (label, font, values) in enumerate(zip(labels, fonts, params)):
                 pixels[i] = render(self.class_names[label], self.font_paths[font], values, self.image_size, self.framing)
+                progress.update(1)
         if self.invert:
             pixels = 255 - pixels
         return np.repeat(pixels[..., None], self.channels, axis=-1)

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from .. import PEError
+from .. import PublicError
 
 
 class Embedder(abc.ABC):
@@ -78,5 +78,5 @@ def resolve_device(requested: str) -> str:
     if requested == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if requested == "cuda" and not torch.cuda.is_available():
-        raise PEError("embedder.device is 'cuda' but torch sees no CUDA device; use 'auto' or 'cpu'")
+        raise PublicError("embedder.device is 'cuda' but torch sees no CUDA device; use 'auto' or 'cpu'")
     return requested

