@@ -99,6 +99,42 @@ def test_epsilon_axis_labels_each_configured_epsilon_once(tmp_path):
     assert "ε" in axis.get_title() and "accuracy_cnn" not in axis.get_title()
 
 
+def test_sample_grids_name_their_classes(tmp_path, monkeypatch):
+    """samples.png names each row (a class) at its centre on the first panel; samples_by_iteration.png
+    names each column of its strips under the bottom row. Long names fit, without nested paths."""
+    from private_evolution import report
+    from private_evolution.io import Population, save_population
+
+    class_names = ["T-shirt/top", "Trouser", "Ankle boot", "a very long class name indeed"]
+    rng = np.random.default_rng(0)
+    paths = {}
+    for eps in ("1", "inf"):
+        labels = np.arange(12) % 4
+        path = tmp_path / f"population_{eps}.npz"
+        save_population(path, Population(rng.integers(0, 256, (12, 28, 28, 1), dtype=np.uint8), labels))
+        paths[eps] = str(path)
+    figures = []
+    monkeypatch.setattr(report, "_save", lambda plt, figure, *args, **kwargs: figures.append(figure))
+    report.plot_samples(paths, class_names, 3, str(tmp_path / "samples.png"), 60)
+    first, second = figures[0].axes
+    assert [label.get_text() for label in first.get_yticklabels()] == [
+        "T-shirt/top", "Trouser", "Ankle boot", "a very long class…"
+    ]
+    assert list(first.get_yticks()) == [13.5, 41.5, 69.5, 97.5]  # the centre of each 28-pixel row
+    assert second.get_yticklabels() == [] and first.get_xticklabels() == []
+    report.plot_samples_by_iteration(
+        {(eps, t): paths[eps] for eps in ("1", "inf") for t in (0, 5)}, class_names, str(tmp_path / "by.png"), 60
+    )
+    axes = figures[1].axes
+    bottom = [axis for axis in axes if axis.get_xticklabels()]
+    assert len(bottom) == 2 and all(axis in axes[2:] for axis in bottom)  # the last row of panels
+    assert [label.get_text() for label in bottom[0].get_xticklabels()][:3] == ["T-shirt/top", "Trouser", "Ankle boot"]
+    import matplotlib.pyplot as plt
+
+    for figure in figures:
+        plt.close(figure)
+
+
 @pytest.fixture(scope="module")
 def classifier_run(tmp_path_factory):
     workdir = copy_repository(tmp_path_factory.mktemp("spaces"))

@@ -282,17 +282,39 @@ def sample_grid(images: np.ndarray, labels: np.ndarray, num_classes: int, per_cl
     return mosaic
 
 
+def _class_ticks(axis, class_names: list[str], cell: int, along: str, inches: float) -> None:
+    """Class names at the centre of each class's row (``along="y"``) or column (``"x"``) of an
+    image axis, ``cell`` pixels each; ``inches``: the length of that side of the axis, so that
+    many classes get a smaller font instead of overlapping names."""
+    positions = [cell * (i + 0.5) - 0.5 for i in range(len(class_names))]
+    size = max(3.0, min(7.0, 0.8 * 72 * inches / max(len(class_names), 1)))
+    names = [name if len(name) <= 18 else name[:17] + "…" for name in class_names]
+    if along == "y":
+        axis.set_yticks(positions, names, fontsize=size)
+    else:
+        axis.set_xticks(positions, names, fontsize=size, rotation=90)
+    axis.tick_params(length=0, pad=2)
+
+
 def plot_samples(
     finals: dict[str, str], class_names: list[str], per_class: int, output_path: str, dpi: int, dp_note: str | None = None
 ) -> None:
+    """One panel per epsilon, rows the classes (named on the left of the first panel)."""
     plt = _pyplot()
-    figure, axes = plt.subplots(1, len(finals), figsize=(2.2 * len(finals), 2.6), squeeze=False)
-    for axis, (label, path) in zip(axes[0], finals.items()):
+    label_room = min(1.6, 0.15 + 0.055 * max((len(name) for name in class_names), default=1))
+    height = max(2.6, 0.16 * len(class_names) + 1.0)
+    figure, axes = plt.subplots(1, len(finals), figsize=(2.2 * len(finals) + label_room, height), squeeze=False)
+    for column, (axis, (label, path)) in enumerate(zip(axes[0], finals.items())):
         population = load_population(path)
         mosaic = sample_grid(population.images, population.labels, len(class_names), per_class)
         axis.imshow(mosaic.squeeze(-1) if mosaic.shape[-1] == 1 else mosaic, cmap="gray", vmin=0, vmax=255)
         axis.set_title(_epsilon_text(float(label)).replace(" (", "\n(").replace(": ", ":\n"), fontsize=8)
-        axis.axis("off")
+        axis.set_xticks([])
+        axis.set_yticks([])
+        if column == 0:
+            _class_ticks(axis, class_names, population.images.shape[1], "y", height - 1.0)
+        for spine in axis.spines.values():  # no frame: the mosaic's edge is the images' own
+            spine.set_visible(False)
     figure.suptitle("final synthetic samples (rows: classes)", fontsize=9)
     _save(plt, figure, output_path, dpi, note=dp_note)
 
@@ -330,8 +352,10 @@ def plot_samples_by_iteration(grids: dict, class_names: list[str], output_path: 
     plt = _pyplot()
     epsilons = list(dict.fromkeys(eps for eps, _ in grids))
     iterations = list(dict.fromkeys(t for _, t in grids))
+    names_room = min(1.2, 0.1 + 0.06 * max((len(name) for name in class_names), default=1))
     figure, axes = plt.subplots(
-        len(epsilons), len(iterations), figsize=(2.8 * len(iterations) + 1.2, 0.55 * len(epsilons) + 0.8), squeeze=False
+        len(epsilons), len(iterations), figsize=(2.8 * len(iterations) + 1.2, 0.55 * len(epsilons) + 0.8 + names_room),
+        squeeze=False,
     )
     for row, eps in enumerate(epsilons):
         for column, t in enumerate(iterations):
@@ -347,11 +371,13 @@ def plot_samples_by_iteration(grids: dict, class_names: list[str], output_path: 
             axis.imshow(strip.squeeze(-1) if channels == 1 else strip, cmap="gray", vmin=0, vmax=255)
             axis.set_xticks([])
             axis.set_yticks([])
+            if row == len(epsilons) - 1:  # the classes named under the bottom row's panels
+                _class_ticks(axis, class_names, width, "x", 2.8)
             if row == 0:
                 axis.set_title(f"t = {t}", fontsize=9)
             if column == 0:
                 axis.set_ylabel(_epsilon_text(float(eps)).replace(" (", "\n("), fontsize=8, rotation=0, ha="right", va="center")
-    figure.suptitle("samples by iteration (one per class)", fontsize=9)
+    figure.suptitle("samples by iteration (one per class, named below)", fontsize=9)
     _save(plt, figure, output_path, dpi, note=dp_note)
 
 
