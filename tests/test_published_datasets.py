@@ -249,3 +249,66 @@ def test_a_mirror_file_that_fails_the_check_leaves_nothing_behind(tmp_path, monk
 def test_published_content_digests_are_pinned():
     for name in ("mnist", "fashion_mnist"):
         assert all(len(file.content_md5) == 32 and file.content_md5 != file.md5 for file in published.PUBLISHED[name].files)
+
+
+KERAS_KEYS = {"x_train": "train-images-idx3-ubyte.gz", "y_train": "train-labels-idx1-ubyte.gz",
+              "x_test": "t10k-images-idx3-ubyte.gz", "y_test": "t10k-labels-idx1-ubyte.gz"}
+
+
+def write_keras_npz(path, arrays):
+    """Keras' mnist.npz layout (uint8 x_train (N, 28, 28), y_train (N,), ...) from the same stand-in."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **{key: arrays[file].astype(np.uint8) for key, file in KERAS_KEYS.items()})
+
+
+@pytest.mark.parametrize("where", ["mnist/mnist.npz", "mnist.npz"])  # the cache folder, or cache_dir: ~/.keras/datasets
+def test_keras_mnist_npz_is_accepted_by_its_content(tmp_path, monkeypatch, rng, where):
+    """Keras' file is matched array by array: each written back as its IDX file has that file's pinned
+    content md5 (the tiny stand-in's, pinned as the real ones are); no IDX file and no download needed."""
+    arrays = write_idx_dataset(tmp_path / "published", rng)
+    trust_files_in(monkeypatch, "mnist", tmp_path / "published")
+    write_keras_npz(tmp_path / "cache" / where, arrays)
+    assert published.file_digest(tmp_path / "cache" / where, "sha256") != published.PUBLISHED["mnist"].keras.sha256
+    data = load_dataset(dataset_section("mnist", tmp_path / "cache", mirror="http://127.0.0.1:9/offline"))
+    assert np.array_equal(data.images[:40, ..., 0], arrays["train-images-idx3-ubyte.gz"])
+    assert np.array_equal(data.images[40:, ..., 0], arrays["t10k-images-idx3-ubyte.gz"])
+    assert data.labels.tolist() == [*arrays["train-labels-idx1-ubyte.gz"], *arrays["t10k-labels-idx1-ubyte.gz"]]
+    assert data.in_test.sum() == 20
+    # the idx bytes the check builds are those of the IDX file itself
+    assert published.idx_bytes(arrays["t10k-labels-idx1-ubyte.gz"].astype(np.uint8)) == gzip.decompress(
+        (tmp_path / "published" / "t10k-labels-idx1-ubyte.gz").read_bytes()
+    )
+
+
+def test_keras_npz_with_the_published_sha256_skips_the_content_check(tmp_path, monkeypatch, rng):
+    arrays = write_idx_dataset(tmp_path / "published", rng)
+    trust_files_in(monkeypatch, "mnist", tmp_path / "published")
+    write_keras_npz(tmp_path / "cache" / "mnist" / "mnist.npz", arrays)
+    entry = published.PUBLISHED["mnist"]
+    sha256 = published.file_digest(tmp_path / "cache" / "mnist" / "mnist.npz", "sha256")
+    monkeypatch.setitem(published.PUBLISHED, "mnist", dataclasses.replace(entry, keras=dataclasses.replace(entry.keras, sha256=sha256)))
+
+    def no_content_check(array):
+        raise AssertionError("the content was checked although the file's sha256 is the published one")
+
+    monkeypatch.setattr(published, "idx_bytes", no_content_check)
+    data = load_dataset(dataset_section("mnist", tmp_path / "cache"))
+    assert np.array_equal(data.images[:40, ..., 0], arrays["train-images-idx3-ubyte.gz"])
+
+
+def test_a_keras_npz_with_other_content_is_refused_naming_it(tmp_path, monkeypatch, rng):
+    arrays = write_idx_dataset(tmp_path / "published", rng)
+    trust_files_in(monkeypatch, "mnist", tmp_path / "published")
+    changed = {**arrays, "train-images-idx3-ubyte.gz": arrays["train-images-idx3-ubyte.gz"].copy()}
+    changed["train-images-idx3-ubyte.gz"][3, 4, 5] ^= 1  # one pixel
+    path = tmp_path / "cache" / "mnist" / "mnist.npz"
+    write_keras_npz(path, changed)
+    with pytest.raises(PEError) as caught:
+        load_dataset(dataset_section("mnist", tmp_path / "cache"))
+    message = str(caught.value)
+    assert f"{path} is not Keras' mnist.npz as published: its arrays x_train differ" in message
+    assert "storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz" in message and "elete" not in message
+    path.write_bytes(b"not an npz")
+    with pytest.raises(PEError, match="is not Keras' mnist.npz .*x_train, y_train, x_test, y_test"):
+        load_dataset(dataset_section("mnist", tmp_path / "cache"))
+    assert path.read_bytes() == b"not an npz"  # never removed

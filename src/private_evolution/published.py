@@ -49,6 +49,20 @@ class ArchiveFile:
 
 
 @dataclass(frozen=True)
+class KerasArrays:
+    """Keras' one-file copy of an IDX data set (``keras.datasets.mnist``'s ``mnist.npz``): arrays
+    x_train, y_train, x_test, y_test whose content is the four IDX files'. Matched by the sha256
+    Keras pins for the file (the fast path), else array by array: each array written back as its
+    IDX file (header and bytes) has that file's pinned content md5, so Keras' copy is accepted
+    exactly when it holds the official IDX content, in the official order."""
+
+    name: str
+    url: str
+    sha256: str
+    arrays: tuple[tuple[str, str], ...]  # (npz key, the IDX file it holds), e.g. ("x_train", "train-images-idx3-ubyte.gz")
+
+
+@dataclass(frozen=True)
 class PublishedDataset:
     files: tuple[ArchiveFile, ...]
     image_size: int  # the dataset's own side (CelebA: the default side after its centre crop)
@@ -56,6 +70,7 @@ class PublishedDataset:
     class_names: tuple[str, ...]  # empty: the reader decides (CelebA: from the chosen attribute)
     reader: Callable[[dict[str, Path], dict], tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]]
     page: str  # where a person finds the files
+    keras: KerasArrays | None = None  # another form of the same content, used when the files are not here
 
 
 def cache_folder(dataset_cfg: dict) -> Path:
@@ -206,9 +221,62 @@ def read_idx(path: Path, kind: str) -> np.ndarray:
     return body.reshape(shape)
 
 
+def idx_bytes(array: np.ndarray) -> bytes:
+    """An uint8 array as the IDX file that holds it (magic 0x0803 / 0x0801, big-endian sizes)."""
+    header = b"\x00\x00\x08" + bytes([array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    return header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+
+
+def _keras_arrays(path: Path, keras: KerasArrays) -> dict[str, np.ndarray]:
+    """Keras' npz as {IDX file name: array}; a file that is not such an npz is an error naming it."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {file: npz[key] for key, file in keras.arrays}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as err:
+        raise PublicError(
+            f"{path} is not Keras' {keras.name} (an npz with {', '.join(key for key, _ in keras.arrays)}; {err}): "
+            f"replace it with the file from {keras.url}, or move it away"
+        ) from err
+    bad = [file for file, array in arrays.items() if array.dtype != np.uint8]
+    if bad:
+        raise PublicError(f"{path}: the arrays for {bad} are not uint8, unlike Keras' {keras.name}: replace it with the file from {keras.url}")
+    return arrays
+
+
+def keras_verified(keras: KerasArrays, files: tuple[ArchiveFile, ...], path: Path) -> tuple[dict[str, np.ndarray], str]:
+    """(Keras' arrays at ``path`` by IDX file name, the keys whose content differs from the official
+    IDX content: empty when it is the published file or holds the same content)."""
+    arrays = _keras_arrays(path, keras)
+    if file_digest(path, "sha256") == keras.sha256:
+        return arrays, ""
+    import hashlib
+
+    pinned = {file.name: file.content_md5 for file in files}
+    differ = [
+        key for key, file in keras.arrays
+        if hashlib.new("md5", idx_bytes(arrays[file]), usedforsecurity=False).hexdigest() != pinned[file]
+    ]
+    return arrays, ", ".join(differ)
+
+
+def keras_candidates(keras: KerasArrays, folder: Path) -> list[Path]:
+    """Keras' npz in the cache folder or in cache_dir itself (cache_dir: ~/.keras/datasets)."""
+    return [where / keras.name for where in (folder, folder.parent) if (where / keras.name).is_file()]
+
+
+KERAS = "keras"  # the key under which load_published hands a reader Keras' arrays
+
+
+def _idx_arrays(paths: dict) -> dict[str, np.ndarray]:
+    if KERAS in paths:
+        return paths[KERAS]  # Keras' arrays, already read and verified by load_published
+    return {name: read_idx(path, "images" if "images" in name else "labels") for name, path in paths.items()}
+
+
 def _read_idx_dataset(paths: dict[str, Path], dataset_cfg: dict):
-    train_images, test_images = read_idx(paths["train-images-idx3-ubyte.gz"], "images"), read_idx(paths["t10k-images-idx3-ubyte.gz"], "images")
-    train_labels, test_labels = read_idx(paths["train-labels-idx1-ubyte.gz"], "labels"), read_idx(paths["t10k-labels-idx1-ubyte.gz"], "labels")
+    arrays = _idx_arrays(paths)
+    train_images, test_images = arrays["train-images-idx3-ubyte.gz"], arrays["t10k-images-idx3-ubyte.gz"]
+    train_labels, test_labels = arrays["train-labels-idx1-ubyte.gz"], arrays["t10k-labels-idx1-ubyte.gz"]
     for images, labels, name in ((train_images, train_labels, "train"), (test_images, test_labels, "t10k")):
         if len(images) != len(labels):
             raise PublicError(f"the {name} files hold {len(images)} images but {len(labels)} labels: delete them and run again")
@@ -322,6 +390,13 @@ PUBLISHED: dict[str, PublishedDataset] = {
         ),
         image_size=28, channels=1, class_names=tuple(str(d) for d in range(10)), reader=_read_idx_dataset,
         page="http://yann.lecun.com/exdb/mnist/",
+        keras=KerasArrays(
+            "mnist.npz", "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
+            # as keras.datasets.mnist.load_data pins it (11,490,434 bytes)
+            "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1",
+            (("x_train", "train-images-idx3-ubyte.gz"), ("y_train", "train-labels-idx1-ubyte.gz"),
+             ("x_test", "t10k-images-idx3-ubyte.gz"), ("y_test", "t10k-labels-idx1-ubyte.gz")),
+        ),
     ),
     "fashion_mnist": PublishedDataset(
         files=_idx_files(
@@ -366,6 +441,25 @@ def default_class_names(name: str, dataset_cfg: dict) -> list[str]:
     return [f"not {attribute}", attribute]
 
 
+def _keras_copy(published: PublishedDataset, folder: Path, name: str) -> dict | None:
+    """{KERAS: arrays} from Keras' npz when no IDX file is here (found IDX files come first, and a
+    download is tried only when neither form is); None otherwise."""
+    keras = published.keras
+    if keras is None or any(candidates(file, folder, name) for file in published.files):
+        return None
+    for path in keras_candidates(keras, folder):
+        arrays, differ = keras_verified(keras, published.files, path)
+        if differ:
+            raise PublicError(
+                f"{path} is not Keras' {keras.name} as published: its arrays {differ} differ from the official "
+                f"content (sha256 {keras.sha256} for the file, or the IDX files' content md5s). Replace it with the "
+                f"file from {keras.url}, or put the IDX files from {published.page} in {folder}"
+            )
+        log.info("%s: reading Keras' %s (%s), which holds the official IDX content", name, keras.name, path)
+        return {KERAS: arrays}
+    return None
+
+
 def load_published(dataset_cfg: dict):
     """The dataset's images, labels and official split (``LabelledImages.in_test``), verified."""
     from .datasets import LabelledImages
@@ -373,7 +467,9 @@ def load_published(dataset_cfg: dict):
     name = dataset_cfg["name"]
     published = PUBLISHED[name]
     folder = cache_folder(dataset_cfg)
-    paths = {file.name: fetch(file, folder, dataset_cfg.get("mirror"), published.page, name) for file in published.files}
+    paths = _keras_copy(published, folder, name) or {
+        file.name: fetch(file, folder, dataset_cfg.get("mirror"), published.page, name) for file in published.files
+    }
     images, labels, in_test, class_names = published.reader(paths, dataset_cfg)
     class_names = list(dataset_cfg.get("class_names") or class_names or default_class_names(name, dataset_cfg))
     return LabelledImages(images=images, labels=labels, class_names=class_names, in_test=in_test)
