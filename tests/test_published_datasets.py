@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import io
+import json
+import os
 import pickle
 import tarfile
 import zipfile
@@ -83,6 +85,7 @@ def trust_files_in(monkeypatch, name, folder):
         dataclasses.replace(
             f, md5=published.md5_of(folder / f.name),
             content_md5=published.content_md5_of(folder / f.name) if f.content_md5 else "",
+            members=tuple(published.member_md5s(f, folder / f.name)) if f.members else (),
         )
         for f in entry.files
     )
@@ -153,8 +156,9 @@ def test_celeba_centre_crops_and_labels_by_attribute(tmp_path, monkeypatch, rng)
 
 def test_a_wrong_checksum_names_the_file_and_how_to_fix_it(tmp_path, rng):
     write_idx_dataset(tmp_path / "mnist", rng)  # the real digests are pinned: these tiny files do not match
-    with pytest.raises(PEError, match=r"has md5 [0-9a-f]{32}, but the published .* has md5 f68b3c2d.*Delete it"):
+    with pytest.raises(PEError, match=r"has md5 [0-9a-f]{32}, but the published .* has md5 f68b3c2d.*Replace it") as caught:
         load_dataset(dataset_section("mnist", tmp_path))
+    assert "elete" not in str(caught.value)  # never advice to delete: offline, nothing would replace it
 
 
 def test_truncated_archives_are_clear_errors(tmp_path, monkeypatch, rng):
@@ -191,6 +195,8 @@ def test_without_network_the_error_names_file_url_and_place(tmp_path):
     message = str(caught.value)
     assert "cannot download cifar-10-python.tar.gz from http://127.0.0.1:9/datasets/cifar-10-python.tar.gz" in message
     assert f"put it at {tmp_path / 'cifar10' / 'cifar-10-python.tar.gz'}" in message
+    assert f"extracted, as the folder {tmp_path / 'cifar10' / 'cifar-10-batches-py'}/" in message
+    assert "set dataset.cache_dir to the folder above a 'cifar10/' folder holding it" in message and "elete" not in message
     assert "https://www.cs.toronto.edu/~kriz/cifar.html" in message
     assert not list((tmp_path / "cifar10").iterdir())  # no partial file left behind
 
@@ -232,7 +238,7 @@ def test_idx_content_that_differs_is_refused_naming_the_file(tmp_path, monkeypat
     write_idx_dataset(tmp_path / "published", rng)
     trust_files_in(monkeypatch, "fashion_mnist", tmp_path / "published")
     write_idx_dataset(tmp_path / "fashion_mnist", np.random.default_rng(99))  # other content
-    with pytest.raises(PEError, match=r"train-images-idx3-ubyte.gz has md5 .*decompressed content md5.*Delete it or replace it"):
+    with pytest.raises(PEError, match=r"train-images-idx3-ubyte.gz has md5 .*decompressed content md5.*Replace it with the file from"):
         load_dataset(dataset_section("fashion_mnist", tmp_path))
 
 
@@ -312,3 +318,137 @@ def test_a_keras_npz_with_other_content_is_refused_naming_it(tmp_path, monkeypat
     with pytest.raises(PEError, match="is not Keras' mnist.npz .*x_train, y_train, x_test, y_test"):
         load_dataset(dataset_section("mnist", tmp_path / "cache"))
     assert path.read_bytes() == b"not an npz"  # never removed
+
+
+def extract(archive, target):
+    """The archive's members as a user's extracted folder (tar -xzf), files only."""
+    target.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive) as tar:
+        for member in tar.getmembers():
+            (target / member.name.rsplit("/", 1)[-1]).write_bytes(tar.extractfile(member).read())
+
+
+def repack(archive):
+    """The same members in a new tar.gz with other headers (owner, time, order), as a mirror might."""
+    with tarfile.open(archive) as tar:
+        members = [(m, tar.extractfile(m).read()) for m in tar.getmembers()]
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for member, data in reversed(members):
+            info = tarfile.TarInfo(member.name)
+            info.size, info.mtime, info.uname = len(data), 1234567890, "mirror"
+            tar.addfile(info, io.BytesIO(data))
+    archive.write_bytes(buffer.getvalue())
+
+
+@pytest.mark.parametrize("form", ["folder_in_cache", "torchvision_root", "repacked"])
+def test_cifar10_is_accepted_extracted_or_repacked_by_member_digests(tmp_path, monkeypatch, rng, form):
+    batches = write_cifar10(tmp_path / "published", rng)
+    trust_files_in(monkeypatch, "cifar10", tmp_path / "published")
+    file = published.PUBLISHED["cifar10"].files[0]
+    archive = tmp_path / "published" / "cifar-10-python.tar.gz"
+    if form == "repacked":
+        (tmp_path / "cache" / "cifar10").mkdir(parents=True)
+        copy = tmp_path / "cache" / "cifar10" / "cifar-10-python.tar.gz"
+        copy.write_bytes(archive.read_bytes())
+        repack(copy)
+        assert published.md5_of(copy) != file.md5
+    else:
+        where = tmp_path / "cache" / ("cifar10" if form == "folder_in_cache" else "") / "cifar-10-batches-py"
+        extract(archive, where)
+        (where / "readme.html").write_text("<html>")  # an extracted folder holds it too; it is not read
+    data = load_dataset(dataset_section("cifar10", tmp_path / "cache", mirror="http://127.0.0.1:9/offline"))
+    assert data.images.shape == (36, 32, 32, 3)
+    assert np.array_equal(data.images[0].transpose(2, 0, 1).ravel(), batches["data_batch_1"][b"data"][0])
+    assert data.labels.tolist()[-6:] == [int(x) for x in batches["test_batch"][b"labels"]]
+
+
+def test_an_extracted_cifar10_folder_with_a_changed_member_is_refused_naming_it(tmp_path, monkeypatch, rng):
+    write_cifar10(tmp_path / "published", rng)
+    trust_files_in(monkeypatch, "cifar10", tmp_path / "published")
+    folder = tmp_path / "cache" / "cifar10" / "cifar-10-batches-py"
+    extract(tmp_path / "published" / "cifar-10-python.tar.gz", folder)
+    (folder / "data_batch_3").write_bytes((folder / "data_batch_3").read_bytes() + b"x")
+    (folder / "test_batch").unlink()
+    with pytest.raises(PEError) as caught:
+        load_dataset(dataset_section("cifar10", tmp_path / "cache"))
+    message = str(caught.value)
+    assert f"the folder {folder} does not hold the published cifar-10-batches-py/: data_batch_3, test_batch missing or different" in message
+    assert "elete" not in message and (folder / "data_batch_3").is_file()
+
+
+def test_celeba_is_accepted_as_its_extracted_folder_checked_by_names(tmp_path, monkeypatch, rng):
+    files, male = write_celeba(tmp_path / "published", rng)
+    trust_files_in(monkeypatch, "celeba", tmp_path / "published")
+    cache = tmp_path / "cache" / "celeba"  # torchvision's <root>/celeba/ layout
+    cache.mkdir(parents=True)
+    for name in ("list_attr_celeba.txt", "list_eval_partition.txt"):
+        (cache / name).write_bytes((tmp_path / "published" / name).read_bytes())
+    with zipfile.ZipFile(tmp_path / "published" / "img_align_celeba.zip") as archive:
+        archive.extractall(cache)
+    assert sorted(p.name for p in (cache / "img_align_celeba").iterdir()) == files
+    cfg = dataset_section("celeba", tmp_path / "cache", image_size=16, num_private=4, num_heldout=2, mirror="http://127.0.0.1:9/offline")
+    data = load_dataset(cfg)
+    assert data.images.shape == (8, 16, 16, 3) and data.labels.tolist() == male
+    assert (data.images.std(axis=(1, 2)) < 6).all()
+    (cache / "decoded_crop140_side16.npz").unlink()
+    (cache / "img_align_celeba" / files[2]).unlink()
+    with pytest.raises(PEError, match=rf"1 images listed in list_eval_partition.txt \(e.g. {files[2]}\) are not in .*img_align_celeba"):
+        load_dataset(cfg)
+
+
+def test_large_file_digests_are_cached_by_size_and_time(tmp_path, monkeypatch):
+    monkeypatch.setattr(published, "LARGE_FILE", 0)
+    calls = []
+
+    def md5(path):
+        calls.append(path)
+        return published.file_digest(path, "md5")
+
+    data, cache = tmp_path / "big.bin", tmp_path / published.DIGEST_CACHE
+    data.write_bytes(b"a" * 1000)
+    first = published.cached_digest(data, "md5", md5, cache)
+    assert published.cached_digest(data, "md5", md5, cache) == first and len(calls) == 1  # remembered
+    stat = data.stat()
+    os.utime(data, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    assert published.cached_digest(data, "md5", md5, cache) == first and len(calls) == 2  # a new time: computed again
+    data.write_bytes(b"b" * 1001)
+    os.utime(data, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # the same time, another size
+    assert published.cached_digest(data, "md5", md5, cache) != first and len(calls) == 3
+    entries = json.loads(cache.read_text())
+    assert list(entries.values()) == [{"size": 1001, "mtime_ns": stat.st_mtime_ns + 1_000_000_000, "digest": published.file_digest(data, "md5")}]
+    cache.write_text("{ not json")  # a damaged cache is ignored and rewritten
+    assert published.cached_digest(data, "md5", md5, cache) != first
+    assert json.loads(cache.read_text())
+    assert not [p for p in tmp_path.iterdir() if p.name not in ("big.bin", published.DIGEST_CACHE)]  # no temporary file left
+    read_only = tmp_path / "read-only"
+    read_only.mkdir()
+    read_only.chmod(0o500)
+    try:
+        assert published.cached_digest(data, "md5", md5, read_only / published.DIGEST_CACHE)  # computed, not kept
+    finally:
+        read_only.chmod(0o700)
+
+
+def test_a_verified_load_remembers_the_digests_in_cache_dir(tmp_path, monkeypatch, rng):
+    monkeypatch.setattr(published, "LARGE_FILE", 0)
+    write_idx_dataset(tmp_path / "fashion_mnist", rng)
+    trust_files_in(monkeypatch, "fashion_mnist", tmp_path / "fashion_mnist")
+    load_dataset(dataset_section("fashion_mnist", tmp_path))
+    assert len(json.loads((tmp_path / published.DIGEST_CACHE).read_text())) == 4
+    monkeypatch.setattr(published, "file_digest", lambda *args: pytest.fail("a remembered digest was computed again"))
+    load_dataset(dataset_section("fashion_mnist", tmp_path))
+
+
+def test_debian_package_folder_is_found(tmp_path, monkeypatch, rng):
+    """Debian's dataset-fashion-mnist keeps the files in /usr/share/datasets/fashion-mnist/: cache_dir:
+    /usr/share/datasets finds them there (read-only: nothing is written beside them)."""
+    arrays = write_idx_dataset(tmp_path / "published", rng)
+    trust_files_in(monkeypatch, "fashion_mnist", tmp_path / "published")
+    folder = tmp_path / "datasets" / "fashion-mnist"
+    folder.mkdir(parents=True)
+    for name in arrays:
+        (folder / name).write_bytes((tmp_path / "published" / name).read_bytes())
+        rewrap(folder / name, level=9, stored_name="")
+    data = load_dataset(dataset_section("fashion_mnist", tmp_path / "datasets", mirror="http://127.0.0.1:9/offline"))
+    assert np.array_equal(data.labels[:40], arrays["train-labels-idx1-ubyte.gz"])

@@ -11,8 +11,10 @@ test split the held-out pool, unless ``dataset.split: random``.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
+import json
 import logging
 import os
 import pickle
@@ -26,7 +28,7 @@ from typing import Callable
 import numpy as np
 
 from . import PublicError
-from .io import file_digest, user_cache
+from .io import file_digest, user_cache, write_json
 from .progress import Progress
 
 log = logging.getLogger("private_evolution")
@@ -41,6 +43,13 @@ class ArchiveFile:
     # with another wrapper (no stored name, another level) or the uncompressed file is accepted
     # by it; the published md5 stays the fast path.
     content_md5: str = ""
+    # For an archive: the folder it extracts to (cifar-10-batches-py, img_align_celeba), looked for
+    # beside it, and the md5 of each member the reader uses (name in that folder, md5). An archive
+    # whose own md5 differs (tar headers vary) and the extracted folder are matched by
+    # members_digest over them. A folder without pinned members (CelebA: no per-image digest is
+    # published) is checked by its reader against the verified lists instead.
+    folder: str = ""
+    members: tuple[tuple[str, str], ...] = ()
 
     @property
     def plain_name(self) -> str:
@@ -88,8 +97,80 @@ def cache_folder(dataset_cfg: dict) -> Path:
     return root / dataset_cfg["name"]
 
 
-def md5_of(path: Path) -> str:
-    return file_digest(path, "md5")
+# Digests of files this large are kept in DIGEST_CACHE in cache_dir, by path, size and modification
+# time: the 1.4 GB CelebA zip or a 160 MB CIFAR archive is read once, not by every job that loads it.
+DIGEST_CACHE = ".digests.json"
+LARGE_FILE = 8 << 20
+
+
+def cached_digest(path: Path, kind: str, compute: Callable[[Path], str], cache: Path | None) -> str:
+    """``compute(path)``, remembered in the JSON file ``cache`` (None: not remembered) for a large
+    file while its size and modification time stay the same. The cache is rewritten atomically;
+    one that cannot be read or written is ignored (a read-only cache_dir just computes again)."""
+    stat = path.stat()
+    if cache is None or stat.st_size < LARGE_FILE:
+        return compute(path)
+    key, stamp = f"{kind} {path.resolve()}", {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    entry = _read_digests(cache).get(key)
+    if isinstance(entry, dict) and {name: entry.get(name) for name in stamp} == stamp and entry.get("digest"):
+        return entry["digest"]
+    digest = compute(path)
+    entries = _read_digests(cache)  # again: another job may have added its own meanwhile
+    entries[key] = {**stamp, "digest": digest}
+    try:
+        write_json(cache, entries)
+    except OSError:
+        pass
+    return digest
+
+
+def _read_digests(cache: Path) -> dict:
+    try:
+        entries = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        return {}
+    return entries if isinstance(entries, dict) else {}
+
+
+def md5_of(path: Path, cache: Path | None = None) -> str:
+    return cached_digest(path, "md5", lambda where: file_digest(where, "md5"), cache)
+
+
+def members_digest(members) -> str:
+    """sha256 over the sorted (member name, member md5) lines: one digest for an archive's members
+    or an extracted folder, whatever the archive's headers."""
+    import hashlib
+
+    return hashlib.sha256("".join(f"{name} {md5}\n" for name, md5 in sorted(members)).encode()).hexdigest()
+
+
+def member_md5s(file: ArchiveFile, path: Path, cache: Path | None = None) -> list[tuple[str, str]]:
+    """(name, md5) of each of ``file``'s pinned members found in ``path``: an extracted folder or
+    the tar archive (members matched by their base name)."""
+    wanted = {name for name, _ in file.members}
+    if path.is_dir():
+        return [(name, md5_of(path / name, cache)) for name in sorted(wanted) if (path / name).is_file()]
+
+    def from_tar(where: Path) -> str:
+        import hashlib
+
+        found = []
+        try:
+            with tarfile.open(where, "r:*") as archive:
+                for member in archive:
+                    base = member.name.rsplit("/", 1)[-1]
+                    if member.isfile() and base in wanted:
+                        digest = hashlib.new("md5", usedforsecurity=False)
+                        handle = archive.extractfile(member)
+                        for block in iter(lambda: handle.read(1 << 20), b""):
+                            digest.update(block)
+                        found.append(f"{base} {digest.hexdigest()}")
+        except (tarfile.TarError, OSError, EOFError):
+            return ""
+        return "\n".join(sorted(found))
+
+    listed = cached_digest(path, "members", from_tar, cache)
+    return [tuple(line.split(" ", 1)) for line in listed.splitlines() if line]
 
 
 def _download(url: str, target: Path) -> None:
@@ -115,7 +196,11 @@ def _is_gzip(path: Path) -> bool:
         return handle.read(2) == GZIP_MAGIC
 
 
-def content_md5_of(path: Path) -> str:
+def content_md5_of(path: Path, cache: Path | None = None) -> str:
+    return cached_digest(path, "content md5", _content_md5, cache)
+
+
+def _content_md5(path: Path) -> str:
     """The md5 of a file's content: decompressed when it is gzip (any wrapper), else its bytes."""
     import hashlib
 
@@ -131,50 +216,89 @@ def content_md5_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verified(file: ArchiveFile, path: Path) -> tuple[bool, str]:
-    """(whether ``path`` holds ``file``'s published content, the md5 that decided): the published
-    md5 first (fast), then, for a file with a content digest, the md5 of its decompressed content."""
-    found = md5_of(path)
+def verified(file: ArchiveFile, path: Path, cache: Path | None = None) -> tuple[bool, str]:
+    """(whether ``path`` holds ``file``'s published content, the digest that decided): the published
+    md5 first (fast), then, for a file with a content digest, the md5 of its decompressed content,
+    and for an archive with pinned members (or its extracted folder) the digest of its members."""
+    if path.is_dir():
+        if not file.members:
+            return True, "names checked by the reader"
+        found = member_md5s(file, path, cache)
+        return members_digest(found) == members_digest(file.members), members_digest(found)
+    found = md5_of(path, cache)
     if found == file.md5:
         return True, found
     if file.content_md5:
-        content = content_md5_of(path)
+        content = content_md5_of(path, cache)
         return content == file.content_md5, content
+    if file.members:
+        digest = members_digest(member_md5s(file, path, cache))
+        return digest == members_digest(file.members), found
     return False, found
 
 
 def candidates(file: ArchiveFile, folder: Path, dataset: str | None = None) -> list[Path]:
     """Where a copy of ``file`` may already be, in order: the cache folder (as published, or
-    decompressed), then torchvision's <root>/<MNIST|FashionMNIST>/raw/ beside or inside it."""
+    decompressed) and, for Debian's packages, <cache_dir>/<name with '-'> (fashion-mnist); then
+    torchvision's <root>/<MNIST|FashionMNIST>/raw/ beside or inside it; then an archive's extracted
+    folder in the cache folder or in cache_dir itself (torchvision's <root>/cifar-10-batches-py)."""
     names = [file.name] + ([file.plain_name] if file.content_md5 else [])
     folders = [folder]
+    if dataset and "_" in dataset:
+        folders.append(folder.parent / dataset.replace("_", "-"))
     if dataset in TORCHVISION_FOLDERS and file.content_md5:
         folders += [folder.parent / TORCHVISION_FOLDERS[dataset] / "raw", folder / TORCHVISION_FOLDERS[dataset] / "raw"]
-    return [where / name for where in folders for name in names if (where / name).is_file()]
+    found = [where / name for where in folders for name in names if (where / name).is_file()]
+    if file.folder:
+        found += [where / file.folder for where in (folder, folder.parent) if (where / file.folder).is_dir()]
+    return found
+
+
+def other_forms(file: ArchiveFile, folder: Path, keras: "KerasArrays | None" = None) -> str:
+    """The other forms of ``file`` a run accepts, and where, for an error message."""
+    forms = []
+    if file.content_md5:
+        forms.append(f"decompressed, as {folder / file.plain_name}")
+    if file.folder:
+        forms.append(f"extracted, as the folder {folder / file.folder}/")
+    if keras is not None:
+        forms.append(f"or, for all four files, Keras' {keras.name} at {folder / keras.name}")
+    return f" ({'; '.join(forms)})" if forms else ""
 
 
 def _mismatch(file: ArchiveFile, path: Path, found: str, page: str) -> str:
+    if path.is_dir():
+        differ = [name for name, md5 in file.members if (name, md5) not in set(member_md5s(file, path))]
+        return (
+            f"the folder {path} does not hold the published {file.folder}/: {', '.join(differ)} missing or different "
+            f"(each member's md5 is pinned). Replace them with the files from {page} (or put {file.name} in {path.parent})"
+        )
     what = f"md5 {file.md5}" + (f" (its decompressed content md5 {file.content_md5})" if file.content_md5 else "")
     return (
         f"{path} has md5 {found}, but the published {file.name} has {what}: the file is truncated, corrupt or "
-        f"a different version. Delete it or replace it with the file from {page}"
+        f"a different version. Replace it with the file from {page}"
         + (f" (gzip-compressed or not: {file.name} or {file.plain_name})" if file.content_md5 else "")
+        + ", or move it away to have the published one downloaded"
     )
 
 
-def fetch(file: ArchiveFile, folder: Path, mirror: str | None, page: str, dataset: str | None = None) -> Path:
+def fetch(
+    file: ArchiveFile, folder: Path, mirror: str | None, page: str, dataset: str | None = None, keras: KerasArrays | None = None
+) -> Path:
     """The verified file: a copy found in ``folder`` (see :func:`candidates`), else downloaded into
-    it. A copy that fails the check is an error naming it; a download that fails it is removed."""
+    it. A copy that fails the check is an error naming it; a download that fails it is removed.
+    Digests of large files are remembered in <cache_dir>/.digests.json (see :func:`cached_digest`)."""
     url = f"{mirror.rstrip('/')}/{file.name}" if mirror else file.url
+    cache = folder.parent / DIGEST_CACHE
     failed = []
     for path in candidates(file, folder, dataset):
-        ok, digest = verified(file, path)
+        ok, digest = verified(file, path, cache)
         if ok:
             return path
         failed.append((path, digest))
     if failed:
         path, digest = failed[0]
-        raise PublicError(_mismatch(file, path, digest, page) + f", then run again (it is downloaded from {url} when missing)")
+        raise PublicError(_mismatch(file, path, digest, page) + f"; then run again (a missing file is downloaded from {url})")
     path = folder / file.name
     folder.mkdir(parents=True, exist_ok=True)
     log.info("%s is not in %s: downloading it from %s", file.name, folder, url)
@@ -182,13 +306,12 @@ def fetch(file: ArchiveFile, folder: Path, mirror: str | None, page: str, datase
         _download(url, path)
     except (OSError, ValueError) as err:  # URLError is an OSError; no network, a bad URL, a full disk
         path.with_name(path.name + ".part").unlink(missing_ok=True)
-        plain = f" (or, decompressed, at {folder / file.plain_name})" if file.content_md5 else ""
         raise PublicError(
             f"cannot download {file.name} from {url} ({err}). On a machine without network, fetch it "
-            f"elsewhere (from {url}, or via {page}) and put it at {path}{plain} (or set dataset.cache_dir to the "
-            "folder holding it); nothing else needs to change"
+            f"elsewhere (from {url}, or via {page}) and put it at {path}{other_forms(file, folder, keras)}, or set "
+            f"dataset.cache_dir to the folder above a '{folder.name}/' folder holding it; nothing else needs to change"
         ) from err
-    ok, digest = verified(file, path)
+    ok, digest = verified(file, path, cache)
     if not ok:
         path.unlink()  # a bad download leaves nothing behind
         raise PublicError(
@@ -211,13 +334,13 @@ def read_idx(path: Path, kind: str) -> np.ndarray:
         else:
             data = path.read_bytes()
     except (OSError, EOFError) as err:
-        raise PublicError(f"{path} is not a readable gzip file ({err}): delete it and run again") from err
+        raise PublicError(f"{path} is not a readable gzip file ({err}): replace it with the published file, or move it away to have it downloaded") from err
     if len(data) < 4 + 4 * dims or data[:3] != b"\x00\x00\x08" or data[3] != dims:
-        raise PublicError(f"{path} is not an IDX file of {kind} (unsigned bytes, {dims} dimension(s)): delete it and run again")
+        raise PublicError(f"{path} is not an IDX file of {kind} (unsigned bytes, {dims} dimension(s)): replace it with the published file, or move it away to have it downloaded")
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims))
     body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims)
     if body.size != int(np.prod(shape)):
-        raise PublicError(f"{path} is truncated: its header says {shape} but it holds {body.size} values. Delete it and run again")
+        raise PublicError(f"{path} is truncated: its header says {shape} but it holds {body.size} values. Replace it with the published file, or move it away to have it downloaded")
     return body.reshape(shape)
 
 
@@ -279,11 +402,25 @@ def _read_idx_dataset(paths: dict[str, Path], dataset_cfg: dict):
     train_labels, test_labels = arrays["train-labels-idx1-ubyte.gz"], arrays["t10k-labels-idx1-ubyte.gz"]
     for images, labels, name in ((train_images, train_labels, "train"), (test_images, test_labels, "t10k")):
         if len(images) != len(labels):
-            raise PublicError(f"the {name} files hold {len(images)} images but {len(labels)} labels: delete them and run again")
+            raise PublicError(f"the {name} files hold {len(images)} images but {len(labels)} labels: replace them with the published files")
     images = np.concatenate([train_images, test_images])[..., None]
     labels = np.concatenate([train_labels, test_labels]).astype(np.int64)
     in_test = np.concatenate([np.zeros(len(train_labels), bool), np.ones(len(test_labels), bool)])
     return images, labels, in_test, None
+
+
+def _cifar_members(path: Path, wanted: set[str]):
+    """(base name, bytes) of the wanted members: from the extracted folder or from the archive."""
+    if path.is_dir():
+        for name in sorted(wanted):
+            if (path / name).is_file():
+                yield name, (path / name).read_bytes()
+        return
+    with tarfile.open(path, "r:*") as archive:
+        for member in archive:
+            base = member.name.rsplit("/", 1)[-1]
+            if member.isfile() and base in wanted:
+                yield base, archive.extractfile(member).read()
 
 
 def _read_cifar10(paths: dict[str, Path], dataset_cfg: dict):
@@ -291,21 +428,18 @@ def _read_cifar10(paths: dict[str, Path], dataset_cfg: dict):
     names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
     batches, class_names = {}, None
     try:
-        with tarfile.open(path, "r:gz") as archive:
-            for member in archive.getmembers():
-                base = member.name.rsplit("/", 1)[-1]
-                if base in names or base == "batches.meta":
-                    # The archive's digest was checked against the published one before unpickling.
-                    content = pickle.load(io.BytesIO(archive.extractfile(member).read()), encoding="bytes")
-                    if base == "batches.meta":
-                        class_names = [name.decode() for name in content[b"label_names"]]
-                    else:
-                        batches[base] = content
+        # The archive's or the folder's digests were checked against the published ones before unpickling.
+        for base, data in _cifar_members(path, {*names, "batches.meta"}):
+            content = pickle.load(io.BytesIO(data), encoding="bytes")
+            if base == "batches.meta":
+                class_names = [name.decode() for name in content[b"label_names"]]
+            else:
+                batches[base] = content
     except (tarfile.TarError, OSError, EOFError, pickle.UnpicklingError) as err:
-        raise PublicError(f"{path} is not a readable CIFAR-10 archive ({err}): delete it and run again") from err
+        raise PublicError(f"{path} is not a readable CIFAR-10 archive ({err}): replace it with the published file, or move it away to have it downloaded") from err
     missing = [name for name in names if name not in batches]
     if missing:
-        raise PublicError(f"{path} lacks {missing} (cifar-10-batches-py/...): delete it and run again")
+        raise PublicError(f"{path} lacks {missing} (cifar-10-batches-py/...): replace it with the published file, or move it away to have it downloaded")
     images = np.concatenate([np.asarray(batches[n][b"data"], dtype=np.uint8) for n in names])
     images = images.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)  # stored as 1024 red, 1024 green, 1024 blue
     labels = np.concatenate([np.asarray(batches[n][b"labels"], dtype=np.int64) for n in names])
@@ -345,18 +479,22 @@ def _read_celeba(paths: dict[str, Path], dataset_cfg: dict):
         cached = load_npz(decoded, required=("images", "files"))
         files, images = [str(f) for f in cached["files"]], cached["images"]
     else:
-        files, images = [], []
+        files, images, source = [], [], paths["img_align_celeba.zip"]
         try:
-            with zipfile.ZipFile(paths["img_align_celeba.zip"]) as archive:
-                members = sorted(m for m in archive.namelist() if m.lower().endswith(".jpg"))
+            with contextlib.ExitStack() as stack:
+                if source.is_dir():  # the extracted img_align_celeba/ folder
+                    members, open_member = sorted(p.name for p in source.glob("*.jpg")), lambda name: open(source / name, "rb")
+                else:
+                    archive = stack.enter_context(zipfile.ZipFile(source))
+                    members, open_member = sorted(m for m in archive.namelist() if m.lower().endswith(".jpg")), archive.open
                 progress = Progress(len(members), "decoding CelebA", log)
                 for member in members:
-                    with archive.open(member) as handle, Image.open(handle) as image:
+                    with open_member(member) as handle, Image.open(handle) as image:
                         images.append(centre_crop(image, crop, side))
                     files.append(member.rsplit("/", 1)[-1])
                     progress.update(1)
         except (zipfile.BadZipFile, OSError, EOFError) as err:
-            raise PublicError(f"{paths['img_align_celeba.zip']} is not a readable zip of JPEGs ({err}): delete it and run again") from err
+            raise PublicError(f"{paths['img_align_celeba.zip']} is not a readable zip of JPEGs ({err}): replace it with the published file, or move it away to have it downloaded") from err
         images = np.stack(images)
         from .io import save_npz
 
@@ -364,6 +502,12 @@ def _read_celeba(paths: dict[str, Path], dataset_cfg: dict):
     unlisted = [f for f in files if f not in attributes or f not in partition]
     if unlisted:
         raise PublicError(f"{len(unlisted)} CelebA images (e.g. {unlisted[0]}) are missing from list_attr_celeba.txt or list_eval_partition.txt")
+    absent = sorted(set(partition) - set(files))
+    if absent:  # an extracted folder is checked by its names: every listed image must be there
+        raise PublicError(
+            f"{len(absent)} images listed in list_eval_partition.txt (e.g. {absent[0]}) are not in "
+            f"{paths['img_align_celeba.zip']}: complete the folder from img_align_celeba.zip, or put the zip beside it"
+        )
     labels = np.asarray([attributes[f][column] == "1" for f in files], dtype=np.int64)
     in_test = np.asarray([partition[f] != 0 for f in files])  # 0 train; 1 valid and 2 test are held out
     return images, labels, in_test, [f"not {attribute}", attribute]
@@ -411,14 +555,28 @@ PUBLISHED: dict[str, PublishedDataset] = {
         reader=_read_idx_dataset, page="https://github.com/zalandoresearch/fashion-mnist",
     ),
     "cifar10": PublishedDataset(
-        files=(ArchiveFile("cifar-10-python.tar.gz", "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a"),),
+        files=(
+            ArchiveFile(
+                "cifar-10-python.tar.gz", "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a",
+                folder="cifar-10-batches-py",
+                # each member's md5, as torchvision pins them (its CIFAR10 train_list, test_list, meta)
+                members=(
+                    ("data_batch_1", "c99cafc152244af753f735de768cd75f"), ("data_batch_2", "d4bba439e000b95fd0a9bffe97cbabec"),
+                    ("data_batch_3", "54ebc095f3ab1f0389bbae665268c751"), ("data_batch_4", "634d18415352ddfa80567beed471001a"),
+                    ("data_batch_5", "482c414d41f54cd18b22e5b47cb7c3cb"), ("test_batch", "40351d587109b95175f43aff81a1287e"),
+                    ("batches.meta", "5ff9c542aee3614f3951f8cda6e48888"),
+                ),
+            ),
+        ),
         image_size=32, channels=3,
         class_names=("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
         reader=_read_cifar10, page="https://www.cs.toronto.edu/~kriz/cifar.html",
     ),
     "celeba": PublishedDataset(
         files=(
-            ArchiveFile("img_align_celeba.zip", _celeba_drive("0B7EVK8r0v71pZjFTYXZWM3FlRnM"), "00d2c5bc6d35e252742224ab0c1e8fcb"),
+            # its extracted folder has no published per-image digest: the reader checks its file names
+            # against the verified lists (every listed image present, nothing else)
+            ArchiveFile("img_align_celeba.zip", _celeba_drive("0B7EVK8r0v71pZjFTYXZWM3FlRnM"), "00d2c5bc6d35e252742224ab0c1e8fcb", folder="img_align_celeba"),
             ArchiveFile("list_attr_celeba.txt", _celeba_drive("0B7EVK8r0v71pblRyaVFSWGxPY0U"), "75e246fa4810816ffd6ee81facbd244c"),
             ArchiveFile("list_eval_partition.txt", _celeba_drive("0B7EVK8r0v71pY0NSMzRuSXJEVkk"), "d32c9cbf5e040fd4025c592c306e6668"),
         ),
@@ -468,7 +626,7 @@ def load_published(dataset_cfg: dict):
     published = PUBLISHED[name]
     folder = cache_folder(dataset_cfg)
     paths = _keras_copy(published, folder, name) or {
-        file.name: fetch(file, folder, dataset_cfg.get("mirror"), published.page, name) for file in published.files
+        file.name: fetch(file, folder, dataset_cfg.get("mirror"), published.page, name, published.keras) for file in published.files
     }
     images, labels, in_test, class_names = published.reader(paths, dataset_cfg)
     class_names = list(dataset_cfg.get("class_names") or class_names or default_class_names(name, dataset_cfg))
