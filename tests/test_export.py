@@ -73,6 +73,35 @@ def test_export_refuses_a_non_empty_folder_and_writes_into_an_empty_one(tmp_path
     assert not (tmp_path / "other").exists()
 
 
+@pytest.mark.parametrize("present", ["labels.csv", ".hidden", "00_a/0.png"])
+def test_export_into_a_folder_holding_anything_is_refused_and_mixes_nothing(tmp_path, present):
+    """A labels.csv, a hidden file or an earlier export's image: the folder is not empty, so nothing
+    is written into it (an export is never versioned into or mixed with other files)."""
+    out = tmp_path / "export"
+    (out / present).parent.mkdir(parents=True, exist_ok=True)
+    (out / present).write_text("theirs")
+    with pytest.raises(PEError, match="refusing to export into .*not an empty folder"):
+        export_image_folder(np.zeros((2, 4, 4, 1), np.uint8), np.array([0, 1]), ["a", "b"], out, card="x")
+    assert [p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()] == [present]
+    assert (out / present).read_text() == "theirs" and [p.name for p in tmp_path.iterdir()] == ["export"]
+
+
+def test_a_file_appearing_while_exporting_is_not_mixed_in(tmp_path, monkeypatch):
+    """The folder is checked again just before the finished export moves into place."""
+    out = tmp_path / "export"
+    out.mkdir()
+    original = Image.Image.save
+
+    def save_and_intrude(self, *args, **kwargs):
+        (out / "intruder.txt").write_text("late")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", save_and_intrude)
+    with pytest.raises(PEError, match="refusing to export into"):
+        export_image_folder(np.zeros((2, 4, 4, 1), np.uint8), np.array([0, 1]), ["a", "b"], out, card="x")
+    assert [p.name for p in out.iterdir()] == ["intruder.txt"] and [p.name for p in tmp_path.iterdir()] == ["export"]
+
+
 def test_export_command_reads_class_names_from_the_npz(tmp_path):
     images = np.arange(3 * 5 * 5 * 3, dtype=np.uint8).reshape(3, 5, 5, 3)
     np.savez(tmp_path / "set.npz", images=images, labels=np.array([1, 0, 1]), class_names=np.array(["cat/dog", "bird"]))
