@@ -154,17 +154,8 @@ def member_md5s(file: ArchiveFile, path: Path, cache: Path | None = None) -> lis
     def from_tar(where: Path) -> str:
         import hashlib
 
-        found = []
         try:
-            with tarfile.open(where, "r:*") as archive:
-                for member in archive:
-                    base = member.name.rsplit("/", 1)[-1]
-                    if member.isfile() and base in wanted:
-                        digest = hashlib.new("md5", usedforsecurity=False)
-                        handle = archive.extractfile(member)
-                        for block in iter(lambda: handle.read(1 << 20), b""):
-                            digest.update(block)
-                        found.append(f"{base} {digest.hexdigest()}")
+            found = [f"{base} {hashlib.md5(data, usedforsecurity=False).hexdigest()}" for base, data in archive_members(where, wanted)]
         except (tarfile.TarError, OSError, EOFError):
             return ""
         return "\n".join(sorted(found))
@@ -409,8 +400,8 @@ def _read_idx_dataset(paths: dict[str, Path], dataset_cfg: dict):
     return images, labels, in_test, None
 
 
-def _cifar_members(path: Path, wanted: set[str]):
-    """(base name, bytes) of the wanted members: from the extracted folder or from the archive."""
+def archive_members(path: Path, wanted: set[str]):
+    """(base name, bytes) of the wanted members: from the extracted folder or from the tar archive."""
     if path.is_dir():
         for name in sorted(wanted):
             if (path / name).is_file():
@@ -429,7 +420,7 @@ def _read_cifar10(paths: dict[str, Path], dataset_cfg: dict):
     batches, class_names = {}, None
     try:
         # The archive's or the folder's digests were checked against the published ones before unpickling.
-        for base, data in _cifar_members(path, {*names, "batches.meta"}):
+        for base, data in archive_members(path, {*names, "batches.meta"}):
             content = pickle.load(io.BytesIO(data), encoding="bytes")
             if base == "batches.meta":
                 class_names = [name.decode() for name in content[b"label_names"]]
