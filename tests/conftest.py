@@ -6,6 +6,17 @@ import pytest
 os.environ.setdefault("PYTHONHASHSEED", "0")
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models run fastest on one thread (and far faster than on two when the cores are busy)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)

@@ -27,6 +27,8 @@ from private_evolution.diffusion import sample_generators
 from private_evolution.io import Population
 from private_evolution.seeding import per_sample_seeds
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 SIZE = 16
 # Architecture variants, as the reference's flags. Channels stay multiples of 32 (group norm).
 VARIANTS = {
@@ -62,15 +64,6 @@ MODEL_FLAGS = (
     "num_head_channels", "num_heads_upsample", "use_scale_shift_norm", "resblock_updown", "use_new_attention_order",
 )
 DIFFERENCES: dict[str, dict] = {}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread (and far faster than on two when the cores are busy)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def reference_model(flags: dict, seed: int = 0, device=None):

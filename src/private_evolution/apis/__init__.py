@@ -32,11 +32,22 @@ def _diffusion_unet() -> type:
     return DiffusionUNetAPI
 
 
+def _consistency() -> type:
+    from .consistency import ConsistencyAPI
+
+    return ConsistencyAPI
+
+
 REGISTRY = Registry(
     "API",
     "pe_workflow.apis",
     API,
-    {"glyph_simulator": _glyph_simulator, "stable_diffusion": _stable_diffusion, "diffusion_unet": _diffusion_unet},
+    {
+        "glyph_simulator": _glyph_simulator,
+        "stable_diffusion": _stable_diffusion,
+        "diffusion_unet": _diffusion_unet,
+        "consistency": _consistency,
+    },
 )
 
 

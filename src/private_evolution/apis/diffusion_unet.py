@@ -50,13 +50,26 @@ class DiffusionUNetAPI(DiffusersAPI):
             extra = sorted(set(class_map) - set(self.class_names))
             if missing or extra:
                 raise PEError(
-                    f"diffusion_unet.class_map must give each of dataset.class_names a non-empty list of model "
+                    f"{self.name}.class_map must give each of dataset.class_names a non-empty list of model "
                     f"classes (missing or empty: {missing}; not a dataset class: {extra})"
                 )
             self.class_map = [[int(c) for c in class_map[name]] for name in self.class_names]
 
+    scheduler_class = "DDIMScheduler"  # a diffusers scheduler class name
+
+    def _scheduler(self, subfolder: str | None):
+        """The scheduler: a saved pipeline's (its noise schedule) or diffusers' defaults, then the config's overrides."""
+        import diffusers
+
+        scheduler_class = getattr(diffusers, self.scheduler_class)
+        scheduler_options = dict(self.options.get("scheduler") or {})
+        if subfolder:
+            base = load_pretrained(scheduler_class, self.model, "scheduler", subfolder="scheduler")
+            return scheduler_class.from_config({**base.config, **scheduler_options})
+        return scheduler_class(**scheduler_options)
+
     def _load(self):
-        from diffusers import DDIMScheduler, UNet2DModel
+        from diffusers import UNet2DModel
 
         device, dtype = self._device_and_dtype()
         subfolder = self.options.get("subfolder")
@@ -78,26 +91,20 @@ class DiffusionUNetAPI(DiffusersAPI):
         unet = unet.to(device).eval()
         if adm_record is not None:
             logger.info(
-                "diffusion_unet: '%s' is %s converted from %s (sha256 %s), folder digest %s",
-                self.model, unet_class.__name__, adm_record["source"]["name"], adm_record["source"]["sha256"][:16],
+                "%s: '%s' is %s converted from %s (sha256 %s), folder digest %s",
+                self.name, self.model, unet_class.__name__, adm_record["source"]["name"], adm_record["source"]["sha256"][:16],
                 adm_record["digest"][:16], extra={"model_digest": adm_record["digest"]},
             )
         # ADM models are sampled as the reference's DDIM samples them: epsilon re-derived from the clipped x0
         self._clipped_model_output = unet_class is not UNet2DModel
-        scheduler_options = dict(self.options.get("scheduler") or {})
-        if subfolder:
-            # a saved pipeline: the noise schedule it was trained with, then the config's overrides
-            base = load_pretrained(DDIMScheduler, self.model, "scheduler", subfolder="scheduler")
-            scheduler = DDIMScheduler.from_config({**base.config, **scheduler_options})
-        else:
-            scheduler = DDIMScheduler(**scheduler_options)
+        scheduler = self._scheduler(subfolder)
         num_classes = unet.config.num_class_embeds
         if self.class_map is not None:
             if not num_classes:
-                raise PEError(f"diffusion_unet.class_map is set but '{self.model}' is not class-conditional")
+                raise PEError(f"{self.name}.class_map is set but '{self.model}' is not class-conditional")
             bad = sorted({c for cs in self.class_map for c in cs if not 0 <= c < num_classes})
             if bad:
-                raise PEError(f"diffusion_unet.class_map has model classes {bad} outside 0..{num_classes - 1}")
+                raise PEError(f"{self.name}.class_map has model classes {bad} outside 0..{num_classes - 1}")
         return unet, scheduler, device, dtype, num_classes
 
     def _model_classes(self, labels: np.ndarray, seeds: np.ndarray, num_classes: int | None) -> np.ndarray:
@@ -137,6 +144,15 @@ class DiffusionUNetAPI(DiffusersAPI):
             ).prev_sample.to(dtype)
         return (x.float() + 1) / 2
 
+    def _redoes_anything(self, degree: float) -> bool:
+        """Whether a variation of this degree redoes at least one step (else the parent comes back)."""
+        return round(degree * int(self.options.get("steps", 100))) >= 1
+
+    def network_calls(self, degree: float | None) -> int:
+        """UNet calls per sample: of RANDOM_API (degree None) or of a variation of that degree."""
+        steps = int(self.options.get("steps", 100))
+        return steps if degree is None else (round(degree * steps) if self._redoes_anything(degree) else 0)
+
     def random_api(self, labels: np.ndarray, seeds: np.ndarray) -> Population:
         import torch
 
@@ -144,7 +160,7 @@ class DiffusionUNetAPI(DiffusersAPI):
         model_classes = self._model_classes(labels, seeds, num_classes)
         images = np.empty((len(labels), self.image_size, self.image_size, self.channels), dtype=np.uint8)
         with torch.inference_mode():
-            for begin, end in _Batches(len(labels), self.batch_size, "diffusion_unet RANDOM_API"):
+            for begin, end in _Batches(len(labels), self.batch_size, f"{self.name} RANDOM_API"):
                 out = self._denoise(None, model_classes[begin:end], seeds[begin:end], 1.0)
                 images[begin:end] = to_dataset_pixels(out, self.image_size, self.channels)
         return Population(images=images, labels=np.asarray(labels, dtype=np.int64), state={"model_class": model_classes})
@@ -153,7 +169,7 @@ class DiffusionUNetAPI(DiffusersAPI):
         import torch
 
         check_degree(degree)
-        if round(degree * int(self.options.get("steps", 100))) < 1:
+        if not self._redoes_anything(degree):
             return self._unchanged(parents)
         unet, _, device, dtype, num_classes = self.loaded()
         model_classes = parents.state.get("model_class")
@@ -161,7 +177,7 @@ class DiffusionUNetAPI(DiffusersAPI):
             model_classes = self._model_classes(parents.labels, seeds, num_classes)
         images = np.empty_like(parents.images)
         with torch.inference_mode():
-            for begin, end in _Batches(len(parents), self.batch_size, f"diffusion_unet VARIATION_API degree {degree:g}"):
+            for begin, end in _Batches(len(parents), self.batch_size, f"{self.name} VARIATION_API degree {degree:g}"):
                 start = to_model_pixels(parents.images[begin:end], unet.config.sample_size, device, dtype)
                 out = self._denoise(start, model_classes[begin:end], seeds[begin:end], degree)
                 images[begin:end] = to_dataset_pixels(out, self.image_size, self.channels)
