@@ -4,8 +4,8 @@ The reference is ``guided_diffusion`` (package ``guided-diffusion-sdk``, a test-
 dependency pinned in requirements/ci.txt): tiny random-weight models built with its
 ``create_model`` in each architecture variant, converted, and compared on the same
 inputs, timesteps and labels; then whole DDIM trajectories against its
-``ddim_sample_loop``. The largest differences are printed (pytest -s) and listed in
-benchmarks/ADM.md.
+``ddim_sample_loop``. The largest differences are printed (pytest -s) and quoted in
+config/README.md (OpenAI's ADM checkpoints).
 """
 
 from __future__ import annotations
