@@ -23,16 +23,26 @@ class FakeClock:
         return self.now
 
 
-def run_loop(total: int, seconds: float = 95.0, batch: int = 256, every: float = 10.0) -> None:
+def run_loop(total: int, seconds: float = 95.0, batch: int = 256, every: float = 10.0, total_is_public: bool = False) -> None:
     """A loop over ``total`` items in batches that takes ``seconds`` whatever ``total`` is."""
     clock = FakeClock()
-    progress = Progress(total, "effnet_lite0 embedding", every_seconds=every, clock=clock)
+    progress = Progress(total, "effnet_lite0 embedding", every_seconds=every, clock=clock, total_is_public=total_is_public)
     done = 0
     while done < total:
         step = min(batch, total - done)
         done += step
         clock.now = seconds * done / total
         progress.update(step)
+
+
+def run_decoding(total: int, seconds_per_item: float = 0.02) -> None:
+    """A loop whose every item takes the same time, as decoding or embedding images does: the
+    run time, and the fraction done at a given second, follow the total."""
+    clock = FakeClock()
+    progress = Progress(total, "decoding the image folder", clock=clock)
+    for _ in range(total):
+        clock.now += seconds_per_item
+        progress.update(1)
 
 
 def terminal_lines(capfd) -> list[str]:
@@ -46,7 +56,7 @@ def masked(line: str) -> str:
 
 def test_private_progress_prints_no_count(capfd, caplog):
     """A private stage's terminal lines for N and N + 1 private images read the same but for the
-    numbers that are times and the whole percent done: no count, no rate, no class."""
+    times: no count, no rate, no percent, no class."""
     outputs = {}
     for total in (12345, 12346):
         caplog.clear()
@@ -60,10 +70,38 @@ def test_private_progress_prints_no_count(capfd, caplog):
     assert [masked(line) for line in small] == [masked(line) for line in large]
     for line in small + large:
         assert "[embed_real private] effnet_lite0 embedding: " in line
-        assert "1234" not in line and "/s" not in line and "images" not in line
-        assert re.search(r": (\d{1,2}% done, .* elapsed, about .* left|100% done in .*)$", line), line
-    assert small[-1].endswith("100% done in 1 min 35 s")
-    assert small[0].endswith("effnet_lite0 embedding: 12% done, 12 s elapsed, about 1 min 23 s left")
+        assert "1234" not in line and "/s" not in line and "images" not in line and "%" not in line
+        assert re.search(r": (running, .* elapsed|done in .*)$", line), line
+    assert small[-1].endswith("effnet_lite0 embedding: done in 1 min 35 s")
+    assert small[0].endswith("effnet_lite0 embedding: running, 12 s elapsed")
+
+
+def test_private_progress_of_a_source_of_undeclared_size_does_not_give_the_size(capfd):
+    """Each item takes the same time (decoding a source data set of M images, M declared nowhere):
+    a percent printed at a given second would differ between M and M + 1 (25/50/75% against
+    24/49/74/99%). The lines carry only times, which are the same to the second."""
+    outputs = {}
+    for total in (1900, 1901):
+        with terminal("prepare_private", private=True):
+            run_decoding(total)
+        outputs[total] = [re.sub(r"^\S+ \S+ ", "", line) for line in terminal_lines(capfd)]
+    assert outputs[1900] == outputs[1901]
+    assert outputs[1900][-1] == "INFO [prepare_private] decoding the image folder: done in 38 s"
+    assert len(outputs[1900]) == 4
+
+
+def test_the_vote_prints_percent_done_of_its_declared_total(capfd):
+    """The vote walks dataset.num_private (or a shard of it: bounds from public values), a size
+    the config declares, so its terminal lines may say how far it got."""
+    with terminal("vote eps_1 t=1", private=True):
+        run_loop(4000, seconds=25.0, total_is_public=True)
+    lines = terminal_lines(capfd)
+    assert [masked(line) for line in lines] == [
+        "INFO [vote eps_# t=#] effnet_lite# embedding: #% done, # s elapsed, about # s left",
+        "INFO [vote eps_# t=#] effnet_lite# embedding: #% done, # s elapsed, about # s left",
+        "INFO [vote eps_# t=#] effnet_lite# embedding: done in # s",
+    ]
+    assert "4000" not in "".join(lines)
 
 
 def test_public_progress_prints_counts_and_rate(capfd):
@@ -90,9 +128,9 @@ def test_private_stage_progress_reaches_the_terminal(tmp_path, capfd):
     lines = terminal_lines(capfd)
     assert lines[0] == f"[embed_real private] reads private data: its messages are in {log} (private)"
     assert [masked(line) for line in lines[1:]] == [masked(line) for line in [
-        "stamp time INFO [embed_real private] effnet_lite0 embedding: #% done, # s elapsed, about # s left",
-        "stamp time INFO [embed_real private] effnet_lite0 embedding: #% done, # s elapsed, about # s left",
-        "stamp time INFO [embed_real private] effnet_lite0 embedding: #% done in # s",
+        "stamp time INFO [embed_real private] effnet_lite0 embedding: running, # s elapsed",
+        "stamp time INFO [embed_real private] effnet_lite0 embedding: running, # s elapsed",
+        "stamp time INFO [embed_real private] effnet_lite0 embedding: done in # s",
     ]]
     assert "5000/5000 images" in log.read_text()  # the counts stay in the private log
     assert progress_module._TERMINAL is None  # the stage's terminal ends with it
@@ -184,3 +222,22 @@ def test_image_folder_decoding_reports_progress(tmp_path, monkeypatch):
     monkeypatch.setattr(datasets, "Progress", Recorder)
     data = datasets.load_image_folder({"path": str(tmp_path), "image_size": 4, "channels": 1, "class_names": None})
     assert totals == [(5, f"decoding image_folder '{tmp_path}'")] and data.labels.tolist() == [0, 0, 0, 1, 1]
+
+
+@pytest.mark.parametrize("images_in_a", [0, 1])
+def test_a_missing_class_folder_is_reported_whatever_the_other_classes_hold(tmp_path, images_in_a):
+    """Which message reaches the terminal must not depend on private content: a class without a
+    folder is found before any folder's images are looked at, so an empty class 'a' (a private
+    fact, an error kept in the private log) never decides between the two messages."""
+    from PIL import Image
+
+    from private_evolution.datasets import load_dataset
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "b" / "0.png")
+    for index in range(images_in_a):
+        Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "a" / f"{index}.png")
+    config = {"name": "image_folder", "path": str(tmp_path), "class_names": ["a", "b", "c"], "image_size": 4, "channels": 1}
+    with pytest.raises(PublicError, match="class 'c' has no folder"):
+        load_dataset(config)

@@ -228,11 +228,14 @@ def load_image_folder(dataset_cfg: dict) -> LabelledImages:
     if not root.is_dir():
         raise PublicError(f"dataset.path '{root}' is not a folder (image_folder wants one sub-folder per class)")
     class_names = dataset_cfg.get("class_names") or class_folders(root)
+    # every check that reaches the terminal (PublicError) before any that depends on the images:
+    # which message is printed must not depend on the private data
+    for name in class_names:
+        if not (root / name).is_dir():
+            raise PublicError(f"class '{name}' has no folder '{root / name}': add it, or fix dataset.class_names")
     listed, skipped = [], []
     for label, name in enumerate(class_names):
         folder = root / name
-        if not folder.is_dir():
-            raise PublicError(f"class '{name}' has no folder '{folder}': add it, or fix dataset.class_names")
         files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
         skipped += [str(p) for p in files if p.suffix.lower() not in IMAGE_SUFFIXES]
         files = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]

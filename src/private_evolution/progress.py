@@ -6,20 +6,21 @@ stage, which :func:`private_evolution.logs.stage_logging` declares with :func:`t
 - a public stage (its log is public): ``done/total <unit>, <rate> <unit>/s, <t> left`` to the stage
   log, whose handler also writes the terminal (stderr);
 - a private stage (its log under ``private/``): that line goes only to the private log, and the
-  terminal gets ``<percent>% done, <t> elapsed, about <t> left``: no count and no rate (a loop
-  done within its first interval puts nothing on the terminal: short loops would only add noise).
+  terminal gets ``running, <t> elapsed`` and ``done in <t>``, plus the percent done and time left
+  only where the loop's total is declared public (``total_is_public``: the vote, whose total is
+  ``dataset.num_private`` or a shard of it). A loop done within its first interval puts nothing on
+  the terminal: short loops would only add noise.
 
-Why no count and no rate from a private stage: the terminal, Snakemake's log and a cluster's job
-log are outputs other people may read, and the sizes a private stage works through (the private
-split, a shard of it, the whole source data set while decoding it, the private samples of a class)
-are declared nowhere except, for the private split, ``dataset.num_private``. A count prints one, and
-a rate times the elapsed time gives it back. The percent is ``floor(100 * done / total)``, so a
-private stage's terminal lines are a function of the elapsed times and of the fraction done only:
-for a private set of N or N + 1 images they read the same but for those numbers (the test
-``test_private_progress_prints_no_count``). How long a job runs is visible anyway (Snakemake's log,
-the benchmark files); the lines add the fraction done, nothing that depends on the data's content.
-Loops over private samples advance in an order that does not follow the labels (see
-``vote.nearest_neighbor_counts``), so the fraction never marks where one class ends.
+Why no count, no rate and mostly no percent from a private stage: the terminal, Snakemake's log and
+a cluster's job log are outputs other people may read, and the sizes a private stage works through
+(the whole source data set while decoding it, the private samples of a class) are declared nowhere
+public. A count prints one, a rate times the elapsed time gives it back, and so does the percent
+done: each item takes about the same time, so the percent reached at a given second is a function
+of the total (a DP review measured it: the percent lines of decoding 2,000 or 2,001 images differ
+in most runs). What remains, when the lines come and the time the job took, is what Snakemake's
+log shows of every job anyway. Loops over private samples advance in an order that does not follow
+the labels (see ``vote.nearest_neighbor_counts``), so the vote's fraction never marks where one
+class ends.
 
 Outside a stage (a library call, a benchmark), lines go to the logger only.
 """
@@ -69,10 +70,15 @@ def duration(seconds: float) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
-def private_line(what: str, fraction: float, elapsed: float, finished: bool) -> str:
-    """A private stage's terminal line: the fraction done and times, nothing else of the run."""
+def private_line(what: str, fraction: float, elapsed: float, finished: bool, total_is_public: bool = False) -> str:
+    """A private stage's terminal line: the elapsed time, and the fraction done only where the total
+    is declared public (the vote and embed_real walk dataset.num_private or a shard of it); the
+    fraction of a size declared nowhere (the source data set while it is decoded) gives that size
+    back, within a line or two."""
     if finished:
-        return f"{what}: 100% done in {duration(elapsed)}"
+        return f"{what}: done in {duration(elapsed)}"
+    if not total_is_public:
+        return f"{what}: running, {duration(elapsed)} elapsed"
     percent = min(int(100 * fraction), 99)
     left = elapsed * (1 - fraction) / fraction if fraction > 0 else float("nan")
     return f"{what}: {percent}% done, {duration(elapsed)} elapsed, about {duration(left)} left"
@@ -84,8 +90,9 @@ class Progress:
 
     def __init__(
         self, total: int, what: str, logger: logging.Logger | None = None, every_seconds: float = EVERY_SECONDS,
-        unit: str = "images", clock=time.monotonic,
+        unit: str = "images", clock=time.monotonic, total_is_public: bool = False,
     ):
+        self.total_is_public = total_is_public
         self.total, self.what, self.unit = int(total), what, unit
         self.logger = logger or logging.getLogger("private_evolution")
         self.every_seconds, self.clock = every_seconds, clock
@@ -115,4 +122,4 @@ class Progress:
         if sink is not None and sink.private and (self.lines > 1 or elapsed >= self.every_seconds):
             fraction = self.done / self.total if self.total else 1.0
             stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-            print(f"{stamp} INFO [{sink.stage}] {private_line(self.what, fraction, elapsed, finished)}", file=sys.stderr, flush=True)
+            print(f"{stamp} INFO [{sink.stage}] {private_line(self.what, fraction, elapsed, finished, self.total_is_public)}", file=sys.stderr, flush=True)

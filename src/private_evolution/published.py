@@ -348,7 +348,7 @@ def _keras_arrays(path: Path, keras: KerasArrays) -> dict[str, np.ndarray]:
             arrays = {file: npz[key] for key, file in keras.arrays}
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as err:
         raise PublicError(
-            f"{path} is not Keras' {keras.name} (an npz with {', '.join(key for key, _ in keras.arrays)}; {err}): "
+            f"{path} is not Keras' {keras.name} (an npz with {', '.join(key for key, _ in keras.arrays)}; numpy cannot read it: {type(err).__name__}): "
             f"replace it with the file from {keras.url}, or move it away"
         ) from err
     bad = [file for file, array in arrays.items() if array.dtype != np.uint8]

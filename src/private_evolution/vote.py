@@ -120,7 +120,7 @@ def nearest_neighbor_counts(
         classes.append((label, candidates, class_features, _SEARCHERS[backend](class_features.astype(np.float32), shortlist)))
     # The private samples are walked in file order, a batch at a time (each batch split by class):
     # the progress (a fraction of the private set, on the terminal) never marks where a class ends.
-    progress = Progress(len(private_features), "nearest-neighbour vote", unit="private samples")
+    progress = Progress(len(private_features), "nearest-neighbour vote", unit="private samples", total_is_public=True)
     for begin in range(0, len(private_features), batch_size):
         batch_labels = private_labels[begin : begin + batch_size]
         for label, candidates, class_features, search in classes:
