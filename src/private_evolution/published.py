@@ -485,19 +485,27 @@ def _read_celeba(paths: dict[str, Path], dataset_cfg: dict):
                     files.append(member.rsplit("/", 1)[-1])
                     progress.update(1)
         except (zipfile.BadZipFile, OSError, EOFError) as err:
-            raise PublicError(f"{paths['img_align_celeba.zip']} is not a readable zip of JPEGs ({err}): replace it with the published file, or move it away to have it downloaded") from err
+            # the reader's own text can name an image inside the source: only its type is printed
+            raise PublicError(
+                f"{paths['img_align_celeba.zip']} is not a readable zip of JPEGs ({type(err).__name__}): replace it with "
+                "the published file, or move it away to have it downloaded"
+            ) from err
         images = np.stack(images)
         from .io import save_npz
 
         save_npz(decoded, images=images, files=np.asarray(files))
     unlisted = [f for f in files if f not in attributes or f not in partition]
     if unlisted:
-        raise PublicError(f"{len(unlisted)} CelebA images (e.g. {unlisted[0]}) are missing from list_attr_celeba.txt or list_eval_partition.txt")
+        # no count and no name: they describe what the source folder holds (the messages reach the terminal)
+        raise PublicError(
+            "the CelebA images hold files that list_attr_celeba.txt or list_eval_partition.txt do not list: "
+            f"use the published img_align_celeba folder or zip as it is ({paths['img_align_celeba.zip']})"
+        )
     absent = sorted(set(partition) - set(files))
     if absent:  # an extracted folder is checked by its names: every listed image must be there
         raise PublicError(
-            f"{len(absent)} images listed in list_eval_partition.txt (e.g. {absent[0]}) are not in "
-            f"{paths['img_align_celeba.zip']}: complete the folder from img_align_celeba.zip, or put the zip beside it"
+            f"images listed in list_eval_partition.txt are not in {paths['img_align_celeba.zip']}: complete the "
+            "folder from img_align_celeba.zip, or put the zip beside it"
         )
     labels = np.asarray([attributes[f][column] == "1" for f in files], dtype=np.int64)
     in_test = np.asarray([partition[f] != 0 for f in files])  # 0 train; 1 valid and 2 test are held out
