@@ -28,6 +28,11 @@ def test_stage_code_includes_imported_modules_transitively():
     assert "private_evolution/simulator.py" in names("vary.py")
 
 
+def test_the_lookahead_digest_covers_its_shard_and_gather_code():
+    """lookahead and lookahead_shard run one script (a shard, the whole stage, or the gather)."""
+    assert {"scripts/lookahead.py", "private_evolution/stages/lookahead.py", "private_evolution/sharding.py"} <= names("lookahead.py")
+
+
 def test_each_stage_digests_only_its_own_code():
     assert "private_evolution/vote.py" not in names("plot.py")
     assert "private_evolution/select.py" not in names("vote.py")

@@ -100,6 +100,7 @@ class ComputeConfig:
     embed_threads: int
     shards: int
     group_small_steps: bool
+    keep_intermediate: bool = True
 
 
 @dataclass(frozen=True)

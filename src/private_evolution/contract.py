@@ -92,6 +92,7 @@ POPULATION_SHARD = "shards/population_{shard}.npz"
 EMBEDDING = "embed_{embedder}.npz"
 EMBEDDING_SHARD = "shards/embed_{embedder}_{shard}.npz"
 LOOKAHEAD = "lookahead_{embedder}.npz"  # mean embeddings of each candidate's variations
+LOOKAHEAD_SHARD = "shards/lookahead_{embedder}_{shard}.npz"
 VOTES = "votes.npz"  # public under ITER for a finite epsilon, private in REFERENCE_RUN for inf
 SELECTED = "selected.npz"
 METRICS = "metrics_{embedder}.json"

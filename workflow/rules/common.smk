@@ -23,6 +23,7 @@ from private_evolution.contract import (
     ITER,
     ITER_ZERO,
     LOOKAHEAD,
+    LOOKAHEAD_SHARD,
     METRICS,
     METRICS_TABLE,
     PLOTS,
@@ -327,6 +328,37 @@ def final_outputs(exp_name):
     )
 
 
+# compute.keep_intermediate: false. Snakemake marks outputs temp() per rule, for every
+# experiment: when one experiment asks, each population, embedding and lookahead file and
+# each shard file is temp(), and the target `all` lists what is kept (kept_files): every such
+# file of the experiments that keep them all, and those of iterations 0, T // 2 and T
+# (plotted, final) of the others. Snakemake never removes a temp file that is a target.
+TEMPORARY = any(not exp.compute.keep_intermediate for exp in EXPERIMENTS.values())
+
+
+def intermediate(path):
+    return temp(path) if TEMPORARY else path
+
+
+def kept_files(exp_name):
+    """The iteration files of an experiment that stay on disk (see TEMPORARY): its cost plan's files."""
+    if not TEMPORARY:
+        return []
+    from private_evolution.plan import plan_experiment
+
+    exp = EXPERIMENTS[exp_name]
+    kept = set(grid_iterations(exp))
+    plan = plan_experiment(exp, rates={})
+    # with the files of an embedder of no fixed width (no size in the plan)
+    files = {**plan.file_iteration, **plan.unsized}
+    return sorted(
+        path
+        for path, (run, t) in files.items()
+        if run != "data"
+        and (exp.compute.keep_intermediate or (t in kept and "/shards/" not in path))
+    )
+
+
 def shard_count(wildcards):
     return exp_cfg(wildcards).compute.shards
 
@@ -477,6 +509,21 @@ def vary_params(rule_shard):
         seed=lambda w: exp_cfg(w).pe.seed,
         shard=rule_shard,
         code=code("vary", chosen_api),
+    )
+
+
+def lookahead_params(rule_shard):
+    return dict(
+        api=lambda w: api_params(exp_cfg(w)),
+        dataset=lambda w: api_target(exp_cfg(w)),
+        embedder=embedder_params,
+        # the candidates of iteration t are varied with the degree of iteration t + 1
+        degree=lambda w: exp_cfg(w).degrees[int(w.any_t)],
+        lookahead=lambda w: exp_cfg(w).pe.lookahead,
+        epsilon=run_epsilon,
+        seed=lambda w: exp_cfg(w).pe.seed,
+        shard=rule_shard,
+        code=code("lookahead", lookahead_implementations),
     )
 
 

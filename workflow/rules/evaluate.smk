@@ -15,7 +15,7 @@ rule embed_evaluation:
         images=f"{ANY_ITER}/{POPULATION}",
         weights=FEATURE_CLASSIFIER,
     output:
-        f"{ANY_ITER}/{EMBEDDING}",
+        intermediate(f"{ANY_ITER}/{EMBEDDING}"),
     log:
         job_log("embed_evaluation/{run}_iter_{any_t}_{embedder}"),
     benchmark:

@@ -46,7 +46,7 @@ rule calibrate:
 
 rule random_population_shard:
     output:
-        f"{ITER_ZERO}/{POPULATION_SHARD}",
+        intermediate(f"{ITER_ZERO}/{POPULATION_SHARD}"),
     log:
         job_log("random_population/shard_{shard}"),
     benchmark:
@@ -72,7 +72,7 @@ use rule random_population_shard as random_population with:
     input:
         unpack(sharded(lambda w: {}, f"{ITER_ZERO}/{POPULATION_SHARD}")),
     output:
-        f"{ITER_ZERO}/{POPULATION}",
+        intermediate(f"{ITER_ZERO}/{POPULATION}"),
     log:
         job_log("random_population"),
     benchmark:
@@ -89,7 +89,7 @@ rule embed_shard:
     input:
         f"{ANY_ITER}/{POPULATION}",
     output:
-        f"{ANY_ITER}/{EMBEDDING_SHARD}",
+        intermediate(f"{ANY_ITER}/{EMBEDDING_SHARD}"),
     log:
         job_log("embed/{run}_iter_{any_t}_{embedder}_shard_{shard}"),
     benchmark:
@@ -117,7 +117,7 @@ use rule embed_shard as embed with:
             )
         ),
     output:
-        f"{ANY_ITER}/{EMBEDDING}",
+        intermediate(f"{ANY_ITER}/{EMBEDDING}"),
     log:
         job_log("embed/{run}_iter_{any_t}_{embedder}"),
     benchmark:
@@ -130,35 +130,49 @@ use rule embed_shard as embed with:
         shard=None,
 
 
-rule lookahead:
+rule lookahead_shard:
     input:
-        f"{ANY_ITER}/{POPULATION}",
+        population=f"{ANY_ITER}/{POPULATION}",
     output:
-        f"{ANY_ITER}/{LOOKAHEAD}",
+        intermediate(f"{ANY_ITER}/{LOOKAHEAD_SHARD}"),
     log:
-        job_log("lookahead/{run}_iter_{any_t}_{embedder}"),
+        job_log("lookahead/{run}_iter_{any_t}_{embedder}_shard_{shard}"),
     benchmark:
-        job_benchmark("lookahead/{run}_iter_{any_t}_{embedder}")
+        job_benchmark("lookahead/{run}_iter_{any_t}_{embedder}_shard_{shard}")
     priority: PRIORITY_LOOP
-    group:
-        cluster_group("lookahead")
     conda:
         "../../envs/pe.yaml"
     threads: lambda w: EXPERIMENTS[w.exp].compute.embed_threads
     resources:
         gpu=lambda w: gpus(w, "lookahead"),
     params:
-        api=lambda w: api_params(exp_cfg(w)),
-        dataset=lambda w: api_target(exp_cfg(w)),
-        embedder=embedder_params,
-        # the candidates of iteration t are varied with the degree of iteration t + 1
-        degree=lambda w: exp_cfg(w).degrees[int(w.any_t)],
-        lookahead=lambda w: exp_cfg(w).pe.lookahead,
-        epsilon=run_epsilon,
-        seed=lambda w: exp_cfg(w).pe.seed,
-        code=code("lookahead", lookahead_implementations),
+        **lookahead_params(shard_of),
     script:
         stage_script("lookahead")
+
+
+# With compute.shards > 1 each shard varies and embeds its run of whole chunks of candidates
+# (stages/lookahead.py) and this job concatenates their mean embeddings.
+use rule lookahead_shard as lookahead with:
+    input:
+        unpack(
+            sharded(
+                {"population": f"{ANY_ITER}/{POPULATION}"},
+                f"{ANY_ITER}/{LOOKAHEAD_SHARD}",
+            )
+        ),
+    output:
+        intermediate(f"{ANY_ITER}/{LOOKAHEAD}"),
+    log:
+        job_log("lookahead/{run}_iter_{any_t}_{embedder}"),
+    benchmark:
+        job_benchmark("lookahead/{run}_iter_{any_t}_{embedder}")
+    group:
+        cluster_group("lookahead")
+    resources:
+        gpu=lambda w: gathering_gpus(w, "lookahead"),
+    params:
+        **lookahead_params(None),
 
 
 rule vote_shard:
@@ -251,7 +265,7 @@ rule vary_shard:
     input:
         unpack(vary_inputs),
     output:
-        f"{RUN_ITER}/{POPULATION_SHARD}",
+        intermediate(f"{RUN_ITER}/{POPULATION_SHARD}"),
     log:
         job_log("vary/{run}_iter_{t}_shard_{shard}"),
     benchmark:
@@ -273,7 +287,7 @@ use rule vary_shard as vary with:
     input:
         unpack(sharded(vary_inputs, f"{RUN_ITER}/{POPULATION_SHARD}")),
     output:
-        f"{RUN_ITER}/{POPULATION}",
+        intermediate(f"{RUN_ITER}/{POPULATION}"),
     log:
         job_log("vary/{run}_iter_{t}"),
     benchmark:

@@ -50,6 +50,17 @@ use rule embed as embed_reference with:
         run=REFERENCE_RUN,
 
 
+use rule lookahead_shard as lookahead_shard_reference with:
+    log:
+        job_log("lookahead/{run}_iter_{any_t}_{embedder}_shard_{shard}", private=True),
+    benchmark:
+        job_benchmark(
+            "lookahead/{run}_iter_{any_t}_{embedder}_shard_{shard}", private=True
+        )
+    wildcard_constraints:
+        run=REFERENCE_RUN,
+
+
 use rule lookahead as lookahead_reference with:
     log:
         job_log("lookahead/{run}_iter_{any_t}_{embedder}", private=True),
