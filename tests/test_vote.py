@@ -147,3 +147,112 @@ def test_the_vote_works_without_faiss():
     synthetic_labels, private_labels = np.arange(90) % 3, rng.integers(0, 3, 500)
     with_faiss = nearest_neighbor_counts(private, private_labels, synthetic, synthetic_labels, k=2, backend="faiss")
     assert with_faiss.tolist() == out["numpy"]
+
+
+def _with_duplicates(rng, copies=12, dim=24, others=40):
+    """A class whose nearest candidate to every private sample exists in many exact copies,
+    more than the float32 shortlist holds: the case where batch-dependent float32 rounding
+    picks different copies for different batches."""
+    centre = rng.normal(size=dim)
+    synthetic = np.concatenate([rng.normal(size=(others, dim)) * 3.0, np.repeat(centre[None], copies, 0)])
+    synthetic = synthetic[rng.permutation(len(synthetic))]
+    private = centre + 0.05 * rng.normal(size=(301, dim))
+    return synthetic, private
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch", "faiss"])
+@pytest.mark.parametrize("k", [1, 3])
+def test_each_private_sample_votes_the_same_whatever_its_batch(rng, backend, k):
+    """Sensitivity: a private sample's k votes depend on it and the candidates alone. Counts
+    of the whole set, at any batch size, equal the sum of each sample's votes searched alone,
+    and adding one private sample changes the counts by exactly its own k votes."""
+    synthetic, private = _with_duplicates(rng)
+    labels_syn, labels_priv = np.zeros(len(synthetic), int), np.zeros(len(private), int)
+
+    def counts(features, batch_size):
+        return nearest_neighbor_counts(features, labels_priv[: len(features)], synthetic, labels_syn, k=k,
+                                       batch_size=batch_size, backend=backend)
+
+    alone = [counts(private[i : i + 1], 1) for i in range(len(private))]
+    for batch_size in (1, 7, 64, 1024):
+        assert np.array_equal(counts(private, batch_size), np.sum(alone, axis=0)), batch_size
+    without_last = counts(private[:-1], 64)
+    assert np.abs(counts(private, 64) - without_last).sum() == k
+    # the duplicates' votes go to the lowest-index copies, as an exact search over all would
+    copies = np.flatnonzero((synthetic == synthetic[np.argmax(np.sum(alone, axis=0))]).all(axis=1))
+    assert np.sum(alone, axis=0)[copies].tolist() == [len(private)] * k + [0] * (len(copies) - k)
+
+
+def test_unproven_shortlists_are_searched_exactly(rng, monkeypatch):
+    """Where the shortlist cannot be proven to hold the k nearest (more exact duplicates than
+    it has room for), the answer is the exact float64 search over the whole class, ties to
+    the lower index; where it can, the shortlist's answer is that same answer."""
+    from private_evolution import vote
+
+    synthetic, private = _with_duplicates(rng, copies=9)
+    scans, exact_scan = [], vote._exact_scan
+    monkeypatch.setattr(vote, "_exact_scan", lambda *a: scans.append(1) or exact_scan(*a))
+    shortlist = vote._SEARCHERS["numpy"](synthetic.astype(np.float32), 2 + vote.RERANK_MARGIN)(private.astype(np.float32))
+    largest_norm = float(np.sqrt((synthetic**2).sum(1).max()))
+    nearest = vote._k_nearest(private, synthetic, shortlist, 2, largest_norm)
+    everything = np.broadcast_to(np.arange(len(synthetic)), (len(private), len(synthetic)))
+    exact = vote._k_smallest(vote._pair_distances(private, synthetic[everything]), everything, 2)
+    assert np.array_equal(nearest, exact)
+    assert len(scans) == len(private)  # 9 equal copies, 6 places: no shortlist is provable
+    # far from the duplicates every shortlist is proven and no query is scanned
+    scans.clear()
+    spread = rng.normal(size=(60, 24)) * 3.0
+    queries = spread[:20] + 0.01 * rng.normal(size=(20, 24))
+    shortlist = vote._SEARCHERS["numpy"](spread.astype(np.float32), 6)(queries.astype(np.float32))
+    nearest = vote._k_nearest(queries, spread, shortlist, 2, float(np.sqrt((spread**2).sum(1).max())))
+    everything = np.broadcast_to(np.arange(60), (20, 60))
+    assert np.array_equal(nearest, vote._k_smallest(vote._pair_distances(queries, spread[everything]), everything, 2))
+    assert scans == []
+
+
+def test_pair_distances_do_not_depend_on_their_neighbours(rng):
+    from private_evolution.vote import _pair_distances
+
+    table, queries = rng.normal(size=(37, 203)) * 5, rng.normal(size=(11, 203))
+    everything = _pair_distances(queries, np.broadcast_to(table, (11, 37, 203)).copy())
+    for q in (0, 5, 10):
+        for rows in (slice(0, 1), slice(3, 30), slice(36, 37)):
+            assert np.array_equal(_pair_distances(queries[q : q + 1], table[rows][None]), everything[q : q + 1, rows])
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch", "faiss"])
+def test_float32_scores_stay_within_the_error_bound(rng, backend):
+    """The bound the shortlist's proof rests on holds for each backend's float32 scores,
+    with large norms (an offset) where cancellation is worst."""
+    from private_evolution.vote import _SEARCHERS, _pair_distances, float32_error_bound
+
+    dim = 300
+    table = rng.normal(size=(200, dim)) + 40.0
+    queries = rng.normal(size=(64, dim)) + 40.0
+    bound = float32_error_bound(np.sqrt((queries**2).sum(1)), float(np.sqrt((table**2).sum(1).max())), dim)
+    exact = _pair_distances(queries, np.broadcast_to(table, (64, 200, dim)).copy()) - (queries**2).sum(1)[:, None]
+    scores = _float32_scores(backend, table.astype(np.float32), queries.astype(np.float32))
+    offset = scores - exact  # faiss includes ||q||^2 in float32: compare the ranking-relevant part
+    if backend == "faiss":
+        offset = offset - np.median(offset, axis=1, keepdims=True)
+    assert (np.abs(offset) <= bound[:, None]).all()
+    assert np.abs(offset).max() > 0  # float32 did round: the comparison is not vacuous
+    assert _SEARCHERS[backend]  # the backend exists under that name
+
+
+def _float32_scores(backend, table, queries):
+    if backend == "numpy":
+        return np.einsum("ij,ij->i", table, table)[None, :] - 2.0 * (queries @ table.T)
+    if backend == "torch":
+        import torch
+
+        t, q = torch.from_numpy(table), torch.from_numpy(queries)
+        return ((t * t).sum(1)[None, :] - 2.0 * (q @ t.T)).numpy()
+    import faiss
+
+    index = faiss.IndexFlatL2(table.shape[1])
+    index.add(table)
+    distances, ids = index.search(queries, len(table))
+    scores = np.empty_like(distances)
+    np.put_along_axis(scores, ids, distances, axis=1)
+    return scores - (queries.astype(np.float64) ** 2).sum(1)[:, None]

@@ -6,6 +6,14 @@ Every private sample votes for its k nearest synthetic samples of its own class
 is added to every count, the threshold H is subtracted and the result clipped at 0.
 Classes partition the private set, so per-class votes compose in parallel and
 the whole histogram has the L2 sensitivity of one class's histogram.
+
+That sensitivity (one sample moves k counts by 1) needs each sample's k votes to be
+a function of that sample and the candidates only: never of the batch, the shard or
+the other private samples searched beside it. Float32 search does not give that (its
+rounding changes with the matrix shape, and with exact duplicates among the
+candidates it picks different copies), so the k come from float64 distances computed
+per pair in one fixed way, and the float32 shortlist is trusted only where a rounding
+bound proves it complete (see :func:`_k_nearest`).
 """
 
 from __future__ import annotations
@@ -21,6 +29,13 @@ NN_BACKENDS = ("numpy", "torch", "faiss")
 # float64 distances: float32 rounding differs between BLAS, torch and faiss, and in
 # high dimension near-ties are common, so without the re-rank they disagree.
 RERANK_MARGIN = 4
+# A float32 shortlist is only trusted when it provably holds every candidate that can rank
+# among a query's k nearest; otherwise that query is searched exactly over its whole class.
+# The float32 scores depend on the batch a query is searched in (BLAS kernels differ by shape
+# and position), so without the proof one private sample's presence could move another
+# sample's votes between exact duplicates: a sensitivity above k.
+_FLOAT32_UNIT_ROUNDOFF = 2.0**-24
+_EXACT_SCAN_BYTES = 64 * 2**20
 
 
 def _numpy_nearest(candidates: np.ndarray, k: int):
@@ -40,6 +55,8 @@ def _torch_nearest(candidates: np.ndarray, k: int):
     import torch
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    # float32 products in full precision (no TF32 on CUDA): float32_error_bound assumes them.
+    torch.set_float32_matmul_precision("highest")
     table = torch.from_numpy(candidates).to(device)
     norms = (table * table).sum(dim=1)
 
@@ -62,6 +79,8 @@ def _faiss_nearest(candidates: np.ndarray, k: int):
         ) from err
 
     index = faiss.IndexFlatL2(candidates.shape[1])
+    # A GPU flat index computes in float32 unless asked for float16 (we never ask): the
+    # bound of float32_error_bound holds for it as for the CPU index.
     if hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0:
         index = faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, index)
     index.add(np.ascontiguousarray(candidates))
@@ -89,7 +108,13 @@ def nearest_neighbor_counts(
     Exact search by any backend: ``numpy`` (BLAS matmul), ``torch`` (matmul, on
     CUDA when available) or ``faiss`` (IndexFlatL2, on GPU when faiss has one)
     shortlists k + RERANK_MARGIN candidates in float32; the final k come from
-    exact float64 distances, so every backend gives the same counts.
+    float64 distances (one fixed computation per pair), ties to the lower index.
+    A query whose shortlist cannot be proven to hold all its k nearest (exact
+    duplicates or near-ties beyond the float32 error bound) is searched exactly
+    over its class instead. Each private sample's k votes are therefore a function
+    of that sample and the candidates alone, never of the batch it was searched in
+    or of the other private samples (the sensitivity the accountant assumes), and
+    every backend, batch size and shard count gives the same counts.
 
     This array is private: it must only ever be passed to :func:`noisy_histogram`
     (or saved under ``results/*/private/``).
@@ -117,30 +142,83 @@ def nearest_neighbor_counts(
             )
         class_features = synthetic_features[candidates]
         shortlist = min(k + RERANK_MARGIN, len(candidates))
-        classes.append((label, candidates, class_features, _SEARCHERS[backend](class_features.astype(np.float32), shortlist)))
+        search = _SEARCHERS[backend](class_features.astype(np.float32), shortlist)
+        largest_norm = float(np.sqrt(np.square(class_features, dtype=np.float64).sum(axis=1).max()))
+        classes.append((label, candidates, class_features, search, largest_norm))
     # The private samples are walked in file order, a batch at a time (each batch split by class):
     # the progress (a fraction of the private set, on the terminal) never marks where a class ends.
     progress = Progress(len(private_features), "nearest-neighbour vote", unit="private samples", total_is_public=True)
     for begin in range(0, len(private_features), batch_size):
         batch_labels = private_labels[begin : begin + batch_size]
-        for label, candidates, class_features, search in classes:
+        for label, candidates, class_features, search, largest_norm in classes:
             voters = begin + np.flatnonzero(batch_labels == label)
             if len(voters) == 0:
                 continue
-            batch = private_features[voters]
-            nearest = _exact_rerank(batch, class_features, search(batch.astype(np.float32)), k)
+            batch = private_features[voters].astype(np.float64)
+            nearest = _k_nearest(batch, class_features, search(batch.astype(np.float32)), k, largest_norm)
             np.add.at(counts, candidates[nearest.ravel()], 1)
         progress.update(len(batch_labels))
     return counts
 
 
-def _exact_rerank(queries: np.ndarray, table: np.ndarray, shortlist: np.ndarray, k: int) -> np.ndarray:
-    """The k nearest of each query's shortlist by float64 distance; exact ties go to the lower index."""
-    shortlist = np.sort(shortlist, axis=1)  # index order first, so the stable sort breaks ties by index
-    differences = table[shortlist].astype(np.float64) - queries[:, None, :].astype(np.float64)
-    distances = np.einsum("bmd,bmd->bm", differences, differences)
-    order = np.argsort(distances, axis=1, kind="stable")[:, :k]
-    return np.take_along_axis(shortlist, order, axis=1)
+def _pair_distances(queries: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Squared L2 distances, float64, (b, d) x (b, m, d) -> (b, m). Each value is computed
+    the same way whatever b and m are (elementwise differences, then numpy's fixed
+    summation over the contiguous last axis), so a pair's distance never depends on
+    which other pairs were computed beside it."""
+    differences = rows.astype(np.float64) - queries[:, None, :]
+    return np.square(differences).sum(axis=2)
+
+
+def _k_smallest(distances: np.ndarray, ids: np.ndarray, k: int) -> np.ndarray:
+    """Per row, the k ids of smallest distance; exact ties go to the lower id."""
+    order = np.argsort(ids, axis=1, kind="stable")  # id order first, so the stable sort breaks ties by id
+    ids, distances = np.take_along_axis(ids, order, axis=1), np.take_along_axis(distances, order, axis=1)
+    return np.take_along_axis(ids, np.argsort(distances, axis=1, kind="stable")[:, :k], axis=1)
+
+
+def float32_error_bound(query_norms: np.ndarray, largest_norm: float, dim: int) -> np.ndarray:
+    """An upper bound, per query, on how far any backend's float32 ranking score of a
+    candidate (||c||^2 - 2 q.c, with or without ||q||^2) can lie from the float64 squared
+    distance minus ||q||^2: the inputs' rounding to float32, then sums of dim products in
+    any order and with or without fused multiply-adds (|error| <= gamma_dim * sum of
+    |terms| <= gamma_dim * (||q|| + ||c||)^2), with room for the few final additions and
+    the float64 computation's own rounding."""
+    unit = _FLOAT32_UNIT_ROUNDOFF
+    gamma = (dim + 8) * unit / (1.0 - (dim + 8) * unit)
+    return 1.25 * (gamma + 8 * unit) * (query_norms + largest_norm) ** 2
+
+
+def _k_nearest(queries: np.ndarray, table: np.ndarray, shortlist: np.ndarray, k: int, largest_norm: float) -> np.ndarray:
+    """The k nearest rows of ``table`` for each query (float64 distances, ties to the lower
+    index), from the backend's float32 shortlist where it provably holds them, else by
+    an exact scan of the whole table.
+
+    A candidate outside the shortlist scores at least as much in float32 as every one
+    inside, so its float64 distance is at least (the shortlist's largest) - 2 x bound. When
+    that exceeds the shortlist's k-th distance, nothing outside can rank or tie among the k
+    nearest: the shortlist's answer is the whole table's answer."""
+    if shortlist.shape[1] == len(table):
+        return _k_smallest(_pair_distances(queries, table[shortlist]), shortlist, k)
+    distances = _pair_distances(queries, table[shortlist])
+    kth = np.partition(distances, k - 1, axis=1)[:, k - 1]
+    bound = float32_error_bound(np.sqrt(np.square(queries).sum(axis=1)), largest_norm, table.shape[1])
+    proven = distances.max(axis=1) - 2.0 * bound > kth
+    nearest = np.empty((len(queries), k), dtype=np.int64)
+    nearest[proven] = _k_smallest(distances[proven], shortlist[proven], k)
+    for row in np.flatnonzero(~proven):
+        nearest[row] = _exact_scan(queries[row], table, k)
+    return nearest
+
+
+def _exact_scan(query: np.ndarray, table: np.ndarray, k: int) -> np.ndarray:
+    """The k nearest rows of ``table`` to one query by float64 distance over every row,
+    a block of rows at a time (bounded memory), ties to the lower index."""
+    block = max(1, _EXACT_SCAN_BYTES // (8 * table.shape[1]))
+    distances = np.concatenate(
+        [_pair_distances(query[None, :], table[begin : begin + block][None])[0] for begin in range(0, len(table), block)]
+    )
+    return _k_smallest(distances[None, :], np.arange(len(table))[None, :], k)[0]
 
 
 def noisy_histogram(counts: np.ndarray, sigma: float, seed: int, key: str) -> np.ndarray:
