@@ -256,3 +256,45 @@ def _float32_scores(backend, table, queries):
     scores = np.empty_like(distances)
     np.put_along_axis(scores, ids, distances, axis=1)
     return scores - (queries.astype(np.float64) ** 2).sum(1)[:, None]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch", "faiss"])
+@pytest.mark.parametrize("scale", [1e20, 1e-30])
+def test_no_shortlist_is_trusted_outside_float32s_range(rng, backend, scale):
+    """The rounding bound is relative: it says nothing where float32 overflows (squares of
+    norm-1e20 embeddings are inf, so the scores are inf or NaN whatever the float64 distances)
+    or flushes to zero (norm-1e-30 embeddings all score 0). There the vote must still be the
+    exact search, for each sample alone and for the whole set at any batch size."""
+    synthetic = rng.normal(size=(20, 8)) * scale
+    private = synthetic[rng.integers(0, 20, 12)] + rng.normal(size=(12, 8)) * scale * 0.01
+    labels_syn, labels_priv = np.zeros(20, int), np.zeros(12, int)
+    exact = np.zeros(20, int)
+    np.add.at(exact, np.argsort(((private[:, None] - synthetic[None]) ** 2).sum(-1), 1, kind="stable")[:, 0], 1)
+    with np.errstate(all="ignore"):
+        for batch_size in (1, 5, 64):
+            counts = nearest_neighbor_counts(private, labels_priv, synthetic, labels_syn, batch_size=batch_size, backend=backend)
+            assert counts.tolist() == exact.tolist(), batch_size
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch", "faiss"])
+def test_a_sample_never_votes_twice_for_one_candidate(backend):
+    """faiss answers id -1 for a query whose distances are NaN; where the shortlist is the whole
+    class those ids must not become k votes for one candidate (an L2 sensitivity of k, not
+    sqrt(k)). Embeddings are checked for NaN when loaded: this guards the function itself."""
+    synthetic = np.arange(18, dtype=float).reshape(6, 3)
+    private = np.array([[np.nan, 0.0, 0.0]])
+    with np.errstate(all="ignore"):
+        counts = nearest_neighbor_counts(private, np.zeros(1, int), synthetic, np.zeros(6, int), k=3, backend=backend)
+    assert counts.max() == 1 and counts.sum() == 3
+
+
+def test_pair_distances_do_not_depend_on_the_memory_layout(rng):
+    """A Fortran-ordered or float32 table gives the same bits as a C-ordered float64 one:
+    numpy would sum a strided last axis in another order."""
+    from private_evolution.vote import _pair_distances
+
+    table, query = rng.normal(size=(40, 300)) * 10.0 ** rng.uniform(-3, 3, size=300), rng.normal(size=(1, 300))
+    reference = _pair_distances(query, table[None])
+    assert np.array_equal(_pair_distances(query, np.asfortranarray(table)[None]), reference)
+    single = table.astype(np.float32)
+    assert np.array_equal(_pair_distances(query, np.asfortranarray(single)[None]), _pair_distances(query, single[None]))

@@ -165,8 +165,9 @@ def _pair_distances(queries: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Squared L2 distances, float64, (b, d) x (b, m, d) -> (b, m). Each value is computed
     the same way whatever b and m are (elementwise differences, then numpy's fixed
     summation over the contiguous last axis), so a pair's distance never depends on
-    which other pairs were computed beside it."""
-    differences = rows.astype(np.float64) - queries[:, None, :]
+    which other pairs were computed beside it. C order whatever the inputs' layout: numpy sums a
+    strided axis in another order, which changes the last bits."""
+    differences = np.subtract(rows, queries[:, None, :], dtype=np.float64, order="C")
     return np.square(differences).sum(axis=2)
 
 
@@ -183,10 +184,17 @@ def float32_error_bound(query_norms: np.ndarray, largest_norm: float, dim: int) 
     distance minus ||q||^2: the inputs' rounding to float32, then sums of dim products in
     any order and with or without fused multiply-adds (|error| <= gamma_dim * sum of
     |terms| <= gamma_dim * (||q|| + ||c||)^2), with room for the few final additions and
-    the float64 computation's own rounding."""
+    the float64 computation's own rounding. That bound is relative, so it holds only inside
+    float32's range: where a score could overflow (squares above 2^120, near float32's 2^128)
+    the bound is infinite (no shortlist is trusted), and results that underflow (even flushed
+    to zero, as some kernels do) add an absolute error of 2^-126 per input and per operation."""
     unit = _FLOAT32_UNIT_ROUNDOFF
     gamma = (dim + 8) * unit / (1.0 - (dim + 8) * unit)
-    return 1.25 * (gamma + 8 * unit) * (query_norms + largest_norm) ** 2
+    scale = query_norms + largest_norm
+    relative = 1.25 * (gamma + 8 * unit) * scale**2
+    underflow = 8 * (dim + 8) * 2.0**-126 * (1.0 + scale)
+    valid = (scale < 2.0**60) & ((dim + 8) * unit < 0.5)  # gamma's formula needs (dim + 8) u < 1
+    return np.where(valid, relative + underflow, np.inf)
 
 
 def _k_nearest(queries: np.ndarray, table: np.ndarray, shortlist: np.ndarray, k: int, largest_norm: float) -> np.ndarray:
@@ -198,12 +206,13 @@ def _k_nearest(queries: np.ndarray, table: np.ndarray, shortlist: np.ndarray, k:
     inside, so its float64 distance is at least (the shortlist's largest) - 2 x bound. When
     that exceeds the shortlist's k-th distance, nothing outside can rank or tie among the k
     nearest: the shortlist's answer is the whole table's answer."""
-    if shortlist.shape[1] == len(table):
-        return _k_smallest(_pair_distances(queries, table[shortlist]), shortlist, k)
+    if shortlist.shape[1] == len(table):  # every row: the backend's ids (faiss answers -1 for NaN) are not needed
+        everything = np.broadcast_to(np.arange(len(table)), shortlist.shape)
+        return _k_smallest(_pair_distances(queries, table[everything]), everything, k)
     distances = _pair_distances(queries, table[shortlist])
     kth = np.partition(distances, k - 1, axis=1)[:, k - 1]
     bound = float32_error_bound(np.sqrt(np.square(queries).sum(axis=1)), largest_norm, table.shape[1])
-    proven = distances.max(axis=1) - 2.0 * bound > kth
+    proven = (distances.max(axis=1) - 2.0 * bound > kth) & (shortlist >= 0).all(axis=1)
     nearest = np.empty((len(queries), k), dtype=np.int64)
     nearest[proven] = _k_smallest(distances[proven], shortlist[proven], k)
     for row in np.flatnonzero(~proven):
