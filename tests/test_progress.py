@@ -241,3 +241,25 @@ def test_a_missing_class_folder_is_reported_whatever_the_other_classes_hold(tmp_
     config = {"name": "image_folder", "path": str(tmp_path), "class_names": ["a", "b", "c"], "image_size": 4, "channels": 1}
     with pytest.raises(PublicError, match="class 'c' has no folder"):
         load_dataset(config)
+
+
+def test_a_private_stages_warnings_stay_in_its_private_log(tmp_path, capfd):
+    """A library's warning can tell of the private data (PIL on one private palette PNG, numpy on one
+    embedding beyond float32): in a private stage it goes to the private log, never the terminal."""
+    import sys
+    import warnings
+
+    def to_stderr(message, category, filename, lineno, file=None, line=None):
+        print(warnings.formatwarning(message, category, filename, lineno, line), file=sys.stderr, end="")
+
+    log = tmp_path / "results" / "x" / "private" / "logs" / "prepare_private.log"
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = to_stderr  # as Python shows them outside pytest, which records them itself
+        with stage_logging(str(log), "prepare_private"):
+            warnings.warn("Palette images with Transparency expressed in bytes should be converted to RGBA images")
+        assert "Palette" not in capfd.readouterr().err
+        assert "UserWarning: Palette images with Transparency" in log.read_text()
+        with stage_logging(str(tmp_path / "logs" / "select.log"), "select"):  # a public stage's stay visible
+            warnings.warn("a public remark")
+        assert "a public remark" in capfd.readouterr().err

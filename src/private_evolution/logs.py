@@ -4,7 +4,7 @@ A :class:`PEError` (bad input, bad config) ends the job with its message and
 exit code 1 instead of a traceback: the message already says what to fix.
 
 Jobs that read private data log under ``results/{exp}/private/logs/``: their
-messages (file names, counts, errors quoting the data) stay there, and stderr,
+messages (file names, counts, errors quoting the data, libraries' warnings) stay there, and stderr,
 which Snakemake, SLURM and the user's terminal keep elsewhere, gets a line saying
 where to look, progress lines without counts (progress.py), and the message of a
 :class:`PublicError` (a file or config error that quotes nothing of the data), so
@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import warnings
 from pathlib import Path
 
 from . import PEError, PublicError
@@ -46,7 +47,7 @@ def stage_logging(log_path: str | None, stage: str):
     if private:
         print(f"[{stage}] reads private data: its messages are in {log_path} (private)", file=sys.stderr)
     try:
-        with terminal(stage, private):
+        with terminal(stage, private), _warnings_to_log(logger, private):
             yield logger
     except PEError as err:
         logger.error("%s", err)
@@ -65,3 +66,17 @@ def stage_logging(log_path: str | None, stage: str):
         for handler in handlers:
             logger.removeHandler(handler)
             handler.close()
+
+
+@contextlib.contextmanager
+def _warnings_to_log(logger: logging.Logger, private: bool):
+    """A private stage's warnings go to its private log only: whether a library warns can tell
+    of the data (PIL on one private palette PNG, numpy on one embedding beyond float32)."""
+    if not private:
+        yield
+        return
+    with warnings.catch_warnings():
+        warnings.showwarning = lambda message, category, filename, lineno, file=None, line=None: logger.warning(
+            "%s: %s (%s:%d)", category.__name__, message, filename, lineno
+        )
+        yield
