@@ -3,9 +3,13 @@
 Nothing here downloads: the architectures are built from their configs (the
 real diffusers / transformers classes) and saved to a local folder, which the
 APIs then load through the same ``model:`` option users set. ``tiny`` sizes
-run in CI on a CPU; ``sd15`` and ``imagenet64_270m`` are the full
-architectures of Stable Diffusion 1.5 and of improved diffusion's 64x64
-class-conditional ImageNet model (the paper's CIFAR-10 API), for the GPU check.
+run in CI on a CPU; ``sd15`` is the full architecture of Stable Diffusion 1.5,
+for the GPU check. ``save_adm`` writes the real ADM architecture of a preset
+(``ADMUNet2DModel``, e.g. improved diffusion's 270M class-conditional ImageNet-64
+model, the paper's CIFAR-10 generator) as the folder ``convert_adm`` writes;
+``imagenet64_270m`` is a stock ``UNet2DModel`` of about that size, an
+approximation only (it fixes the head dimension where the real model fixes the
+head count).
 """
 
 from __future__ import annotations
@@ -78,8 +82,9 @@ UNET_SIZES = {
     "tiny": dict(sample_size=16, block_out_channels=(8, 16), layers_per_block=1, norm_num_groups=4,
                  attention_head_dim=4, down_block_types=("DownBlock2D", "AttnDownBlock2D"),
                  up_block_types=("AttnUpBlock2D", "UpBlock2D")),
-    # improved diffusion's ImageNet 64x64 class-conditional model: 192 channels, 3 res blocks, mult (1, 2, 3, 4),
-    # attention at 32, 16 and 8, learned variance (6 output channels), 1000 classes
+    # about the size of improved diffusion's ImageNet 64x64 class-conditional model (192 channels, 3 res blocks,
+    # mult (1, 2, 3, 4), learned variance, 1000 classes) as a stock UNet2DModel: an approximation (attention
+    # at 32, 16 and 8 with 64-d heads; the real model, save_adm's, has 4 heads at 16 and 8)
     "imagenet64_270m": dict(sample_size=64, block_out_channels=(192, 384, 576, 768), layers_per_block=3,
                             attention_head_dim=64, down_block_types=("DownBlock2D",) + ("AttnDownBlock2D",) * 3,
                             up_block_types=("AttnUpBlock2D",) * 3 + ("UpBlock2D",)),
@@ -101,6 +106,47 @@ def save_unet(folder: Path, size: str = "tiny", num_class_embeds: int | None = 1
     else:
         unet.save_pretrained(str(folder))
     return folder
+
+
+def save_adm(folder: Path, preset: str = "imagenet64_cond_270M_250K", overrides: dict | None = None,
+             seed: int = 0, device: str = "cpu") -> dict:
+    """A preset's real ADM architecture (``ADMUNet2DModel``) with random weights, written as
+    ``convert_adm`` writes a converted checkpoint: ``unet/``, ``scheduler/`` (the preset's
+    DDIMScheduler) and ``adm_conversion.json`` (whose source names no checkpoint: random
+    weights). The diffusion_unet API loads it through its ``model`` option like a real
+    conversion. Returns the record. ``device``: where the weights are initialised (fast on CUDA).
+    """
+    import hashlib
+    import json
+
+    import torch
+    from diffusers import DDIMScheduler
+
+    from private_evolution import adm
+    from private_evolution.adm_unet import ADMUNet2DModel
+
+    flags = adm.resolve_flags(preset, overrides)
+    torch.manual_seed(seed)
+    with torch.device(device):
+        model = ADMUNet2DModel(**adm.model_config(flags)).eval()
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder / adm.UNET_FOLDER, safe_serialization=True)
+    DDIMScheduler(**adm.scheduler_config(flags)).save_pretrained(folder / adm.SCHEDULER_FOLDER)
+    files = adm.folder_files(folder)
+    label = f"random weights, seed {seed} (benchmarks/diffusers_models.py)"
+    record = {
+        "source": {"path": label, "name": label, "sha256": hashlib.sha256(label.encode()).hexdigest()},
+        "preset": preset,
+        "flags": flags,
+        "ignored_flags": {},
+        "model_class": type(model).__name__,
+        "parameters": parameter_count(model),
+        "files": files,
+        "digest": adm.folder_digest(files),
+    }
+    (folder / adm.CONVERSION_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    return record
 
 
 def parameter_count(module) -> int:

@@ -132,7 +132,14 @@ def test_the_command_line_and_the_workflow_print_the_plan(tmp_path):
     (plan,) = json.loads(result.stdout)
     assert plan["name"] == "cifar10" and plan["calls"]["lookahead"] == 30_800_000 and not plan["missing"]
     text = subprocess.run(command, capture_output=True, text=True, cwd=REPO, check=True).stdout
-    assert "NOT MEASURED" in text and "lookahead VARIATION_API     400,000" in text
+    assert "lookahead VARIATION_API     400,000" in text
+    # benchmarks/throughput.yaml's figures for this config are measured ones, each with its source
+    assert "NOT MEASURED" not in text and "rate diffusion_unet on gpu: 1,157;" in text and "GPU_DIFFUSERS.md" in text
+    # a figure marked measured: false is printed as an orientation figure
+    table = tmp_path / "throughput.yaml"
+    table.write_text("apis: {diffusion_unet: {gpu: {image_steps_per_s: 900, measured: false, source: a guess}}}\n")
+    text = subprocess.run([*command, "--throughput", str(table)], capture_output=True, text=True, cwd=REPO, check=True).stdout
+    assert "rate diffusion_unet on gpu: 900 (NOT MEASURED: an orientation figure); a guess" in text
     # without --replace-workflow-config the default experiment is planned too, as snakemake would run it
     both = subprocess.run(command[:-1], capture_output=True, text=True, cwd=REPO, check=True).stdout
     assert "Experiment default:" in both and "Experiment cifar10:" in both
