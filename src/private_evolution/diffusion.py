@@ -11,6 +11,8 @@ Every sample has its own seed: its initial noise and its prompt (or model
 class) come from a generator seeded with it, so a sample does not depend on
 which other samples share its batch or shard. Weights load lazily, on the
 first call, so that checking a config never touches the model.
+
+Here the torch helpers those APIs share; their base class is ``apis/diffusers_api.py``.
 """
 
 from __future__ import annotations
@@ -23,8 +25,6 @@ from pathlib import Path
 import numpy as np
 
 from . import PEError
-from .apis.base import API
-from .population import Population
 from .progress import Progress
 
 logger = logging.getLogger("private_evolution")
@@ -144,37 +144,3 @@ class _Batches:
             self.progress.update(end - begin)
         seconds = time.perf_counter() - self.start
         logger.info("%s: %d images in %.1f s (%.2f images/s)", self.what, self.total, seconds, self.total / max(seconds, 1e-9))
-
-
-class DiffusersAPI(API):
-    """What both diffusers APIs share: device, dtype, lazy loading, batching."""
-
-    needs_gpu = True
-    max_degree = MAX_DEGREE
-
-    def __init__(self, class_names: list[str], image_size: int, channels: int, options: dict):
-        super().__init__(class_names, image_size, channels, options)
-        self.model = options.get("model")
-        if not self.model:
-            raise PEError(f"{self.name}.model is required: a Hugging Face model id or a local folder")
-        self.batch_size = int(options.get("batch_size", 8))
-        self._loaded = None
-
-    def _device_and_dtype(self):
-        from .embedders import resolve_device
-
-        device = resolve_device(self.options.get("device", "auto"))
-        return device, resolve_dtype(self.options.get("dtype", "auto"), device)
-
-    @staticmethod
-    def _unchanged(parents: Population) -> Population:
-        """A degree that redoes no denoising step returns the parents as they are."""
-        return Population(parents.images.copy(), parents.labels.copy(), dict(parents.state))
-
-    def loaded(self):
-        if self._loaded is None:
-            started = time.perf_counter()
-            self._loaded = self._load()
-            seconds = time.perf_counter() - started
-            logger.info("%s: loaded '%s' in %.1f s", self.name, self.model, seconds, extra={"load_seconds": seconds})
-        return self._loaded

@@ -6,7 +6,6 @@ import numpy as np
 
 from .. import PEError
 from ..diffusion import (
-    DiffusersAPI,
     _Batches,
     check_degree,
     load_pretrained,
@@ -15,6 +14,7 @@ from ..diffusion import (
     to_model_pixels,
 )
 from ..population import Population
+from .diffusers_api import DiffusersAPI
 
 
 class StableDiffusionAPI(DiffusersAPI):

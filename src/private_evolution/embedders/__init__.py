@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import PEError
+from ..devices import resolve_device, torch_device  # re-exported for embedders of other packages
 from ..registry import Registry
-from .base import Embedder, resolve_device, torch_device
+from .base import Embedder
 
 
 def _pixels() -> type:

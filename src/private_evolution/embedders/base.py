@@ -7,8 +7,6 @@ from typing import ClassVar
 
 import numpy as np
 
-from .. import PublicError
-
 
 class Embedder(abc.ABC):
     """Maps uint8 images (N, H, W, C) to float32 features (N, D).
@@ -62,21 +60,3 @@ class Embedder(abc.ABC):
         """The iterations whose populations are measured in this space: all of them."""
         return list(range(exp.pe.iterations + 1))
 
-
-def torch_device(options: dict) -> str:
-    """The device an embedder runs on (``device`` option), with ``threads`` applied to torch."""
-    import torch
-
-    if options.get("threads"):
-        torch.set_num_threads(int(options["threads"]))
-    return resolve_device(options.get("device", "auto"))
-
-
-def resolve_device(requested: str) -> str:
-    import torch
-
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise PublicError("embedder.device is 'cuda' but torch sees no CUDA device; use 'auto' or 'cpu'")
-    return requested

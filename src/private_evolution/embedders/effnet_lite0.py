@@ -8,8 +8,9 @@ import logging
 import numpy as np
 
 from .. import PublicError
+from ..devices import torch_device
 from ..progress import Progress
-from .base import Embedder, torch_device
+from .base import Embedder
 
 logger = logging.getLogger(__name__)
 

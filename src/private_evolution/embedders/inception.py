@@ -10,9 +10,10 @@ import logging
 import numpy as np
 
 from .. import PublicError
+from ..devices import torch_device
 from ..inception import WEIGHTS_FILE, ensure_weights, weights_folder
 from ..progress import Progress
-from .base import Embedder, torch_device
+from .base import Embedder
 
 logger = logging.getLogger(__name__)
 

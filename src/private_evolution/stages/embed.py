@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..devices import resolve_device
 from ..embedders import embed_images, make_embedder
-from ..embedders.base import resolve_device
 from ..io import load_images, save_embeddings
 from ..noise import computation_id
 from ..sharding import gather_arrays, shard_slice
