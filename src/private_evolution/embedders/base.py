@@ -7,6 +7,8 @@ from typing import ClassVar
 
 import numpy as np
 
+from ..schema import schema_defaults
+
 
 class Embedder(abc.ABC):
     """Maps uint8 images (N, H, W, C) to float32 features (N, D).
@@ -51,12 +53,9 @@ class Embedder(abc.ABC):
     def evaluation_options(cls, exp) -> dict:
         """Its options when it measures an experiment and is not the vote's embedder: the
         embedder section's defaults (the vote's own options are the embedder section)."""
-        from ..config import schema_defaults
-
         return {**schema_defaults("embedder"), "name": cls.name}
 
     @classmethod
     def evaluated_iterations(cls, exp) -> list[int]:
         """The iterations whose populations are measured in this space: all of them."""
         return list(range(exp.pe.iterations + 1))
-
