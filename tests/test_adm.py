@@ -107,7 +107,7 @@ def converted(tmp_path_factory):
         checkpoint = root / f"variant{i}.pt"
         torch.save(reference.state_dict(), checkpoint)
         overrides = {"image_size": SIZE, **variant}
-        out[name] = (reference, checkpoint, adm.convert_checkpoint(checkpoint, root / f"variant{i}", "guided-diffusion", overrides))
+        out[name] = (reference, checkpoint, adm_unet.convert_checkpoint(checkpoint, root / f"variant{i}", "guided-diffusion", overrides))
     return out
 
 
@@ -202,7 +202,7 @@ def test_ddim_trajectory_matches_the_reference_sampler(name, schedule, tmp_path)
     reference = reference_model(flags, seed=7)
     checkpoint = tmp_path / "model.pt"
     torch.save(reference.state_dict(), checkpoint)
-    adm.convert_checkpoint(checkpoint, tmp_path / "converted", "guided-diffusion", {"image_size": SIZE, **variant, **schedule})
+    adm_unet.convert_checkpoint(checkpoint, tmp_path / "converted", "guided-diffusion", {"image_size": SIZE, **variant, **schedule})
     steps, classes = 5, ["a", "b"]
     api = make_api({"name": "diffusion_unet", "diffusion_unet": {
         "model": str(tmp_path / "converted"), "steps": steps, "device": "cpu", "dtype": "float32"}}, classes, SIZE, 3)
@@ -235,7 +235,7 @@ def test_sdedit_variation_matches_the_reference_sampler(tmp_path):
     reference = reference_model(flags, seed=11)
     checkpoint = tmp_path / "model.pt"
     torch.save(reference.state_dict(), checkpoint)
-    adm.convert_checkpoint(checkpoint, tmp_path / "converted", "imagenet64_cond_270M_250K",
+    adm_unet.convert_checkpoint(checkpoint, tmp_path / "converted", "imagenet64_cond_270M_250K",
                            {"image_size": SIZE, **variant})
     steps, degree = 5, 0.6
     api = make_api({"name": "diffusion_unet", "diffusion_unet": {
@@ -308,16 +308,16 @@ def test_bad_flags_and_checkpoints_are_clear_errors(converted, tmp_path):
     }
     for what, (change, message) in wrong.items():
         with pytest.raises(PEError, match=message):
-            adm.convert_checkpoint(checkpoint, tmp_path / what, "guided-diffusion", {**variant, **change})
+            adm_unet.convert_checkpoint(checkpoint, tmp_path / what, "guided-diffusion", {**variant, **change})
         assert not (tmp_path / what).exists(), "a failed conversion writes nothing"
     assert [p.name for p in tmp_path.iterdir()] == []
 
     not_a_state_dict = tmp_path / "other.pt"
     torch.save({"model": [1, 2]}, not_a_state_dict)
     with pytest.raises(PEError, match="not a state dict of tensors"):
-        adm.convert_checkpoint(not_a_state_dict, tmp_path / "x", "guided-diffusion", variant)
+        adm_unet.convert_checkpoint(not_a_state_dict, tmp_path / "x", "guided-diffusion", variant)
     with pytest.raises(PEError, match="does not exist"):
-        adm.convert_checkpoint(tmp_path / "missing.pt", tmp_path / "x", "guided-diffusion", variant)
+        adm_unet.convert_checkpoint(tmp_path / "missing.pt", tmp_path / "x", "guided-diffusion", variant)
 
 
 def test_a_conversion_is_written_once_and_never_overwritten_by_another(converted, tmp_path):
@@ -325,23 +325,23 @@ def test_a_conversion_is_written_once_and_never_overwritten_by_another(converted
     folder = checkpoint.with_suffix("")
     variant = {"image_size": SIZE, **VARIANTS["improved-270M layout"]}
     before = {p: p.stat().st_mtime_ns for p in folder.rglob("*")}
-    assert adm.convert_checkpoint(checkpoint, folder, "guided-diffusion", variant) == record  # kept as it is
+    assert adm_unet.convert_checkpoint(checkpoint, folder, "guided-diffusion", variant) == record  # kept as it is
     assert {p: p.stat().st_mtime_ns for p in folder.rglob("*")} == before
     assert adm.verify_folder(folder)["digest"] == record["digest"] == adm.folder_digest(adm.folder_files(folder))
     assert record["source"]["sha256"] == adm._sha256(checkpoint)
     assert set(record["files"]) == {"unet/config.json", "unet/diffusion_pytorch_model.safetensors", "scheduler/scheduler_config.json"}
 
     with pytest.raises(PEError, match="exists and is a conversion of .* with other flags"):
-        adm.convert_checkpoint(checkpoint, folder, "guided-diffusion", {**variant, "diffusion_steps": 4000})
+        adm_unet.convert_checkpoint(checkpoint, folder, "guided-diffusion", {**variant, "diffusion_steps": 4000})
     _, other_checkpoint, _ = converted["guided-64x64 layout"]
     with pytest.raises(PEError, match="exists and is a conversion of another checkpoint"):
-        adm.convert_checkpoint(other_checkpoint, folder, "guided-diffusion", {"image_size": SIZE, **VARIANTS["guided-64x64 layout"]})
+        adm_unet.convert_checkpoint(other_checkpoint, folder, "guided-diffusion", {"image_size": SIZE, **VARIANTS["guided-64x64 layout"]})
     assert adm.verify_folder(folder)["digest"] == record["digest"], "the existing conversion is untouched"
 
     copy = tmp_path / "copy"
-    replaced = adm.convert_checkpoint(checkpoint, copy, "guided-diffusion", variant)
+    replaced = adm_unet.convert_checkpoint(checkpoint, copy, "guided-diffusion", variant)
     assert replaced["digest"] == record["digest"], "the same checkpoint and flags give the same files"
-    forced = adm.convert_checkpoint(checkpoint, copy, "guided-diffusion", {**variant, "diffusion_steps": 4000}, force=True)
+    forced = adm_unet.convert_checkpoint(checkpoint, copy, "guided-diffusion", {**variant, "diffusion_steps": 4000}, force=True)
     assert forced["digest"] != record["digest"]
     (copy / "unet" / "config.json").write_text("{}")
     with pytest.raises(PEError, match="differs from its adm_conversion.json"):

@@ -17,7 +17,7 @@ the same architecture family (ADM) with a few more switches.
 - here, without torch: the reference code's architecture and diffusion flags, named
   presets for the published checkpoints, the model and noise-schedule configs they
   give, and the converted folder's record;
-- ``convert_checkpoint``: writes ``unet/`` (the model), ``scheduler/`` (a
+- ``adm_unet.convert_checkpoint``: writes ``unet/`` (the model), ``scheduler/`` (a
   ``DDIMScheduler`` with the checkpoint's noise schedule) and
   ``adm_conversion.json`` (flags, the checkpoint's sha256 and the digest of every
   written file) to a folder, once; ``python -m private_evolution.convert_adm`` is its
@@ -32,8 +32,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from . import PEError
@@ -319,70 +317,4 @@ def verify_folder(folder: str | os.PathLike) -> dict:
     if files != record["files"]:
         changed = sorted(set(files.items()) ^ set(record["files"].items()))
         raise PEError(f"{folder} differs from its {CONVERSION_FILE} (first difference: {changed[0][0]}); convert again")
-    return record
-
-
-def convert_checkpoint(
-    checkpoint: str | os.PathLike,
-    out_dir: str | os.PathLike,
-    preset: str | None = None,
-    overrides: dict | None = None,
-    force: bool = False,
-) -> dict:
-    """Convert a reference checkpoint into a diffusers folder, once; returns the conversion record.
-
-    The folder gets ``unet/`` (ADMUNet2DModel), ``scheduler/`` (DDIMScheduler) and
-    ``adm_conversion.json``. An existing folder converted from the same checkpoint
-    with the same flags is kept as it is (its record is returned); any other existing
-    folder is an error unless ``force``. The new folder is written beside the target
-    and renamed into place, so a failed conversion leaves nothing half-written.
-    """
-    flags = resolve_flags(preset, overrides)
-    ignored = {k: v for k, v in (overrides or {}).items() if k in IGNORED_FLAGS}
-    out_dir = Path(out_dir)
-    source = Path(checkpoint)
-    if not source.is_file():
-        raise PEError(f"ADM checkpoint {source} does not exist")
-    source_sha = _sha256(source)
-    if out_dir.exists():
-        record = read_record(out_dir)
-        if record and record["source"]["sha256"] == source_sha and record["flags"] == flags:
-            verify_folder(out_dir)
-            return record
-        if not force:
-            what = (f"a conversion of {record['source']['path']} with other flags" if record and
-                    record["source"]["sha256"] == source_sha else
-                    "a conversion of another checkpoint" if record else "not a conversion")
-            raise PEError(f"{out_dir} exists and is {what}; choose another folder or pass force (it is then replaced)")
-    from diffusers import DDIMScheduler
-
-    from .adm_unet import load_checkpoint, model_from_state_dict
-
-    flags_text = f"the flags of preset {preset!r}" if preset else "the flags"
-    if preset and overrides:
-        flags_text += " with " + ", ".join(f"{k}={v}" for k, v in overrides.items() if k not in IGNORED_FLAGS)
-    model = model_from_state_dict(load_checkpoint(source), flags, flags_text)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        model.save_pretrained(staging / UNET_FOLDER, safe_serialization=True)
-        DDIMScheduler(**scheduler_config(flags)).save_pretrained(staging / SCHEDULER_FOLDER)
-        files = folder_files(staging)
-        record = {
-            "source": {"path": str(source), "name": source.name, "sha256": source_sha},
-            "preset": preset,
-            "flags": flags,
-            "ignored_flags": ignored,
-            "model_class": type(model).__name__,
-            "parameters": sum(p.numel() for p in model.parameters()),
-            "files": files,
-            "digest": folder_digest(files),
-        }
-        (staging / CONVERSION_FILE).write_text(json.dumps(record, indent=2) + "\n")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        staging.rename(out_dir)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     return record

@@ -1,12 +1,15 @@
-"""The ADM UNet as a diffusers model, and the conversion of the reference's state dicts into it.
+"""The ADM UNet as a diffusers model, and the conversion of the reference's checkpoints into it.
 
-See adm.py for the flags, presets and the converted folder; this module holds
-what needs torch and diffusers.
+See adm.py for the flags, presets and the converted folder's record; this module holds
+what needs torch and diffusers (``convert_checkpoint`` writes the folder).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import torch
@@ -18,7 +21,20 @@ from diffusers.models.unets.unet_2d_blocks import UNetMidBlock2D, get_down_block
 from torch import nn
 
 from . import PEError
-from .adm import model_config
+from .adm import (
+    CONVERSION_FILE,
+    IGNORED_FLAGS,
+    SCHEDULER_FOLDER,
+    UNET_FOLDER,
+    _sha256,
+    folder_digest,
+    folder_files,
+    model_config,
+    read_record,
+    resolve_flags,
+    scheduler_config,
+    verify_folder,
+)
 
 
 class ADMUNet2DModel(ModelMixin, ConfigMixin):
@@ -327,3 +343,67 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
         raise PEError(f"ADM checkpoint {path} is not a state dict of tensors (as improved-/guided-diffusion save)")
     return state
+
+
+def convert_checkpoint(
+    checkpoint: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    preset: str | None = None,
+    overrides: dict | None = None,
+    force: bool = False,
+) -> dict:
+    """Convert a reference checkpoint into a diffusers folder, once; returns the conversion record.
+
+    The folder gets ``unet/`` (ADMUNet2DModel), ``scheduler/`` (DDIMScheduler) and
+    ``adm_conversion.json``. An existing folder converted from the same checkpoint
+    with the same flags is kept as it is (its record is returned); any other existing
+    folder is an error unless ``force``. The new folder is written beside the target
+    and renamed into place, so a failed conversion leaves nothing half-written.
+    """
+    flags = resolve_flags(preset, overrides)
+    ignored = {k: v for k, v in (overrides or {}).items() if k in IGNORED_FLAGS}
+    out_dir = Path(out_dir)
+    source = Path(checkpoint)
+    if not source.is_file():
+        raise PEError(f"ADM checkpoint {source} does not exist")
+    source_sha = _sha256(source)
+    if out_dir.exists():
+        record = read_record(out_dir)
+        if record and record["source"]["sha256"] == source_sha and record["flags"] == flags:
+            verify_folder(out_dir)
+            return record
+        if not force:
+            what = (f"a conversion of {record['source']['path']} with other flags" if record and
+                    record["source"]["sha256"] == source_sha else
+                    "a conversion of another checkpoint" if record else "not a conversion")
+            raise PEError(f"{out_dir} exists and is {what}; choose another folder or pass force (it is then replaced)")
+    from diffusers import DDIMScheduler
+
+    flags_text = f"the flags of preset {preset!r}" if preset else "the flags"
+    if preset and overrides:
+        flags_text += " with " + ", ".join(f"{k}={v}" for k, v in overrides.items() if k not in IGNORED_FLAGS)
+    model = model_from_state_dict(load_checkpoint(source), flags, flags_text)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        model.save_pretrained(staging / UNET_FOLDER, safe_serialization=True)
+        DDIMScheduler(**scheduler_config(flags)).save_pretrained(staging / SCHEDULER_FOLDER)
+        files = folder_files(staging)
+        record = {
+            "source": {"path": str(source), "name": source.name, "sha256": source_sha},
+            "preset": preset,
+            "flags": flags,
+            "ignored_flags": ignored,
+            "model_class": type(model).__name__,
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "files": files,
+            "digest": folder_digest(files),
+        }
+        (staging / CONVERSION_FILE).write_text(json.dumps(record, indent=2) + "\n")
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        staging.rename(out_dir)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return record

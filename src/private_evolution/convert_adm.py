@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {k[len("flag_"):]: v for k, v in vars(args).items() if k.startswith("flag_") and v is not None}
     from pathlib import Path
 
-    from .adm import convert_checkpoint
+    from .adm_unet import convert_checkpoint  # torch and diffusers: only when converting
 
     existed = Path(args.out_dir).exists()
     try:
