@@ -13,6 +13,8 @@ from typing import Callable
 import numpy as np
 
 from . import PEError, PublicError
+from .contract import ImageArrays
+from .io import load_npz
 from .progress import Progress
 
 
@@ -157,9 +159,6 @@ def load_npz_dataset(dataset_cfg: dict) -> LabelledImages:
     """An .npz with ``images`` (N, H, W[, C]) uint8, ``labels`` (N,) and optionally ``class_names``."""
     path = dataset_cfg.get("path")
     check_npz_header(path)
-    from .contract import ImageArrays
-    from .io import load_npz
-
     arrays = load_npz(path, required=ImageArrays.REQUIRED)
     images = arrays[ImageArrays.IMAGES]
     if images.ndim == 3:
@@ -261,9 +260,11 @@ def load_image_folder(dataset_cfg: dict) -> LabelledImages:
 
 
 def _published_loader(dataset_cfg: dict) -> LabelledImages:
+    # published.py (archive readers, urllib) is imported only by the jobs that read one
     from .published import load_published
 
-    return load_published(dataset_cfg)
+    images, labels, in_test, class_names = load_published(dataset_cfg)
+    return LabelledImages(images=images, labels=labels, class_names=class_names, in_test=in_test)
 
 
 DATASETS: dict[str, Callable[[dict], LabelledImages]] = {

@@ -28,7 +28,7 @@ from typing import Callable
 import numpy as np
 
 from . import PublicError
-from .io import file_digest, user_cache, write_json
+from .io import file_digest, load_npz, save_npz, user_cache, write_json
 from .progress import Progress
 
 log = logging.getLogger("private_evolution")
@@ -465,8 +465,6 @@ def _read_celeba(paths: dict[str, Path], dataset_cfg: dict):
     column = names.index(attribute)
     decoded = paths["img_align_celeba.zip"].parent / f"decoded_crop{crop}_side{side}.npz"
     if decoded.is_file():  # decoding 202,599 JPEGs takes minutes: done once per crop and side
-        from .io import load_npz
-
         cached = load_npz(decoded, required=("images", "files"))
         files, images = [str(f) for f in cached["files"]], cached["images"]
     else:
@@ -491,8 +489,6 @@ def _read_celeba(paths: dict[str, Path], dataset_cfg: dict):
                 "the published file, or move it away to have it downloaded"
             ) from err
         images = np.stack(images)
-        from .io import save_npz
-
         save_npz(decoded, images=images, files=np.asarray(files))
     unlisted = [f for f in files if f not in attributes or f not in partition]
     if unlisted:
@@ -617,10 +613,9 @@ def _keras_copy(published: PublishedDataset, folder: Path, name: str) -> dict | 
     return None
 
 
-def load_published(dataset_cfg: dict):
-    """The dataset's images, labels and official split (``LabelledImages.in_test``), verified."""
-    from .datasets import LabelledImages
-
+def load_published(dataset_cfg: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """The dataset's images, labels, official split (True for its test images) and class names,
+    verified (``datasets.py`` makes them its ``LabelledImages``)."""
     name = dataset_cfg["name"]
     published = PUBLISHED[name]
     folder = cache_folder(dataset_cfg)
@@ -629,4 +624,4 @@ def load_published(dataset_cfg: dict):
     }
     images, labels, in_test, class_names = published.reader(paths, dataset_cfg)
     class_names = list(dataset_cfg.get("class_names") or class_names or default_class_names(name, dataset_cfg))
-    return LabelledImages(images=images, labels=labels, class_names=class_names, in_test=in_test)
+    return images, labels, in_test, class_names
