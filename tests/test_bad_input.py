@@ -146,3 +146,35 @@ def test_npz_dataset(tmp_path, out):
     run_prepare(cfg, out)
     with np.load(out / "private.npz") as private:
         assert private["images"].shape == (8, 16, 16, 1)
+
+
+def test_private_images_the_embedder_cannot_embed_do_not_fail_the_job(tmp_path, monkeypatch, capfd):
+    """Whether a private job succeeds may not depend on one private image: features that come
+    back NaN/inf become the zero vector there (the count in the private log only); for public
+    images (a population) the same features are refused."""
+    from private_evolution.io import load_embeddings, save_images
+    from private_evolution.logs import stage_logging
+    from private_evolution.stages import embed as embed_stage
+
+    class Flaky:  # NaN for the image whose first pixel is 7
+        name, feature_dim = "flaky", 3
+
+        def embed(self, images):
+            features = images.reshape(len(images), -1)[:, :3].astype(np.float32)
+            features[images.reshape(len(images), -1)[:, 0] == 7] = np.nan
+            return features
+
+    monkeypatch.setattr(embed_stage, "make_embedder", lambda settings: Flaky())
+    images = np.arange(5 * 4 * 4, dtype=np.uint8).reshape(5, 4, 4, 1) % 8
+    images[:, 0, 0, 0] = [1, 7, 2, 7, 3]
+    save_images(tmp_path / "set.npz", images, np.arange(5))
+    (tmp_path / "private").mkdir()
+    log = tmp_path / "private" / "embed.log"
+    with stage_logging(str(log), "embed_real"):
+        embed_stage.embed(str(tmp_path / "set.npz"), str(tmp_path / "private" / "emb.npz"), {"name": "flaky"})
+    features, _ = load_embeddings(tmp_path / "private" / "emb.npz")
+    assert (features[[1, 3]] == 0).all() and (features[[0, 2, 4]] != 0).any(axis=1).all()
+    assert "2 of 5 private images" in log.read_text()
+    assert "of 5" not in capfd.readouterr().err
+    with pytest.raises(PEError, match="NaN/inf for 2 of 5 images"):
+        embed_stage.embed(str(tmp_path / "set.npz"), str(tmp_path / "emb.npz"), {"name": "flaky"})

@@ -6,6 +6,8 @@ from another package, an entry point in group ``pe_workflow.embedders``; see ``r
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from .. import PEError
@@ -54,9 +56,11 @@ def make_embedder(embedder_cfg: dict) -> Embedder:
     return embedder_class(embedder_cfg["name"])(embedder_cfg)
 
 
-def embed_images(embedder: Embedder, images: np.ndarray) -> np.ndarray:
-    """Embed and refuse non-finite features (they would silently break the vote) and features
-    of another width than the embedder declares."""
+def embed_images(embedder: Embedder, images: np.ndarray, private: bool = False) -> np.ndarray:
+    """Embed and check the features' width against the embedder's declaration. Non-finite
+    features (they would silently break the vote) are refused for public images; for private
+    images (``private``) they become the zero vector instead, so that whether the job succeeds
+    never depends on one private image (the count goes to the job's private log)."""
     features = embedder.embed(images)
     width = embedder.feature_dim or (features.shape[1] if features.ndim == 2 else -1)
     if features.shape != (len(images), width):
@@ -65,8 +69,14 @@ def embed_images(embedder: Embedder, images: np.ndarray) -> np.ndarray:
             f"(declared feature_dim: {embedder.feature_dim})"
         )
     bad = ~np.isfinite(features).all(axis=1)
-    if bad.any():
+    if bad.any() and not private:
         raise PEError(f"the {embedder.name} embedder returned NaN/inf for {int(bad.sum())} of {len(images)} images")
+    if bad.any():
+        logging.getLogger("private_evolution").warning(
+            "the %s embedder returned NaN/inf for %d of %d private images: embedded as the zero vector "
+            "(check the embedder; a private job cannot fail on its data)", embedder.name, int(bad.sum()), len(images),
+        )
+        features = np.where(bad[:, None], 0, features).astype(features.dtype, copy=False)
     return features
 
 

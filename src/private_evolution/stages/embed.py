@@ -28,7 +28,7 @@ def embed(
         save_embeddings(output_path, np.zeros((0, 0), dtype=np.float32), labels, computation)
         return
     embedder = make_embedder(settings)
-    save_embeddings(output_path, embed_images(embedder, images), labels, computation)
+    save_embeddings(output_path, embed_images(embedder, images, private=computation is not None), labels, computation)
 
 
 def gather_embeddings(shard_paths: list[str], output_path: str) -> None:
