@@ -2,6 +2,7 @@
 the npz class-names rule; a cache_dir the user named must exist."""
 
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -122,8 +123,10 @@ def test_cache_dir_named_by_the_user_must_exist(tmp_path, monkeypatch):
 
 def test_bad_input_fails_before_a_finished_split_is_removed(finished_run, tmp_path):
     """A finished run pointed at an npz of float images: the run fails in check_source, naming the file
-    and the fix; the private splits stay as they were, and restoring the config reruns no vote."""
-    workdir, config = finished_run, tiny_config()
+    and the fix; the private splits stay as they were, and restoring the config reruns no vote.
+    On a copy: the failed job's log must not stay in the run other tests read."""
+    workdir, config = tmp_path / "run", tiny_config()
+    shutil.copytree(finished_run, workdir, symlinks=True)
     private = sorted((workdir / "results" / "tiny" / "private").glob("*.npz"))
     assert {path.name for path in private} >= {"private.npz", "heldout.npz"}
     before = {path: os.stat(path).st_mtime_ns for path in private}
