@@ -54,7 +54,6 @@ from .sharding import shard_bounds
 REPO = Path(__file__).resolve().parents[2]
 THROUGHPUT = REPO / "benchmarks" / "throughput.yaml"
 COMPUTATION_ID = "<U64"  # noise.computation_id: 64 hex characters
-DIFFUSION_APIS = ("diffusion_unet", "stable_diffusion")
 
 # ----------------------------------------------------------------------------- file sizes
 
@@ -143,37 +142,21 @@ class ExperimentPlan:
     notes: list[str] = field(default_factory=list)
 
 
-def variation_steps(exp, degree: float, api=None) -> int:
+def variation_steps(exp, degree: float, api) -> int:
     """Network calls (denoising steps) of one VARIATION_API image at ``degree``: the API's own
-    count when it gives one (``network_calls``), else the built-in diffusion APIs' rule; 1 per
-    image for other APIs."""
+    count (``network_calls``, which every diffusion API declares); 1 per image for other APIs."""
     calls = getattr(api, "network_calls", None)
-    if callable(calls):
-        return int(calls(degree))
-    options = exp.api.options
-    if exp.api.name == "diffusion_unet":
-        steps = int(options.get("steps", 100))
-        return round(degree * steps) if round(degree * steps) >= 1 else 0
-    if exp.api.name == "stable_diffusion":
-        return int(int(options.get("variation_steps", 50)) * degree)
-    return 1
+    return int(calls(degree)) if callable(calls) else 1
 
 
-def random_steps(exp, api=None) -> int:
+def random_steps(exp, api) -> int:
     calls = getattr(api, "network_calls", None)
-    if callable(calls):
-        return int(calls(None))
-    options = exp.api.options
-    if exp.api.name == "diffusion_unet":
-        return int(options.get("steps", 100))
-    if exp.api.name == "stable_diffusion":
-        return int(options.get("random_steps", 50))
-    return 1
+    return int(calls(None)) if callable(calls) else 1
 
 
-def counts_steps(exp, api=None) -> bool:
+def counts_steps(exp, api) -> bool:
     """Whether the API's work is counted in network calls per image (a diffusion API)."""
-    return callable(getattr(api, "network_calls", None)) or exp.api.name in DIFFUSION_APIS
+    return callable(getattr(api, "network_calls", None))
 
 
 def feature_dim(exp, embedder: str) -> int | None:

@@ -81,12 +81,19 @@ class StableDiffusionAPI(DiffusersAPI):
                 images[begin:end] = to_dataset_pixels(out, self.image_size, self.channels)
         return Population(images=images, labels=np.asarray(labels, dtype=np.int64), state={"prompt_id": prompt_ids})
 
+    def network_calls(self, degree: float | None) -> int:
+        """UNet steps per sample (each of a guided pair): of RANDOM_API (degree None) or of a
+        variation of that degree (the image-to-image pipeline runs int(steps x degree))."""
+        if degree is None:
+            return int(self.options.get("random_steps", 50))
+        return int(int(self.options.get("variation_steps", 50)) * degree)
+
     def variation_api(self, parents: Population, degree: float, seeds: np.ndarray) -> Population:
         import torch
 
         check_degree(degree)
         steps = int(self.options.get("variation_steps", 50))
-        if int(steps * degree) < 1:  # the pipeline would run no step: the image stays as it is
+        if self.network_calls(degree) < 1:  # the pipeline would run no step: the image stays as it is
             return self._unchanged(parents)
         _, image_to_image, device, dtype = self.loaded()
         prompt_ids = parents.state.get("prompt_id", np.zeros(len(parents), dtype=np.int64))
