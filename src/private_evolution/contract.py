@@ -331,6 +331,14 @@ class DrawFields:
     PUBLIC = (EXPERIMENT, EPSILON, ITERATION, "time", SIGMA, K, BINS, "noise_multiplier", DELTA, ADJACENCY, SEED_MODE, SPLIT, DP)
 
 
+class SpendFields:
+    """Fields of a data set's privacy_spend.json that say whether it composes every draw
+    (ledger.pending_spend while draws await composition, ledger.spend_summary after)."""
+
+    UP_TO_DATE = "up_to_date"
+    DRAWS_COMPOSED = "draws_composed"  # how many draw records (DP or not) the figures compose
+
+
 class AccuracyFields:
     """accuracy.json and accuracy_ceiling.json."""
 

@@ -8,9 +8,13 @@ in ``.../private/released.json``. Tuning runs count like any other.
 
 The headline figure is :data:`LEDGER_SPEND` of the data set: every DP draw ever made from
 it, composed, because every finite-epsilon vote's noisy histogram is written to the public
-tree. Each vote rewrites it right after recording its draw (before adding the noise), so it
-is current even when a vote fails afterwards. The number of draws is public: it depends
-only on what was asked (see :func:`noise.draw_key`).
+tree. A vote that records a new draw (before adding the noise) marks that file out of date
+(:func:`pending_spend`: the counts, no composed figure), so it never understates the spend,
+even when a vote fails afterwards or the run is killed. Composing is the accountant's work
+(seconds, growing with the ledger): it is done once per workflow run, by rule data_ledger
+after the run's last vote, and by whichever reader finds the file out of date
+(:func:`current_spend`), not by every vote. The number of draws is public: it depends only
+on what was asked (see :func:`noise.draw_key`).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import PEError
-from .contract import DrawFields, LEDGER_PRIVATE, LEDGER_SPEND
+from .contract import DrawFields, LEDGER_PRIVATE, LEDGER_SPEND, SpendFields
 from .epsilons import epsilon_label
 from .io import read_json, write_json
 from .noise import now
@@ -118,24 +122,46 @@ def check_seed(ledger_private: str | os.PathLike, record: dict) -> None:
         )
 
 
-def record_draw(ledger_private: str | os.PathLike, record: dict) -> bool:
-    """Record a draw (under the ledger's lock) and bring the public spend up to date.
-    Returns False when the key was drawn before (a resume: nothing new is released)."""
-    from .accounting import prepare_pld
+def _spend_file(ledger_private: str | os.PathLike) -> Path:
+    return Path(ledger_private).parent / Path(LEDGER_SPEND).name
 
-    # The accountant's import (~2 s of CPU in a fresh job process) and the PLDs the spend below
-    # composes, made before the lock rather than while holding it: every other vote drawing from
-    # the same data set waits for the lock. A draw recorded meanwhile is composed under the lock.
-    for draw in [*read_draws(ledger_private), record]:
-        if draw[DrawFields.DP] == "yes":
-            prepare_pld(float(draw[DrawFields.SIGMA]))
+
+def record_draw(ledger_private: str | os.PathLike, record: dict) -> bool:
+    """Record a draw (under the ledger's lock) and, when it is new, mark the public spend out of
+    date (:func:`pending_spend`). Returns False when the key was drawn before (a resume:
+    nothing new is released, the spend stays as it is)."""
     with locked(ledger_private):
         path = _draw_file(ledger_private, record[DrawFields.KEY])
         new = not path.exists()
         if new:
             write_json(path, record)
-        write_json(Path(ledger_private).parent / Path(LEDGER_SPEND).name, spend_summary(read_draws(ledger_private)))
+            write_json(_spend_file(ledger_private), pending_spend(read_draws(ledger_private)))
     return new
+
+
+def pending_spend(draws: list[dict]) -> dict:
+    """The public spend while draws are recorded that no composition includes yet: the counts,
+    and no composed figure (a stale one would understate the spend)."""
+    return {
+        SpendFields.UP_TO_DATE: False,
+        SpendFields.DRAWS_COMPOSED: None,
+        "draws_recorded": len(draws),
+        "dp_draws": sum(d[DrawFields.DP] == "yes" for d in draws),
+        "composed_epsilon": None,
+        "composed_delta": None,
+        "note": (
+            "Noise draws were recorded on this data set after its spend was last composed, so no composed cost "
+            "is stated here yet. The workflow composes it after the last vote of every run (rule data_ledger), and "
+            "an experiment's privacy_ledger job composes it when it finds this file out of date. To compose it now: "
+            "snakemake --cores 1 --forcerun data_ledger <this file>."
+        ),
+    }
+
+
+def is_current(spend: dict | None, draws: list[dict]) -> bool:
+    """Whether a stored public spend composes exactly the ledger's draws (records are only ever
+    added, so the same number is the same set)."""
+    return bool(spend and spend.get(SpendFields.UP_TO_DATE) and spend.get(SpendFields.DRAWS_COMPOSED) == len(draws))
 
 
 def refresh_spend(ledger_private: str | os.PathLike, spend_path: str | os.PathLike) -> dict:
@@ -144,6 +170,21 @@ def refresh_spend(ledger_private: str | os.PathLike, spend_path: str | os.PathLi
         summary = spend_summary(read_draws(ledger_private))
         write_json(spend_path, summary)
     return summary
+
+
+def current_spend(ledger_private: str | os.PathLike) -> tuple[list[dict], dict]:
+    """Every draw of the data set and its public spend, consistent with each other (under the
+    lock): the stored spend when it composes every draw, else composed now and written back
+    (after a killed run, or draws of an experiment of another config)."""
+    with locked(ledger_private):
+        draws = read_draws(ledger_private)
+        path = _spend_file(ledger_private)
+        stored = read_json(path) if path.is_file() else None
+        if is_current(stored, draws):
+            return draws, stored
+        summary = spend_summary(draws)
+        write_json(path, summary)
+        return draws, summary
 
 
 def _runs_delta(draws: list[dict]) -> float:
@@ -198,6 +239,8 @@ def spend_summary(draws: list[dict]) -> dict:
     if exposed:  # no bound holds for someone who sees those votes
         headline = {"epsilon": math.inf, "delta": headline["delta"]}
     return {
+        SpendFields.UP_TO_DATE: True,
+        SpendFields.DRAWS_COMPOSED: len(draws),
         "dp_draws": len(dp_draws),
         "composed_epsilon": headline["epsilon"],
         "composed_delta": headline["delta"],

@@ -85,10 +85,10 @@ def privacy_ledger(
     import pandas as pd
 
     from .contract import DrawFields
-    from .ledger import composition, headline_relation, now, read_draws, record_label, require_draws, spend_summary
+    from .ledger import composition, current_spend, headline_relation, now, record_label, require_draws
 
     require_draws(ledger_private, [read_json(path)[DrawFields.KEY] for path in draw_paths])
-    draws = read_draws(ledger_private)
+    draws, spend = current_spend(ledger_private)  # composes the data set's spend if a vote left it pending
     mine = [d for d in draws if d[DrawFields.EXPERIMENT] == experiment]
     rows = []
     for path in privacy_paths:
@@ -101,7 +101,7 @@ def privacy_ledger(
     pd.DataFrame(rows).to_csv(ledger_csv, index=False)
     public = list(DrawFields.PUBLIC)
     pd.DataFrame([{key: d.get(key) for key in public} for d in draws], columns=public).to_csv(draws_csv, index=False)
-    spend = spend_summary(draws)
+    spend = dict(spend)
     my_dp = [d for d in mine if d[DrawFields.DP] == "yes"]
     own = composition(my_dp, headline_relation(my_dp))
     spend["this_experiment"] = {
@@ -114,8 +114,9 @@ def privacy_ledger(
     spend["data_ledger"] = str(Path(ledger_private).parent)
     spend["as_of"] = now()
     spend["note_as_of"] = (
-        "the data set's ledger as of this job; the data set's own privacy_spend.json (data_ledger) is rewritten by "
-        "every vote and is always current; this file reruns on the next run after another experiment drew"
+        "the data set's ledger as of this job; the data set's own privacy_spend.json (data_ledger) is marked out of "
+        "date by every new draw and composed again after the run's votes; this file reruns on the next run after "
+        "another experiment drew"
     )
     write_json(spend_json, spend)
 

@@ -28,16 +28,19 @@ rule collect_metrics:
         stage_script("collect_metrics")
 
 
-# The data set's public spend (results/_ledger/<source>/privacy_spend.json), made here when
-# it does not exist yet; every vote of every experiment on that data rewrites it as it draws,
-# so it is current even after a vote that failed, and each experiment's ledger (below, which
-# takes it as input) reruns when another experiment drew. It takes a moment and belongs to
-# no experiment's job group: on a cluster it runs in the submitting process.
+# The data set's public spend (results/_ledger/<source>/privacy_spend.json): every draw
+# composed, once all votes of the configured experiments on that data have drawn. A vote
+# that draws marks it out of date meanwhile (so it never understates the spend, even after
+# a failed or killed run), and each experiment's ledger (below, which takes it as input)
+# reruns when another experiment drew, composing it if it finds it out of date. It takes a
+# moment and belongs to no experiment's job group: on a cluster it runs in the submitting process.
 localrules:
     data_ledger,
 
 
 rule data_ledger:
+    input:
+        source_draw_paths,
     output:
         LEDGER_SPEND,
     log:
