@@ -1,3 +1,4 @@
+import inspect
 from pathlib import Path
 
 from private_evolution import provenance
@@ -24,8 +25,57 @@ def test_stage_code_includes_imported_modules_transitively():
         "private_evolution/logs.py",
         "private_evolution/__init__.py",
     } <= vote
-    # The simulator is reached only through a lazy import inside apis.py: still followed.
-    assert "private_evolution/simulator.py" in names("vary.py")
+
+
+def implementation_names(registry, name):
+    cls = registry.get(name)
+    return {str(p.relative_to(REPO / "src")) for p in provenance.code_files(inspect.getsourcefile(cls))}
+
+
+def test_a_stage_digest_holds_no_implementation_and_no_config_check():
+    """Registries name their built-ins by "module:Class" strings: a stage's digest covers the
+    registry and the base class, and the chosen implementation is added by name (code() in
+    common.smk); the config check runs in the Snakefile only."""
+    from private_evolution.apis import REGISTRY as APIS
+    from private_evolution.embedders import REGISTRY as EMBEDDERS
+    from private_evolution.metrics import REGISTRY as METRICS
+
+    implementations = {
+        f"private_evolution/{package}/{module}.py"
+        for package, registry in (("apis", APIS), ("embedders", EMBEDDERS), ("metrics", METRICS))
+        for module in (registry.builtins[name].partition(":")[0].rpartition(".")[2] for name in registry.builtins)
+    }
+    assert len(implementations) == 10
+    for script in sorted(SCRIPTS.glob("*.py")):
+        stage = names(script.name)
+        assert not stage & implementations, (script.name, stage & implementations)
+        assert "private_evolution/config.py" not in stage, script.name
+    assert {"private_evolution/apis/base.py", "private_evolution/registry.py"} <= names("vary.py")
+    assert "private_evolution/embedders/base.py" in names("embed.py")
+
+
+def test_an_implementation_digest_holds_its_module_base_class_and_helpers_not_its_siblings():
+    from private_evolution.apis import REGISTRY as APIS
+    from private_evolution.embedders import REGISTRY as EMBEDDERS
+    from private_evolution.metrics import REGISTRY as METRICS
+
+    glyphs = implementation_names(APIS, "glyph_simulator")
+    # its base class and the helpers it imports (the simulator only through a lazy import)
+    assert {"private_evolution/apis/glyph_simulator.py", "private_evolution/apis/base.py", "private_evolution/simulator.py"} <= glyphs
+    siblings = {f"private_evolution/apis/{name}.py" for name in ("stable_diffusion", "diffusion_unet", "consistency", "diffusers_api")}
+    assert not siblings & glyphs
+    # an implementation built on another imports it: that one is in
+    assert "private_evolution/apis/diffusion_unet.py" in implementation_names(APIS, "consistency")
+    pixels = implementation_names(EMBEDDERS, "pixels")
+    assert {"private_evolution/embedders/pixels.py", "private_evolution/embedders/base.py"} <= pixels
+    assert not {"private_evolution/embedders/inception.py", "private_evolution/embedders/effnet_lite0.py"} & pixels
+    recall = implementation_names(METRICS, "precision_recall")
+    assert {"private_evolution/metrics/base.py", "private_evolution/metrics/measures.py"} <= recall
+    assert "private_evolution/metrics/frechet_distance.py" not in recall
+    # the digest names the class, and differs between siblings
+    digest = provenance.implementation_digest(EMBEDDERS.get("pixels"))
+    assert digest.startswith("private_evolution.embedders.pixels.PixelEmbedder:")
+    assert digest != provenance.implementation_digest(EMBEDDERS.get("inception"))
 
 
 def test_the_lookahead_digest_covers_its_shard_and_gather_code():

@@ -1,9 +1,30 @@
-"""Which library code a stage runs, as a digest that Snakemake sees as a param.
+"""Which code a job runs, as a digest that Snakemake sees as a param.
 
-Snakemake never sees edits to modules a ``script:`` rule's script imports. Each rule therefore carries a ``code`` param: a
-digest of its script and of every ``private_evolution`` module it imports,
-directly or through other package modules. Editing one of them changes the
-digest, and Snakemake reruns exactly the stages that run that code.
+Snakemake never sees edits to modules a ``script:`` rule's script imports. Each rule therefore
+carries a ``code`` param (``code(stage, implementations)`` in ``workflow/rules/common.smk``)
+made of two parts:
+
+- :func:`code_digest` of its stage script: the script and every module of this package it
+  imports, directly or through other package modules (the stage module, the library modules it
+  needs, the base classes and registries of the extension points it uses);
+- :func:`implementation_digest` of each API, embedder or metric the job runs, chosen by the
+  config or a wildcard: for a built-in, its own module and that module's imports followed the
+  same way; for one from another package (an entry point), every module of that package.
+
+The cut rule, applied when following imports: an ``import`` statement (or ``from ... import``)
+that names a module of this package is followed, wherever it stands (at module level or inside
+a function: a lazy import runs too), and so is the package's ``__init__``; nothing else is.
+Registries name their built-in implementations as ``"module:Class"`` strings (``registry.py``),
+which are not imports: importing a registry brings in the registry, its base class and the
+shared helpers they import, never the implementations it lists. So an implementation's digest
+holds its base class and the helpers it imports, and never a sibling implementation unless it
+imports one (``apis/consistency.py`` builds on ``apis/diffusion_unet.py``, so it is in). No
+stage imports the config check (``config.py``, run by the Snakefile): its messages are in no
+digest; what the config gives a job (schema defaults included) reaches it as params.
+
+A digest is over each module's meaning (:func:`code_meaning`): editing a comment, a docstring
+or the layout reruns nothing; changing a statement reruns exactly the jobs that run that
+module, and Snakemake reruns what depends on their files.
 """
 
 from __future__ import annotations
@@ -60,7 +81,8 @@ def _imported_modules(path: Path) -> set[Path]:
 
 @lru_cache(maxsize=None)
 def code_files(script: str) -> tuple[Path, ...]:
-    """The script and, transitively, every package module it imports, in a stable order."""
+    """The script (or module) and, transitively, every package module it imports (the cut rule
+    of the module docstring), in a stable order."""
     pending, seen = [Path(script).resolve()], set()
     while pending:
         path = pending.pop()
@@ -104,18 +126,21 @@ def code_digest(script: str) -> str:
 
 
 @lru_cache(maxsize=None)  # asked once per job when the DAG is built; the files are read once
-def implementation_digest(cls: type) -> str | None:
-    """What an API, embedder or metric from another package (an entry point) runs, which no
-    stage's digest covers: sha256 (first 16 hex digits) over the code meaning of every module
-    of its top-level package (of its module alone when that is not a package). None for a
-    built-in, whose module is already in its stage's :func:`code_digest`."""
+def implementation_digest(cls: type) -> str:
+    """What an API, embedder or metric runs, which its stage's :func:`code_digest` does not
+    cover (registries do not import their implementations): ``module.Class:`` and sha256 (first
+    16 hex digits) over the code meaning of a built-in's module and, transitively, the package
+    modules it imports (:func:`code_files`); for a class of another package (an entry point),
+    over every module of its top-level package (of its module alone when that is not a package).
+    """
     import inspect
     import sys
 
     source = Path(inspect.getsourcefile(cls)).resolve()
     if source.is_relative_to(PACKAGE_DIR):
-        return None
-    top = sys.modules.get(cls.__module__.split(".")[0])
-    root = Path(top.__file__).resolve().parent if top is not None and hasattr(top, "__path__") else None
-    files = sorted(root.rglob("*.py")) if root else [source]
+        files, root = code_files(str(source)), PACKAGE_DIR.parent
+    else:
+        top = sys.modules.get(cls.__module__.split(".")[0])
+        root = Path(top.__file__).resolve().parent if top is not None and hasattr(top, "__path__") else None
+        files = sorted(root.rglob("*.py")) if root else [source]
     return f"{cls.__module__}.{cls.__qualname__}:{_files_digest(files, root)}"

@@ -1,8 +1,9 @@
 """One registry per extension point (APIs, embedders, metrics): built-in and third-party implementations.
 
-Built-ins are listed by loader functions, each an ``import`` inside a function: importing a
-registry stays cheap (no torch, no diffusers), and the code digest of a stage
-(``provenance.py``) still sees every implementation module it may run.
+Built-ins are named as ``"module:Class"`` strings (the form of an entry point's value), imported
+on first use: importing a registry stays cheap (no torch, no diffusers), and no import statement
+leads from a registry to its implementations, so the code digest of a stage (``provenance.py``)
+covers the one implementation its job runs (added by name), never its siblings.
 
 Another package adds an implementation with a Python entry point in its own metadata, e.g.
 in its ``pyproject.toml``::
@@ -19,9 +20,9 @@ the config (and in file names: letters, digits and underscores). Its options blo
 from __future__ import annotations
 
 import functools
+import importlib
 import re
 from importlib import metadata
-from typing import Callable
 
 from . import PEError
 
@@ -31,11 +32,11 @@ NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 class Registry:
     """Names to implementation classes for one extension point."""
 
-    def __init__(self, kind: str, group: str, base: type, builtins: dict[str, Callable[[], type]]):
+    def __init__(self, kind: str, group: str, base: type, builtins: dict[str, str]):
         self.kind = kind  # "API", "embedder", "metric": for messages
         self.group = group  # the entry-point group third-party packages register under
         self.base = base
-        self.builtins = dict(builtins)
+        self.builtins = dict(builtins)  # name -> "package.module:Class"
 
     @functools.cached_property
     def _plugins(self) -> dict[str, metadata.EntryPoint]:
@@ -64,7 +65,8 @@ class Registry:
     def get(self, name: str) -> type:
         """The class registered as ``name`` (imported on first use)."""
         if name in self.builtins:
-            cls = self.builtins[name]()
+            module, _, attribute = self.builtins[name].partition(":")
+            cls = getattr(importlib.import_module(module), attribute)
         elif name in self._plugins:
             entry = self._plugins[name]
             try:

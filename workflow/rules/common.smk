@@ -69,6 +69,7 @@ from private_evolution.contract import (
     votes_path,
 )
 from private_evolution.ledger import data_source, split_id
+from private_evolution.metrics import REGISTRY as METRIC_REGISTRY
 from private_evolution.stages.check_source import CHECKED_FIELDS, check_id
 
 FINITE_EPS = r"[0-9]+(\.[0-9]+)?(e[+-]?[0-9]+)?"  # every epsilon label but inf
@@ -113,16 +114,17 @@ def stage_script(name):
 
 def code(name, implementations=None):
     """Digest of the script and the library modules it imports (see provenance.py), and of
-    the code of each API, embedder or metric from another package that the job runs
-    (``implementations(wildcards)``: their classes), so that editing a plugin reruns its stages.
+    the code of each API, embedder or metric that the job runs (``implementations(wildcards)``:
+    their classes, built-in or from another package): registries import no implementation, so
+    editing one reruns only the jobs that run it.
     """
     script = code_digest(stage_script(name))
     if implementations is None:
         return script
 
     def digest(wildcards):
-        plugins = map(implementation_digest, implementations(wildcards))
-        return " ".join([script, *filter(None, plugins)])
+        implementation_digests = map(implementation_digest, implementations(wildcards))
+        return " ".join([script, *implementation_digests])
 
     return digest
 
@@ -142,6 +144,17 @@ def lookahead_implementations(wildcards):
 def evaluation_implementations(wildcards):
     metrics = exp_cfg(wildcards).evaluation.metrics
     return wildcard_embedder(wildcards) + [metric_class(name) for name in metrics]
+
+
+def reported_implementations(wildcards):
+    """What the tables and plots read of the implementations (report.py): the labels of the
+    experiment's feature spaces (the vote's and the evaluation's), and the ids, words and
+    directions of every registered metric (metrics.value_words reads a metric id by them).
+    """
+    exp = exp_cfg(wildcards)
+    spaces = dict.fromkeys([exp.embedder.name, *exp.evaluation_embedders])
+    metrics = METRIC_REGISTRY.names()
+    return [embedder_class(name) for name in spaces] + list(map(metric_class, metrics))
 
 
 def note_inherited_experiments():

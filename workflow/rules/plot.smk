@@ -23,7 +23,7 @@ rule collect_metrics:
     params:
         experiment=lambda w: w.exp,
         entries=lambda w: metrics_entries(w.exp),
-        code=code("collect_metrics"),
+        code=code("collect_metrics", reported_implementations),
     script:
         stage_script("collect_metrics")
 
@@ -147,6 +147,6 @@ rule plot:
         seed_mode=lambda w: exp_cfg(w).privacy.seed_mode,
         headline=lambda w: exp_cfg(w).headline_embedder,
         vote_embedder=lambda w: exp_cfg(w).embedder.name,
-        code=code("plot"),
+        code=code("plot", reported_implementations),
     script:
         stage_script("plot")

@@ -1,6 +1,6 @@
 """Generation APIs: the base class, one module per implementation, and their registry.
 
-A new API is one module with a subclass of :class:`API`, plus a loader below (or, from
+A new API is one module with a subclass of :class:`API`, plus its "module:Class" below (or, from
 another package, an entry point in group ``pe_workflow.apis``; see ``registry.py``).
 """
 
@@ -14,39 +14,17 @@ from ..registry import Registry
 from .base import API
 
 
-def _glyph_simulator() -> type:
-    from .glyph_simulator import GlyphSimulator
-
-    return GlyphSimulator
-
-
-def _stable_diffusion() -> type:
-    from .stable_diffusion import StableDiffusionAPI
-
-    return StableDiffusionAPI
-
-
-def _diffusion_unet() -> type:
-    from .diffusion_unet import DiffusionUNetAPI
-
-    return DiffusionUNetAPI
-
-
-def _consistency() -> type:
-    from .consistency import ConsistencyAPI
-
-    return ConsistencyAPI
-
-
+# Built-ins by "module:Class" (imported on first use; see registry.py): a stage's code digest
+# covers the API it runs, not every API named here.
 REGISTRY = Registry(
     "API",
     "pe_workflow.apis",
     API,
     {
-        "glyph_simulator": _glyph_simulator,
-        "stable_diffusion": _stable_diffusion,
-        "diffusion_unet": _diffusion_unet,
-        "consistency": _consistency,
+        "glyph_simulator": "private_evolution.apis.glyph_simulator:GlyphSimulator",
+        "stable_diffusion": "private_evolution.apis.stable_diffusion:StableDiffusionAPI",
+        "diffusion_unet": "private_evolution.apis.diffusion_unet:DiffusionUNetAPI",
+        "consistency": "private_evolution.apis.consistency:ConsistencyAPI",
     },
 )
 

@@ -1,6 +1,6 @@
 """Image embedders: the base class, one module per implementation, and their registry.
 
-A new embedder is one module with a subclass of :class:`Embedder`, plus a loader below (or,
+A new embedder is one module with a subclass of :class:`Embedder`, plus its "module:Class" below (or,
 from another package, an entry point in group ``pe_workflow.embedders``; see ``registry.py``).
 """
 
@@ -16,35 +16,18 @@ from ..registry import Registry
 from .base import Embedder
 
 
-def _pixels() -> type:
-    from .pixels import PixelEmbedder
-
-    return PixelEmbedder
-
-
-def _effnet_lite0() -> type:
-    from .effnet_lite0 import EfficientNetLite0Embedder
-
-    return EfficientNetLite0Embedder
-
-
-def _inception() -> type:
-    from .inception import CleanFidInception
-
-    return CleanFidInception
-
-
-def _classifier() -> type:
-    from .classifier import ClassifierFeatures
-
-    return ClassifierFeatures
-
-
+# Built-ins by "module:Class" (imported on first use; see registry.py): a stage's code digest
+# covers the embedder it runs, not every embedder named here.
 REGISTRY = Registry(
     "embedder",
     "pe_workflow.embedders",
     Embedder,
-    {"pixels": _pixels, "effnet_lite0": _effnet_lite0, "inception": _inception, "classifier": _classifier},
+    {
+        "pixels": "private_evolution.embedders.pixels:PixelEmbedder",
+        "effnet_lite0": "private_evolution.embedders.effnet_lite0:EfficientNetLite0Embedder",
+        "inception": "private_evolution.embedders.inception:CleanFidInception",
+        "classifier": "private_evolution.embedders.classifier:ClassifierFeatures",
+    },
 )
 
 
