@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import shutil
 
 import pytest
 import yaml
@@ -183,3 +184,100 @@ def test_run_settings_do_not_change_results_on_the_cpu():
     labels = np.repeat([0, 1], 24)
     counts = [nearest_neighbor_counts(small, labels, large[::2], labels[::2], k=2, backend=b) for b in ("numpy", "torch")]
     assert np.array_equal(*counts)
+
+
+# --- code edits: each job's `code` param covers its stage's modules and the implementations it runs ---
+
+# The loop of each epsilon (and of the reference), which a code edit of evaluation must never rerun:
+# every vote that reruns is a new noise draw.
+LOOP = {"calibrate", "random_population", "vote", "vote_reference", "select", "select_reference", "vary", "vary_reference"}
+DATA = {"check_source", "prepare_private", "prepare_heldout", "prepare_validation", "train_feature_classifier"}
+
+
+@pytest.fixture
+def run_copy(finished_run, tmp_path):
+    """A copy of the finished run (its files with their times, and Snakemake's records), for a
+    test that edits its code: the shared run stays as it was."""
+    return shutil.copytree(finished_run, tmp_path / "run", symlinks=True)
+
+
+def add_statement(workdir, module):
+    """A statement at the end of a module of the copy: a change of what its code does."""
+    path = workdir / "src" / "private_evolution" / module
+    path.write_text(path.read_text() + "\nEDITED_BY_A_TEST = 1\n")
+
+
+@pytest.mark.parametrize("module", ["metrics/precision_recall.py", "metrics/frechet_distance.py"])
+def test_a_metric_edit_reruns_only_evaluation_and_reporting(run_copy, module):
+    """Not the votes, nor evaluate_accuracy (the same stage module, no metric) nor the privacy ledger."""
+    add_statement(run_copy, module)
+    assert planned_jobs(run_copy) == {"evaluate": 5, "evaluate_reference": 3, **REPORTING}
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "embedders/pixels.py",  # no space of the tiny run is the pixels'
+        "apis/stable_diffusion.py",  # the tiny run's API is the glyph simulator
+        "adm_unet.py",  # imported by the diffusion_unet API only
+    ],
+)
+def test_an_unused_implementation_edit_reruns_nothing(run_copy, module):
+    add_statement(run_copy, module)
+    assert planned_jobs(run_copy) == {}
+
+
+def test_an_edit_of_a_module_the_chosen_api_imports_reruns_the_populations(run_copy):
+    """The glyph simulator's helpers (simulator.py, imported inside a method) are in its digest."""
+    add_statement(run_copy, "simulator.py")
+    planned = planned_jobs(run_copy)
+    assert planned["random_population"] == 1 and planned["vary"] == planned["vary_reference"] == 2
+    assert not (DATA | {"calibrate", "embed_real"}) & set(planned), planned
+
+
+def test_an_evaluation_embedder_edit_reruns_only_what_embeds_with_it(run_copy):
+    """Inception measures the tiny run (it does not vote): its embeddings of the held-out part and
+    of the populations it measures, their metrics, the tables and plots."""
+    add_statement(run_copy, "embedders/inception.py")
+    planned = planned_jobs(run_copy)
+    assert planned["embed_real"] == 1 and planned["evaluate"] >= 1 and planned["evaluate_reference"] >= 1
+    assert set(planned) <= {"embed", "embed_real", "embed_reference", "evaluate", "evaluate_reference", *REPORTING}, planned
+
+
+def test_the_vote_embedders_edit_reruns_its_embeddings_and_what_follows(run_copy):
+    add_statement(run_copy, "embedders/effnet_lite0.py")
+    planned = planned_jobs(run_copy)
+    # the private and held-out parts embedded with it, the votes and the loop after them
+    assert planned["embed_real"] == 2 and planned["vote"] == planned["vote_reference"] == 2
+    assert planned["vary"] == planned["vary_reference"] == 2
+    # not what runs before its embeddings, nor the accuracy of the random population
+    assert not (DATA | {"calibrate", "random_population", "evaluate_accuracy_ceiling"}) & set(planned), planned
+
+
+@pytest.mark.parametrize("module", ["stages/vote.py", "vote.py"])
+def test_a_vote_edit_reruns_the_votes_and_what_follows(run_copy, module):
+    add_statement(run_copy, module)
+    planned = planned_jobs(run_copy)
+    assert planned["vote"] == planned["vote_reference"] == 2 and planned["select"] == planned["select_reference"] == 2
+    # nothing before the votes: the data, the embeddings of the private set and of iteration 0
+    assert not (DATA | {"calibrate", "random_population", "embed_real", "evaluate_accuracy_ceiling"}) & set(planned), planned
+    assert planned["embed"] == 3 and planned["evaluate"] == 3  # of 5: the random population's are kept
+
+
+def test_a_config_check_message_reruns_nothing(run_copy):
+    config = run_copy / "src" / "private_evolution" / "config.py"
+    text = config.read_text()
+    message = "no classes found (class_names is empty)"
+    assert message in text
+    config.write_text(text.replace(message, "found no class (class_names is empty)"))
+    assert planned_jobs(run_copy) == {}
+
+
+def test_a_changed_schema_default_reruns_the_jobs_whose_values_it_changes(run_copy):
+    """The tiny config leaves evaluation.k_nearest at its default: the evaluate jobs get it as a param."""
+    schema = run_copy / "workflow" / "schemas" / "config.schema.yaml"
+    text = schema.read_text()
+    default = "k_nearest: {type: integer, minimum: 1, default: 3}"
+    assert default in text and "k_nearest" not in str(tiny_config())
+    schema.write_text(text.replace(default, default.replace("default: 3", "default: 4")))
+    assert planned_jobs(run_copy) == {"evaluate": 5, "evaluate_reference": 3, **REPORTING}
