@@ -16,10 +16,11 @@ from pathlib import Path
 import yaml
 
 from private_evolution.config import load_config
+from private_evolution.embedders import embedder_class
 from private_evolution.report import PLOT_FILES, collect_metrics, plot_all, privacy_ledger
 from private_evolution.stages.calibrate import calibrate
 from private_evolution.stages.embed import embed
-from private_evolution.stages.evaluate import evaluate, evaluate_accuracy
+from private_evolution.stages.evaluate import evaluate, evaluate_accuracy, evaluate_images
 from private_evolution.stages.lookahead import lookahead
 from private_evolution.contract import ledger_private
 from private_evolution.ledger import data_source
@@ -58,8 +59,8 @@ def run_experiment(exp, workdir: Path, threads: int = 2) -> dict[str, float]:
     ledger = workdir / ledger_private(data_source(exp.section("dataset")))
     for split in ("private", "heldout"):
         timed("embed_real", embed, str(private / f"{split}.npz"), str(private / f"{split}_embed_{name}.npz"), embedder, threads)
-    # the evaluation feature spaces the vote does not use (the workflow's embed_evaluation):
-    # the validation classifier is trained once, then embeds the held-out set and each population
+    # the evaluation feature spaces the vote does not use: the validation classifier is trained
+    # once, then embeds the held-out set and (in each population's evaluate job) the population
     spaces = {}
     for space in exp.evaluation_embedders:
         if space == name:
@@ -76,10 +77,17 @@ def run_experiment(exp, workdir: Path, threads: int = 2) -> dict[str, float]:
         """The new population in the vote's space and in every evaluation space, and its metrics."""
         timed("embed", embed, str(folder / "population.npz"), str(folder / f"embed_{name}.npz"), embedder, threads)
         for space, options in {**spaces, name: None}.items():
+            heldout = str(private / f"heldout_embed_{space}.npz")
+            if options is not None and embedder_class(space).uses_validation_classifier:
+                timed(
+                    "evaluate", evaluate_images, str(folder / "population.npz"), heldout, options,
+                    str(folder / f"metrics_{space}.json"), measures, {"k_nearest": k}, threads,
+                )
+                continue
             if options is not None:
-                timed("embed_evaluation", embed, str(folder / "population.npz"), str(folder / f"embed_{space}.npz"), options, threads)
+                timed("embed", embed, str(folder / "population.npz"), str(folder / f"embed_{space}.npz"), options, threads)
             timed(
-                "evaluate", evaluate, str(folder / f"embed_{space}.npz"), str(private / f"heldout_embed_{space}.npz"), space,
+                "evaluate", evaluate, str(folder / f"embed_{space}.npz"), heldout, space,
                 str(folder / f"metrics_{space}.json"), measures, {"k_nearest": k},
             )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from private_evolution import PEError
 from private_evolution.audit import dry_run_jobs, job_privacy_violations
@@ -155,7 +156,7 @@ def test_classifier_space_is_trained_on_validation_and_used_only_by_evaluation(c
     assert (exp / "private" / "feature_classifier.pt").is_file() and (exp / "private" / "validation.npz").is_file()
     assert job_privacy_violations(jobs) == []
     readers = {job["rule"] for job in jobs if any(path.endswith("feature_classifier.pt") for path in job["input"])}
-    assert readers == {"embed_evaluation", "embed_real"}
+    assert readers == {"evaluate", "embed_real"}
     votes = [job for job in jobs if job["rule"] == "vote"]
     assert votes and not any("classifier" in path for job in votes for path in job["input"])
     table = pd.read_csv(exp / "metrics.csv")
@@ -167,3 +168,34 @@ def test_classifier_space_is_trained_on_validation_and_used_only_by_evaluation(c
     # the test part, not the validation part, is what every metric is computed against
     with np.load(exp / "private" / "heldout_embed_classifier.npz") as test:
         assert len(test["labels"]) == 100
+
+
+def test_classifier_space_is_embedded_by_the_evaluate_job_with_the_embed_stage_values(classifier_run, tmp_path):
+    """In the classifier space each population's evaluate job embeds the population itself: one job
+    per population and space, no embedding file; its metrics are those of the embed stage's file
+    measured by the evaluate stage (the two jobs per population of earlier versions)."""
+    from private_evolution.io import read_json
+    from private_evolution.stages.embed import embed
+    from private_evolution.stages.evaluate import evaluate
+
+    workdir, jobs = classifier_run
+    exp = workdir / "results" / "tiny"
+    evaluations = [job for job in jobs if job["rule"] == "evaluate" and job["wildcards"]["embedder"] == "classifier"]
+    populations = {path for job in jobs if job["rule"] in ("random_population", "vary") for path in job["output"]}
+    assert evaluations and len(evaluations) == len(populations)
+    for job in evaluations:
+        images = [path for path in job["input"] if path.endswith("population.npz")]
+        assert len(images) == 1 and images[0] in populations
+    assert not any(path.endswith("/embed_classifier.npz") for job in jobs for path in job["output"])
+    assert not [path for path in exp.rglob("embed_classifier.npz")] and (exp / "private" / "heldout_embed_classifier.npz").is_file()
+    # what the workflow passes its jobs (embedder_params, the evaluate rule's params)
+    tiny = load_config(yaml.safe_load((workdir / "config" / "config.yaml").read_text()))["tiny"]
+    options = {**tiny.embedder_options("classifier"), "weights": str(exp / "private" / "feature_classifier.pt")}
+    heldout = str(exp / "private" / "heldout_embed_classifier.npz")
+    for job in evaluations:
+        population = workdir / next(path for path in job["input"] if path.endswith("population.npz"))
+        embedding, measured = tmp_path / "embed_classifier.npz", tmp_path / "metrics_classifier.json"
+        embed(str(population), str(embedding), options, threads=1)
+        evaluate(str(embedding), heldout, "classifier", str(measured), metrics=tiny.evaluation.metrics,
+                 options={"k_nearest": tiny.evaluation.k_nearest})
+        assert read_json(measured) == pytest.approx(read_json(workdir / job["output"][0]), rel=1e-6)

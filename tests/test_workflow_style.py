@@ -84,5 +84,5 @@ def test_every_jobs_benchmark_file_is_the_one_its_log_names(tmp_path):
         assert fields.get("benchmark") == benchmark_of_log(fields["log"]), (rule, fields)
         rules.add(rule)
     assert {"vote_shard", "vote", "embed_shard", "embed", "vary_shard", "vary", "embed_real_shard", "plot",
-            "prepare_validation", "train_feature_classifier", "embed_evaluation"} <= rules
+            "prepare_validation", "train_feature_classifier", "evaluate"} <= rules
     assert len(jobs) > 50

@@ -28,7 +28,7 @@ from .contract import DRAW, PRIVATE_FOLDER, run_epsilon_label
 #     records do not count as read.
 # Violations: a PRIVATE file outside private/, and a release (RELEASES) reading anything not DP.
 DP_BARRIERS = frozenset({"vote"})
-NON_PRIVATE_REPORTS = frozenset({"evaluate", "evaluate_accuracy", "embed_evaluation", "collect_metrics", "plot"})
+NON_PRIVATE_REPORTS = frozenset({"evaluate", "evaluate_accuracy", "collect_metrics", "plot"})
 LEDGER_READERS = frozenset({"privacy_ledger", "release"})
 RELEASES = frozenset({"release"})
 # Label order: what a job writes is at least as sensitive as the most sensitive thing it reads.

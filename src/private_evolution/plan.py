@@ -288,18 +288,18 @@ def plan_experiment(exp, rates: dict | None = None, parallel: int | None = None)
                 arrays = population_arrays(exp, end - begin, state=bool(end - begin) or t > 0)
                 add_file(iteration_file(exp.name, eps or labels[0], t, POPULATION_SHARD, shard=shard), arrays, run, t)
 
-    def embedding_files(eps, t, name, sharded):
+    def embedding_files(eps, t, name):
         dim = dims[name]
         run = run_of(eps)
         if dim is None:
             plan.unsized[iteration_file(exp.name, eps or labels[0], t, EMBEDDING, embedder=name)] = (run, t)
-            for shard in range(S if sharded and S > 1 else 0):
+            for shard in range(S if S > 1 else 0):
                 plan.unsized[iteration_file(exp.name, eps or labels[0], t, EMBEDDING_SHARD, embedder=name, shard=shard)] = (run, t)
             return
         whole = iteration_file(exp.name, eps or labels[0], t, EMBEDDING, embedder=name)
         # the embed stage names its computation in what it writes under private/ (the reference's run)
         private = PRIVATE_FOLDER in Path(whole).parts
-        bounds = shard_bounds(N, S, embedder_batch(exp, name)) if sharded and S > 1 else []
+        bounds = shard_bounds(N, S, embedder_batch(exp, name)) if S > 1 else []
         ids = (sum(end > begin for begin, end in bounds) or 1) if private else 0
         add_file(whole, embedding_arrays(N, dim, ids), run, t)
         for shard, (begin, end) in enumerate(bounds):
@@ -341,11 +341,13 @@ def plan_experiment(exp, rates: dict | None = None, parallel: int | None = None)
             for_vote = name == vote_embedder and t < T and L == 0
             if not for_vote and t not in evaluated.get(name, []):
                 continue
-            sharded = not embedder_class(name).uses_validation_classifier
+            # a space the validation CNN defines: embedded in memory by the population's evaluate job
+            in_evaluation = embedder_class(name).uses_validation_classifier
             stage = "embedding: vote features" if for_vote else "embedding: evaluation"
-            share = largest_share(N, embedder_batch(exp, name)) if sharded else N
-            work(stage, run, t, "embed", name, embed_device(name), N, N, share, S if sharded else 1, chain=for_vote)
-            embedding_files(eps, t, name, sharded)
+            share = N if in_evaluation else largest_share(N, embedder_batch(exp, name))
+            work(stage, run, t, "embed", name, embed_device(name), N, N, share, 1 if in_evaluation else S, chain=for_vote)
+            if not in_evaluation:
+                embedding_files(eps, t, name)
 
     steps0 = random_steps(exp, api)
     work("RANDOM_API", "shared", 0, "api", exp.api.name, api_device, N, N * steps0, largest_share(N, api_batch) * steps0, S)

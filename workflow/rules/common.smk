@@ -96,18 +96,6 @@ wildcard_constraints:
     shard=r"[0-9]+",
 
 
-def validation_classifier_spaces():
-    """Evaluation spaces of the configured experiments that the validation CNN defines, as a
-    wildcard pattern (one that matches nothing when there are none)."""
-    names = {
-        name
-        for exp in EXPERIMENTS.values()
-        for name in exp.evaluation_embedders
-        if embedder_class(name).uses_validation_classifier
-    }
-    return "|".join(sorted(names)) or "(?!)"
-
-
 def stage_script(name):
     return str(REPO / "src" / "scripts" / f"{name}.py")
 
@@ -541,6 +529,27 @@ def lookahead_params(rule_shard):
 
 
 # --- used by rules/evaluate.smk ---
+
+
+def embeds_in_evaluation(wildcards):
+    """Whether evaluate embeds the population itself: in a space the validation CNN defines
+    (measured once per population, never voted in), so no embedding file is written."""
+    return embedder_class(wildcards.embedder).uses_validation_classifier
+
+
+def evaluation_input(wildcards):
+    """What evaluate measures a population by: its embedding (embed's file), or where it
+    embeds the population itself (embeds_in_evaluation), the images and the CNN."""
+    values = dict(wildcards.items())
+    if embeds_in_evaluation(wildcards):
+        images = f"{ANY_ITER}/{POPULATION}".format(**values)
+        return {"images": images, **embedder_inputs(wildcards)}
+    return {"population": f"{ANY_ITER}/{EMBEDDING}".format(**values)}
+
+
+def evaluation_embedder(wildcards):
+    """The space's embedder options where evaluate embeds the population itself, else None."""
+    return embedder_params(wildcards) if embeds_in_evaluation(wildcards) else None
 
 
 def accuracy_params(wildcards):

@@ -4,39 +4,12 @@
 # lie under private/ (only the metrics table and the report show them, labelled).
 
 
-# A population in a feature space the validation CNN defines (the classifier embedder): for
-# evaluation only (the network was trained on held-out real images), one job per
-# population, never read by a vote.
-ruleorder: embed_evaluation > embed
-
-
-rule embed_evaluation:
-    input:
-        images=f"{ANY_ITER}/{POPULATION}",
-        weights=FEATURE_CLASSIFIER,
-    output:
-        intermediate(f"{ANY_ITER}/{EMBEDDING}"),
-    log:
-        job_log("embed_evaluation/{run}_iter_{any_t}_{embedder}"),
-    benchmark:
-        job_benchmark("embed_evaluation/{run}_iter_{any_t}_{embedder}")
-    wildcard_constraints:
-        embedder=validation_classifier_spaces(),
-    group:
-        cluster_group("evaluate")
-    conda:
-        "../../envs/pe.yaml"
-    params:
-        embedder=embedder_params,
-        shard=None,
-        code=code("embed", wildcard_embedder),
-    script:
-        stage_script("embed")
-
-
+# One job per population and feature space. It reads the population's embedding (made by
+# embed; the vote's own in its space), or in a space the validation CNN defines the population
+# and the CNN, and embeds the population itself, in memory (evaluation_input).
 rule evaluate:
     input:
-        population=f"{ANY_ITER}/{EMBEDDING}",
+        unpack(evaluation_input),
         heldout=fill(REAL_EMBEDDING, split="heldout"),
     output:
         f"{ANY_ITER}/{METRICS}",
@@ -50,6 +23,7 @@ rule evaluate:
         "../../envs/pe.yaml"
     params:
         embedder_name=lambda w: w.embedder,
+        embedder=evaluation_embedder,
         metrics=lambda w: exp_cfg(w).evaluation.metrics,
         k=lambda w: exp_cfg(w).evaluation.k_nearest,
         code=code("evaluate", evaluation_implementations),

@@ -88,6 +88,7 @@ use rule random_population_shard as random_population with:
 rule embed_shard:
     input:
         f"{ANY_ITER}/{POPULATION}",
+        unpack(embedder_inputs),
     output:
         intermediate(f"{ANY_ITER}/{EMBEDDING_SHARD}"),
     log:
@@ -116,6 +117,7 @@ use rule embed_shard as embed with:
                 f"{ANY_ITER}/{EMBEDDING_SHARD}",
             )
         ),
+        unpack(embedder_inputs),
     output:
         intermediate(f"{ANY_ITER}/{EMBEDDING}"),
     log:

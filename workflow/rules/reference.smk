@@ -70,19 +70,6 @@ use rule lookahead as lookahead_reference with:
         run=REFERENCE_RUN,
 
 
-ruleorder: embed_evaluation_reference > embed_reference
-
-
-use rule embed_evaluation as embed_evaluation_reference with:
-    log:
-        job_log("embed_evaluation/{run}_iter_{any_t}_{embedder}", private=True),
-    benchmark:
-        job_benchmark("embed_evaluation/{run}_iter_{any_t}_{embedder}", private=True)
-    wildcard_constraints:
-        run=REFERENCE_RUN,
-        embedder=validation_classifier_spaces(),
-
-
 use rule evaluate as evaluate_reference with:
     log:
         job_log("evaluate/{run}_iter_{any_t}_{embedder}", private=True),
