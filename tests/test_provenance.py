@@ -78,6 +78,27 @@ def test_an_implementation_digest_holds_its_module_base_class_and_helpers_not_it
     assert digest != provenance.implementation_digest(EMBEDDERS.get("inception"))
 
 
+def test_an_import_counts_the_packages_it_runs_first(tmp_path, monkeypatch):
+    """Importing ``private_evolution.sub.mod`` runs ``sub/__init__`` first: its code is in the digest."""
+    # the embed stage's module imports nothing of stages/__init__ by name, yet runs it
+    assert "private_evolution/stages/__init__.py" in names("embed.py")
+    package = tmp_path / "private_evolution"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "sub" / "__init__.py").write_text("LOGGER = 1\n")
+    (package / "sub" / "mod.py").write_text("X = 1\n")
+    script = tmp_path / "script.py"
+    script.write_text("from private_evolution.sub.mod import X\n")
+    monkeypatch.setattr(provenance, "PACKAGE_DIR", package)
+    provenance.code_files.cache_clear()
+    try:
+        assert {str(p.relative_to(tmp_path)) for p in provenance.code_files(str(script))} == {
+            "script.py", "private_evolution/__init__.py", "private_evolution/sub/__init__.py", "private_evolution/sub/mod.py",
+        }
+    finally:
+        provenance.code_files.cache_clear()
+
+
 def test_the_lookahead_digest_covers_its_shard_and_gather_code():
     """lookahead and lookahead_shard run one script (a shard, the whole stage, or the gather)."""
     assert {"scripts/lookahead.py", "private_evolution/stages/lookahead.py", "private_evolution/sharding.py"} <= names("lookahead.py")
@@ -110,3 +131,13 @@ def test_digest_changes_with_the_code(tmp_path, monkeypatch):
     provenance.code_files.cache_clear()
     assert provenance.code_digest(str(script)) != before
     provenance.code_files.cache_clear()
+
+
+def test_epsilon_labels_come_from_a_leaf_module_in_the_digests_that_use_them():
+    """How an epsilon is written in file names and draw records (epsilons.py) is a leaf: editing
+    it reruns the stages that write such names (through ledger.py), and nothing it imports
+    drags in the config check or the registries."""
+    leaf = {str(p.relative_to(REPO / "src")) for p in provenance.code_files(str(REPO / "src" / "private_evolution" / "epsilons.py"))}
+    assert leaf == {"private_evolution/epsilons.py", "private_evolution/__init__.py"}
+    for script in ("vote.py", "data_ledger.py", "release.py", "privacy_ledger.py"):
+        assert "private_evolution/epsilons.py" in names(script), script

@@ -13,7 +13,9 @@ made of two parts:
 
 The cut rule, applied when following imports: an ``import`` statement (or ``from ... import``)
 that names a module of this package is followed, wherever it stands (at module level or inside
-a function: a lazy import runs too), and so is the package's ``__init__``; nothing else is.
+a function: a lazy import runs too), and so are the packages that import runs first (the
+``__init__`` of ``private_evolution`` and of ``stages`` for ``private_evolution.stages.vote``);
+nothing else is.
 Registries name their built-in implementations as ``"module:Class"`` strings (``registry.py``),
 which are not imports: importing a registry brings in the registry, its base class and the
 shared helpers they import, never the implementations it lists. So an implementation's digest
@@ -74,9 +76,15 @@ def _imported_modules(path: Path) -> set[Path]:
             module = _module_path(name)
             if module is not None:
                 found.add(module)
-        if names and names[0].split(".")[0] == PACKAGE:
-            found.add(PACKAGE_DIR / "__init__.py")
+                found.update(_packages_run_first(name))
     return found
+
+
+def _packages_run_first(dotted: str) -> set[Path]:
+    """The packages that importing ``dotted`` runs first: ``private_evolution.stages.vote`` runs
+    ``private_evolution/__init__.py`` and ``private_evolution/stages/__init__.py``."""
+    parts = dotted.split(".")[1:]
+    return {PACKAGE_DIR.joinpath(*parts[:depth], "__init__.py") for depth in range(len(parts))}
 
 
 @lru_cache(maxsize=None)
