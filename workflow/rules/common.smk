@@ -589,18 +589,6 @@ def data_source_of(wildcards):
     return data_source(exp_cfg(wildcards).section("dataset"))
 
 
-def source_draw_paths(wildcards):
-    """The draw record of every vote of every configured experiment on the data set {source}
-    (epsilon = inf included): its spend is composed once they are all drawn."""
-    return [
-        draw_path(name, eps, t)
-        for name, exp in EXPERIMENTS.items()
-        if data_source(exp.section("dataset")) == wildcards.source
-        for eps in exp.epsilon_labels
-        for t in range(1, exp.pe.iterations + 1)
-    ]
-
-
 def private_path_key(wildcards):
     """Part of each noise draw's key (noise.draw_key): the code and config of every step from the
     data set to the vote's counts (loading and splitting, the vote's embedder, the vote), so that

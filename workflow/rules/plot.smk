@@ -28,19 +28,17 @@ rule collect_metrics:
         stage_script("collect_metrics")
 
 
-# The data set's public spend (results/_ledger/<source>/privacy_spend.json): every draw
-# composed, once all votes of the configured experiments on that data have drawn. A vote
-# that draws marks it out of date meanwhile (so it never understates the spend, even after
-# a failed or killed run), and each experiment's ledger (below, which takes it as input)
-# reruns when another experiment drew, composing it if it finds it out of date. It takes a
-# moment and belongs to no experiment's job group: on a cluster it runs in the submitting process.
+# The data set's public spend (results/_ledger/<source>/privacy_spend.json), made here when
+# it does not exist yet. A vote that draws marks it out of date (so it never understates the
+# spend, even after a failed or killed run); each experiment's ledger (below, which takes it
+# as input, after the experiment's votes) composes it when it finds it so, and reruns when
+# another experiment drew. It takes a moment and belongs to no experiment's job group: on a
+# cluster it runs in the submitting process.
 localrules:
     data_ledger,
 
 
 rule data_ledger:
-    input:
-        source_draw_paths,
     output:
         LEDGER_SPEND,
     log:
@@ -59,8 +57,10 @@ rule data_ledger:
 
 
 # Reads every run's privacy.json, the data set's draw records (metadata, no data) and its
-# spend. It takes every vote's draw record as input, so any vote that reran (a new draw)
-# reruns it, and the data set's spend, so a draw of another experiment on the same data does.
+# spend. It takes every vote's draw record as input (epsilon = inf's too: its records are
+# counted, though they cost no budget), so any vote that reran (a new draw) reruns it and
+# it composes the spend after the experiment's last vote; and the data set's spend, so a
+# draw of another experiment on the same data does.
 rule privacy_ledger:
     input:
         privacy=lambda w: expand(
@@ -71,8 +71,6 @@ rule privacy_ledger:
         draws=lambda w: [
             draw_path(w.exp, eps, t)
             for eps in exp_cfg(w).epsilon_labels
-            if eps
-            != "inf"  # the un-noised reference costs no budget: its records are counted, not waited for
             for t in range(1, exp_cfg(w).pe.iterations + 1)
         ],
         spend=lambda w: ledger_spend(data_source_of(w)),
