@@ -21,7 +21,7 @@ import pytest
 from private_evolution import PEError
 from private_evolution.discrete_gaussian import sample
 from private_evolution.io import load_npz, read_json, save_embeddings, write_json
-from private_evolution.ledger import current_spend, read_draws, record_draw, spend_summary
+from private_evolution.ledger import current_spend, read_draws, record_draw, spend_summary, start_spend
 from private_evolution.noise import secret_seed
 from private_evolution.stages.calibrate import calibrate
 from private_evolution.stages.vote import clean_counts, vote
@@ -336,12 +336,28 @@ def test_a_spend_that_misses_a_record_is_never_trusted(embeddings):
     write_json(ledger / "draws" / f"{replaced['key']}.json", replaced)  # same number of records, another draw
     draws, spend = current_spend(ledger)
     assert spend == spend_summary(draws) and spend["composed_epsilon"] < composed["composed_epsilon"]
+    stale = {**spend, "accountant": "dp-accounting 0.0"}  # composed by another accountant version
+    write_json(spend_file, stale)
+    assert current_spend(ledger)[1] == spend
+    old_format = {k: v for k, v in spend.items() if k not in ("up_to_date", "draws_digest", "accountant")}
+    write_json(spend_file, {**old_format, "dp_draws": 1})  # a file an earlier version wrote, missing a draw
+    assert record_draw(ledger, replaced) is False and not read_json(spend_file)["up_to_date"]
     result = subprocess.run(
         [sys.executable, "-m", "private_evolution.ledger", "compose", str(ledger.parent)],
         capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO / "src")), check=True,
     )
     assert "2 draws, 2 DP; composed epsilon" in result.stdout
     assert read_json(spend_file) == spend
+
+
+def test_a_new_spend_file_states_no_figure_before_an_experiment_checks_the_ledger(embeddings):
+    """data_ledger's start: out of date (an emptied or restored ledger is not stated as composed)."""
+    run_vote(embeddings, "n", privacy="privacy_secret.json")
+    spend_file = embeddings / "ledger" / "privacy_spend.json"
+    spend_file.unlink()
+    start_spend(embeddings / "ledger" / "private", spend_file)
+    started = read_json(spend_file)
+    assert not started["up_to_date"] and started["composed_epsilon"] is None and started["dp_draws"] == 1
 
 
 def test_the_spend_is_composed_once_per_new_draw_and_kept_while_current(embeddings):

@@ -338,7 +338,8 @@ class SpendFields:
     UP_TO_DATE = "up_to_date"
     DRAWS_COMPOSED = "draws_composed"  # how many draw records (DP or not) the figures compose
     DRAWS_DIGEST = "draws_digest"  # ledger.draws_digest of the draws composed (their public fields)
-    ALL = (UP_TO_DATE, DRAWS_COMPOSED, DRAWS_DIGEST)
+    ACCOUNTANT = "accountant"  # the accountant's name and version that composed it
+    ALL = (UP_TO_DATE, DRAWS_COMPOSED, DRAWS_DIGEST, ACCOUNTANT)
 
 
 class AccuracyFields:

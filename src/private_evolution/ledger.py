@@ -11,10 +11,12 @@ it, composed, because every finite-epsilon vote's noisy histogram is written to 
 tree. A vote that records a new draw (before adding the noise) marks that file out of date
 (:func:`pending_spend`: the counts, no composed figure), so it never understates the spend,
 even when a vote fails afterwards or the run is killed. Composing is the accountant's work
-(seconds, growing with the ledger): it is done once per workflow run, by rule data_ledger
-after the run's last vote, and by whichever reader finds the file out of date
-(:func:`current_spend`), not by every vote. The number of draws is public: it depends only
-on what was asked (see :func:`noise.draw_key`).
+(seconds, growing with the ledger): each experiment's privacy_ledger job does it after its
+experiment's votes when it finds the file out of date (:func:`current_spend`), not every
+vote. "Up to date" means: composes every draw record of this ledger, by this accountant;
+deleting records (or the ledger) loses them, which privacy_ledger and release detect from the
+experiments' own draw files. The number of draws is public: it depends only on what was asked
+(see :func:`noise.draw_key`).
 """
 
 from __future__ import annotations
@@ -142,7 +144,7 @@ def record_draw(ledger_private: str | os.PathLike, record: dict) -> bool:
         if new:
             write_json(spend_file, pending_spend([*draws, record]))
             write_json(path, record)
-        elif stored is None or (stored.get(SpendFields.UP_TO_DATE) and not is_current(stored, draws)):
+        elif stored is None or (stored.get(SpendFields.UP_TO_DATE) is not False and not is_current(stored, draws)):
             write_json(spend_file, pending_spend(draws))
     return new
 
@@ -172,17 +174,31 @@ def draws_digest(draws: list[dict]) -> str:
     return hashlib.sha256("\n".join(rows).encode()).hexdigest()
 
 
+def accountant_version() -> str:
+    """The accountant a composition used (the dp-accounting distribution's version, read
+    without importing it): a composition by another version is composed again."""
+    from importlib.metadata import version
+
+    return f"dp-accounting {version('dp-accounting')}"
+
+
 def is_current(spend: dict | None, draws: list[dict]) -> bool:
-    """Whether a stored public spend composes exactly the ledger's draws."""
-    return bool(spend and spend.get(SpendFields.UP_TO_DATE) and spend.get(SpendFields.DRAWS_DIGEST) == draws_digest(draws))
+    """Whether a stored public spend composes exactly the ledger's draws, by this accountant."""
+    return bool(
+        spend
+        and spend.get(SpendFields.UP_TO_DATE)
+        and spend.get(SpendFields.DRAWS_DIGEST) == draws_digest(draws)
+        and spend.get(SpendFields.ACCOUNTANT) == accountant_version()
+    )
 
 
-def refresh_spend(ledger_private: str | os.PathLike, spend_path: str | os.PathLike) -> dict:
-    """Recompute the public spend from the records (under the lock) and write it."""
+def start_spend(ledger_private: str | os.PathLike, spend_path: str | os.PathLike) -> None:
+    """The data set's public spend where there is none: out of date (counts only) until an
+    experiment's privacy_ledger, which first checks that the ledger holds the experiment's draws,
+    composes it. A ledger that lost records (deleted or restored from an old backup) is never
+    stated as composed here."""
     with locked(ledger_private):
-        summary = spend_summary(read_draws(ledger_private))
-        write_json(spend_path, summary)
-    return summary
+        write_json(spend_path, pending_spend(read_draws(ledger_private)))
 
 
 def current_spend(ledger_private: str | os.PathLike) -> tuple[list[dict], dict]:
@@ -255,6 +271,7 @@ def spend_summary(draws: list[dict]) -> dict:
         SpendFields.UP_TO_DATE: True,
         SpendFields.DRAWS_COMPOSED: len(draws),
         SpendFields.DRAWS_DIGEST: draws_digest(draws),
+        SpendFields.ACCOUNTANT: accountant_version(),
         "dp_draws": len(dp_draws),
         "composed_epsilon": headline["epsilon"],
         "composed_delta": headline["delta"],

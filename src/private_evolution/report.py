@@ -115,9 +115,9 @@ def privacy_ledger(
     spend["data_ledger"] = str(Path(ledger_private).parent)
     spend["as_of"] = now()
     spend["note_as_of"] = (
-        "the data set's ledger as of this job; the data set's own privacy_spend.json (data_ledger) is marked out of "
-        "date by every new draw and composed again after the run's votes; this file reruns on the next run after "
-        "another experiment drew"
+        "the data set's ledger as of this job: draws made later, by another experiment on the same data (even in "
+        "the same run), are not in it, and this file reruns on the next run after they were drawn; the data set's "
+        "own privacy_spend.json says whether it composes every draw recorded (up_to_date)"
     )
     write_json(spend_json, spend)
 
