@@ -360,6 +360,27 @@ def test_a_new_spend_file_states_no_figure_before_an_experiment_checks_the_ledge
     assert not started["up_to_date"] and started["composed_epsilon"] is None and started["dp_draws"] == 1
 
 
+def test_a_draw_recorded_while_the_spend_is_composed_is_in_what_is_written(embeddings, monkeypatch):
+    """The composition runs outside the ledger's lock: a vote that draws meanwhile is not lost."""
+    import private_evolution.ledger as ledger_module
+
+    ledger = embeddings / "ledger" / "private"
+    run_vote(embeddings, "w", privacy="privacy_secret.json", name="one")
+    compose = ledger_module.spend_summary
+    calls = []
+
+    def compose_while_another_vote_draws(draws):
+        if not calls:  # the first composition: another vote records its draw meanwhile (no lock held)
+            run_vote(embeddings, "w", privacy="privacy_secret.json", population="other_population.npz", name="two")
+        calls.append(len(draws))
+        return compose(draws)
+
+    monkeypatch.setattr(ledger_module, "spend_summary", compose_while_another_vote_draws)
+    draws, spend = current_spend(ledger)
+    assert calls == [1, 2] and len(draws) == 2 and spend["dp_draws"] == 2
+    assert read_json(embeddings / "ledger" / "privacy_spend.json") == spend == compose(read_draws(ledger))
+
+
 def test_the_spend_is_composed_once_per_new_draw_and_kept_while_current(embeddings):
     """A resumed vote (same key) leaves a composed spend as it is; a new draw marks it out of date,
     and a reader composes every draw again, the stored figure then matching a fresh composition."""

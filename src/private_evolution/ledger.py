@@ -202,16 +202,22 @@ def start_spend(ledger_private: str | os.PathLike, spend_path: str | os.PathLike
 
 
 def current_spend(ledger_private: str | os.PathLike) -> tuple[list[dict], dict]:
-    """Every draw of the data set and its public spend, consistent with each other (under the
-    lock): the stored spend when it composes every draw, else composed now and written back
-    (after a killed run, or draws of an experiment of another config)."""
+    """Every draw of the data set and its public spend, consistent with each other: the stored
+    spend when it composes every draw, else composed now and written back (after a killed run,
+    or draws of another experiment). The composition (seconds) runs outside the ledger's lock,
+    so votes of other runs do not wait for it; it is written only if no draw came meanwhile,
+    else composed again under the lock."""
+    path = _spend_file(ledger_private)
     with locked(ledger_private):
         draws = read_draws(ledger_private)
-        path = _spend_file(ledger_private)
         stored = read_json(path) if path.is_file() else None
         if is_current(stored, draws):
             return draws, stored
-        summary = spend_summary(draws)
+    summary = spend_summary(draws)
+    with locked(ledger_private):
+        now = read_draws(ledger_private)
+        if draws_digest(now) != summary[SpendFields.DRAWS_DIGEST]:  # a draw came while composing
+            draws, summary = now, spend_summary(now)
         write_json(path, summary)
         return draws, summary
 
