@@ -129,6 +129,11 @@ def _spend_file(ledger_private: str | os.PathLike) -> Path:
     return Path(ledger_private).parent / Path(LEDGER_SPEND).name
 
 
+def _stored_spend(ledger_private: str | os.PathLike) -> dict | None:
+    path = _spend_file(ledger_private)
+    return read_json(path) if path.is_file() else None
+
+
 def record_draw(ledger_private: str | os.PathLike, record: dict) -> bool:
     """Record a draw under the ledger's lock; the public spend is marked out of date
     (:func:`pending_spend`) first, so that it never states a figure without this draw, even if
@@ -139,13 +144,13 @@ def record_draw(ledger_private: str | os.PathLike, record: dict) -> bool:
         path = _draw_file(ledger_private, record[DrawFields.KEY])
         new = not path.exists()
         draws = read_draws(ledger_private)
-        spend_file = _spend_file(ledger_private)
-        stored = read_json(spend_file) if spend_file.is_file() else None
         if new:
-            write_json(spend_file, pending_spend([*draws, record]))
+            write_json(_spend_file(ledger_private), pending_spend([*draws, record]))
             write_json(path, record)
-        elif stored is None or (stored.get(SpendFields.UP_TO_DATE) is not False and not is_current(stored, draws)):
-            write_json(spend_file, pending_spend(draws))
+        else:
+            stored = _stored_spend(ledger_private)
+            if stored is None or (stored.get(SpendFields.UP_TO_DATE) is not False and not is_current(stored, draws)):
+                write_json(_spend_file(ledger_private), pending_spend(draws))
     return new
 
 
@@ -207,10 +212,9 @@ def current_spend(ledger_private: str | os.PathLike) -> tuple[list[dict], dict]:
     or draws of another experiment). The composition (seconds) runs outside the ledger's lock,
     so votes of other runs do not wait for it; it is written only if no draw came meanwhile,
     else composed again under the lock."""
-    path = _spend_file(ledger_private)
     with locked(ledger_private):
         draws = read_draws(ledger_private)
-        stored = read_json(path) if path.is_file() else None
+        stored = _stored_spend(ledger_private)
         if is_current(stored, draws):
             return draws, stored
     summary = spend_summary(draws)
@@ -218,7 +222,7 @@ def current_spend(ledger_private: str | os.PathLike) -> tuple[list[dict], dict]:
         now = read_draws(ledger_private)
         if draws_digest(now) != summary[SpendFields.DRAWS_DIGEST]:  # a draw came while composing
             draws, summary = now, spend_summary(now)
-        write_json(path, summary)
+        write_json(_spend_file(ledger_private), summary)
         return draws, summary
 
 
