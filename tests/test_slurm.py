@@ -24,7 +24,20 @@ from workflow_helpers import REPO, copy_repository, planned_jobs, share_noise_se
 
 CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
 GPU_RULES = {"embed_shard", "embed_real_shard"}  # with compute.gpus: 1 and 2 shards, the jobs that run a network
-LOCAL_RULES = {"all", "data_ledger", "check_source"}  # run in the submitting process (no output, or a local rule)
+
+
+def declared_local_rules() -> set[str]:
+    """The rules a `localrules:` directive of workflow/rules/*.smk names."""
+    names = set()
+    for smk in (REPO / "workflow" / "rules").glob("*.smk"):
+        for block in re.findall(r"^localrules:\n((?:    \w+,\n)+)", smk.read_text(), flags=re.M):
+            names.update(line.strip().rstrip(",") for line in block.splitlines())
+    return names
+
+
+# run in the submitting process: `all` (no output) and the local rules (the report steps among them)
+LOCAL_RULES = {"all"} | declared_local_rules()
+REPORT_STEPS = {"collect_metrics", "privacy_ledger", "plot"}
 
 
 def cluster_is_up() -> bool:
@@ -180,8 +193,11 @@ def test_workflow_through_slurm_matches_a_local_run(slurm_cluster, tmp_path):
     singles = {n for n in names if not n.startswith("tiny.")}
     assert singles <= GPU_RULES | {"vote_shard", "vary_shard", "random_population_shard", "embed_real"}, singles
     groups = [n for n in names if n.startswith("tiny.")]
-    for group in ("tiny.data_", "tiny.eps_1.iter_1_", "tiny.report_"):
+    for group in ("tiny.data_", "tiny.eps_1.iter_1_"):
         assert any(n.startswith(group) for n in groups), (group, groups)
+    # the tables, ledger and plots take seconds: made by the submitting process, never queued
+    assert REPORT_STEPS <= LOCAL_RULES
+    assert not any(step in name for name in names for step in REPORT_STEPS), names
 
     snakemake(local, "--cores", "2")
     assert_same_results(cluster, local)
@@ -204,7 +220,7 @@ def test_grouping_submits_one_job_per_iteration(tmp_path):
     steps = planned_jobs(tmp_path / "grouped_False", "--forceall")
     assert submitted[False] == {rule: count for rule, count in steps.items() if rule not in LOCAL_RULES}
     grouped = [name for name, count in submitted[True].items() for _ in range(count)]
-    # data (private and held-out chains), iteration 0, the one iteration of epsilon 1, the report (two chains)
+    # data (private and held-out chains), iteration 0, the one iteration of epsilon 1 (the report steps are local)
     assert len(grouped) <= 6 and all(name.startswith("tiny.") for name in grouped), grouped
     assert submitted[True]["tiny.eps_1.iter_1"] == 1
     assert sum(submitted[False].values()) > 2 * len(grouped)

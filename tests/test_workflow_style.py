@@ -27,6 +27,21 @@ def test_snakefmt_leaves_the_workflow_unchanged():
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
 
 
+def test_rules_name_their_functions():
+    """Each param, input, threads or resources line of a rule names a function of common.smk (or a
+    reader one builds, such as setting("pe.k")) or is a plain value: no lambda or inline config
+    lookup, so a reader sees what each job gets by name."""
+    import re
+
+    for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        if smk.name == "common.smk":
+            continue
+        text = smk.read_text()
+        for found in re.finditer(r"lambda|exp_cfg\(|EXPERIMENTS\[", text):
+            line = text.count("\n", 0, found.start()) + 1
+            raise AssertionError(f"{smk.name}:{line}: {found.group()} in a rule; name a function in common.smk")
+
+
 def test_rules_and_config_code_never_test_an_implementation_name():
     """Capabilities, not names, decide what a job does: no `== "pixels"`, `!= "glyph_simulator"`,
     `in ("inception", ...)` in the rules, the Snakefile, the config code or the stages."""

@@ -77,6 +77,12 @@ FINITE_EPS = r"[0-9]+(\.[0-9]+)?(e[+-]?[0-9]+)?"  # every epsilon label but inf
 # folder, contract.REFERENCE_RUN (private/eps_inf), is made only by the rules of reference.smk.
 FINITE_RUN = rf"{RUN_PREFIX}{FINITE_EPS}"
 
+# The conda environment of every job (snakemake --sw-env-deployment conda), relative to the
+# files in workflow/rules/. Every rule names it, since Snakemake has no workflow-wide default
+# for jobs (a top-level conda directive sets up the Snakemake process itself instead), and
+# `use rule` copies it.
+JOB_ENV = "../../envs/pe.yaml"
+
 # Job order (Snakemake runs ready jobs of higher priority first, and among equals those
 # with larger inputs). Every vote waits for the private set's embedding, and each
 # epsilon's iterations are a serial chain: those are the critical path. Evaluation only
@@ -87,7 +93,7 @@ PRIORITY_LOOP = 2  # calibrate, RANDOM_API, embed, lookahead, vote, select, vary
 
 wildcard_constraints:
     exp=r"[A-Za-z0-9][A-Za-z0-9_-]*",
-    eps=r"inf|[0-9]+(\.[0-9]+)?(e[+-]?[0-9]+)?",
+    eps=rf"inf|{FINITE_EPS}",
     t=r"[1-9][0-9]*",
     run=rf"{SHARED_RUN}|{FINITE_RUN}",
     any_t=r"[0-9]+",
@@ -169,6 +175,71 @@ def exp_cfg(wildcards):
     return EXPERIMENTS[wildcards.exp]
 
 
+# --- params read from the job's experiment or wildcards, one line each in the rules ---
+
+
+def setting(path, convert=None):
+    """A param (or threads) function: the value at ``path`` in the job's experiment config,
+    attributes then keys, so setting("pe.k") is exp.pe.k and setting("evaluation.accuracy.epochs")
+    is exp.evaluation.accuracy["epochs"]; passed through ``convert`` (len, list, JobOptions).
+    """
+
+    def value(wildcards):
+        node = exp_cfg(wildcards)
+        for name in path.split("."):
+            node = node[name] if isinstance(node, dict) else getattr(node, name)
+        return node if convert is None else convert(node)
+
+    return value
+
+
+def section_options(name, ignore=()):
+    """A config section (config.section) as JobOptions: ``ignore`` names keys that rerun nothing."""
+
+    def options(wildcards):
+        return JobOptions(exp_cfg(wildcards).section(name), ignore=ignore)
+
+    return options
+
+
+def wildcard(name, convert):
+    """A param made from one wildcard's value (plain copies are written as "{name}")."""
+
+    def value(wildcards):
+        return convert(getattr(wildcards, name))
+
+    return value
+
+
+def checked_dataset(wildcards):
+    """check_source reruns when a field it checks changes; it still receives every value (cache_dir included)."""
+    dataset = exp_cfg(wildcards).section("dataset")
+    return JobOptions(dataset, ignore=set(dataset) - set(CHECKED_FIELDS))
+
+
+def calibration_privacy(wildcards):
+    """What calibrate reads of privacy: the public seed only in public mode, so a secret-seed run
+    never reruns for it."""
+    privacy = exp_cfg(wildcards).privacy
+    return JobOptions(
+        {
+            "delta": privacy.delta,
+            "adjacency": privacy.adjacency,
+            "seed_mode": privacy.seed_mode,
+            "seed": privacy.seed if privacy.seed_mode == "public" else None,
+        }
+    )
+
+
+def vote_settings(wildcards):
+    """The vote's run settings: JobOptions print without them, so changing one reruns nothing."""
+    return JobOptions({"nn_backend": exp_cfg(wildcards).pe.nn_backend})
+
+
+def private_split_id(wildcards):
+    return split_id(exp_cfg(wildcards).section("dataset"))
+
+
 def embedder_params(wildcards):
     """The options of the embedder named by the {embedder} wildcard."""
     exp = exp_cfg(wildcards)
@@ -192,20 +263,21 @@ def embedder_inputs(wildcards):
     )
 
 
-def api_target(exp):
+def api_target(wildcards):
     """What an API needs of the dataset: public facts from the config, never the data."""
+    dataset = exp_cfg(wildcards).dataset
     return JobOptions(
         {
-            "class_names": exp.dataset.class_names,
-            "image_size": exp.dataset.image_size,
-            "channels": exp.dataset.channels,
+            "class_names": dataset.class_names,
+            "image_size": dataset.image_size,
+            "channels": dataset.channels,
         }
     )
 
 
-def api_params(exp):
+def api_params(wildcards):
     """The chosen API's name and options only: options of other APIs never trigger reruns."""
-    return JobOptions(exp.api_options())
+    return JobOptions(exp_cfg(wildcards).api_options())
 
 
 def run_epsilon(wildcards):
@@ -300,6 +372,47 @@ def accuracy_group(wildcards):
     return cluster_group("evaluate", iteration=iteration)(wildcards)
 
 
+def metrics_files(wildcards):
+    """What collect_metrics gathers: every file of metrics_entries."""
+    return [entry["path"] for entry in metrics_entries(wildcards.exp)]
+
+
+def experiment_metrics_entries(wildcards):
+    return metrics_entries(wildcards.exp)
+
+
+def run_privacy_files(wildcards):
+    """Each epsilon's privacy.json (sigma and the accountant's figures)."""
+    return [
+        PRIVACY.format(exp=wildcards.exp, eps=eps)
+        for eps in exp_cfg(wildcards).epsilon_labels
+    ]
+
+
+def experiment_draws(wildcards):
+    """Every vote's draw record of the experiment (epsilon = inf's too: counted, free of budget)."""
+    exp = exp_cfg(wildcards)
+    return [
+        draw_path(wildcards.exp, eps, t)
+        for eps in exp.epsilon_labels
+        for t in range(1, exp.pe.iterations + 1)
+    ]
+
+
+def grid_populations(wildcards):
+    """The populations the sample grids show (grid_iterations) of every epsilon."""
+    exp = exp_cfg(wildcards)
+    return [
+        population_path(wildcards.exp, eps, t)
+        for eps in exp.epsilon_labels
+        for t in grid_iterations(exp)
+    ]
+
+
+def experiment_final_populations(wildcards):
+    return final_populations(wildcards.exp)
+
+
 def final_populations(exp_name):
     exp = EXPERIMENTS[exp_name]
     return [
@@ -314,10 +427,13 @@ def plot_paths(exp_name):
     }
 
 
-def grid_iterations(exp):
-    """The iterations whose samples the report shows: first, middle, last."""
-    T = exp.pe.iterations
+def grid_iteration_numbers(T):
+    """The iterations whose samples the report shows: first, middle, last (of T)."""
     return sorted({0, T // 2, T})
+
+
+def grid_iterations(exp):
+    return grid_iteration_numbers(exp.pe.iterations)
 
 
 def final_outputs(exp_name):
@@ -394,6 +510,24 @@ def sharded(whole, shard_pattern):
 def gathering_gpus(wildcards, stage):
     """A gathering rule runs the stage itself with one shard; with more it only joins files."""
     return gpus(wildcards, stage) if shard_count(wildcards) == 1 else 0
+
+
+def gpu_request(stage):
+    """resources: gpu of a job running ``stage`` (gpus)."""
+
+    def request(wildcards):
+        return gpus(wildcards, stage)
+
+    return request
+
+
+def gathering_gpu_request(stage):
+    """resources: gpu of the rule that runs ``stage`` unsharded or gathers its shards (gathering_gpus)."""
+
+    def request(wildcards):
+        return gathering_gpus(wildcards, stage)
+
+    return request
 
 
 def cluster_group(stage, iteration=None):
@@ -493,6 +627,11 @@ def private_input(wildcards):
     return {"private": real_embedding_path(wildcards.exp, "private", name)}
 
 
+def selection_votes(wildcards):
+    """The votes select reads: the public noisy histogram, or the reference's private one."""
+    return votes_path(wildcards.exp, run_label(wildcards), wildcards.t)
+
+
 def vary_inputs(wildcards):
     eps = run_label(wildcards)
     return {
@@ -501,13 +640,23 @@ def vary_inputs(wildcards):
     }
 
 
+def variation_degree(wildcards):
+    """The degree VARIATION_API makes iteration t with."""
+    return exp_cfg(wildcards).degrees[int(wildcards.t) - 1]
+
+
+def lookahead_degree(wildcards):
+    """The candidates of iteration t are varied with the degree of iteration t + 1."""
+    return exp_cfg(wildcards).degrees[int(wildcards.any_t)]
+
+
 def vary_params(rule_shard):
     return dict(
-        api=lambda w: api_params(exp_cfg(w)),
-        dataset=lambda w: api_target(exp_cfg(w)),
-        degree=lambda w: exp_cfg(w).degrees[int(w.t) - 1],
+        api=api_params,
+        dataset=api_target,
+        degree=variation_degree,
         epsilon=run_epsilon,
-        seed=lambda w: exp_cfg(w).pe.seed,
+        seed=setting("pe.seed"),
         shard=rule_shard,
         code=code("vary", chosen_api),
     )
@@ -515,14 +664,13 @@ def vary_params(rule_shard):
 
 def lookahead_params(rule_shard):
     return dict(
-        api=lambda w: api_params(exp_cfg(w)),
-        dataset=lambda w: api_target(exp_cfg(w)),
+        api=api_params,
+        dataset=api_target,
         embedder=embedder_params,
-        # the candidates of iteration t are varied with the degree of iteration t + 1
-        degree=lambda w: exp_cfg(w).degrees[int(w.any_t)],
-        lookahead=lambda w: exp_cfg(w).pe.lookahead,
+        degree=lookahead_degree,
+        lookahead=setting("pe.lookahead"),
         epsilon=run_epsilon,
-        seed=lambda w: exp_cfg(w).pe.seed,
+        seed=setting("pe.seed"),
         shard=rule_shard,
         code=code("lookahead", lookahead_implementations),
     )
@@ -552,10 +700,6 @@ def evaluation_embedder(wildcards):
     return embedder_params(wildcards) if embeds_in_evaluation(wildcards) else None
 
 
-def accuracy_params(wildcards):
-    return exp_cfg(wildcards).evaluation.accuracy
-
-
 # --- used by rules/release.smk ---
 
 
@@ -573,6 +717,20 @@ def release_runs(exp_name):
     }
 
 
+def release_inputs(wildcards):
+    """Every file a release copies or checks: each released epsilon's privacy.json, final
+    population, votes and draw records."""
+    return [
+        path
+        for files in release_runs(wildcards.exp).values()
+        for path in [files["privacy"], files["final"], *files["votes"], *files["draws"]]
+    ]
+
+
+def experiment_release_runs(wildcards):
+    return release_runs(wildcards.exp)
+
+
 # --- the data set's privacy ledger (ledger.py) ---
 
 
@@ -587,6 +745,16 @@ def source_check(wildcards):
 def data_source_of(wildcards):
     """The ledger (results/_ledger/<source>) of the experiment's private data set."""
     return data_source(exp_cfg(wildcards).section("dataset"))
+
+
+def data_set_ledger(wildcards):
+    """The private folder of the experiment's data set ledger (results/_ledger/<source>/private)."""
+    return ledger_private(data_source_of(wildcards))
+
+
+def data_set_spend(wildcards):
+    """The data set's public spend (results/_ledger/<source>/privacy_spend.json)."""
+    return ledger_spend(data_source_of(wildcards))
 
 
 def private_path_key(wildcards):

@@ -21,13 +21,9 @@ rule check_source:
     wildcard_constraints:
         check=r"[0-9a-f]+",
     conda:
-        "../../envs/pe.yaml"
+        JOB_ENV
     params:
-        # rerun when a field it checks changes; it still receives every value (cache_dir included)
-        dataset=lambda w: JobOptions(
-            exp_cfg(w).section("dataset"),
-            ignore=set(exp_cfg(w).section("dataset")) - set(CHECKED_FIELDS),
-        ),
+        dataset=checked_dataset,
         code=code("check_source"),
     script:
         stage_script("check_source")
@@ -47,12 +43,10 @@ rule prepare_private:
     group:
         cluster_group(None, iteration="data")
     conda:
-        "../../envs/pe.yaml"
+        JOB_ENV
     params:
         # the private split does not depend on the held-out size: editing it reruns no vote
-        dataset=lambda w: JobOptions(
-            exp_cfg(w).section("dataset"), ignore=("num_heldout",)
-        ),
+        dataset=section_options("dataset", ignore=("num_heldout",)),
         code=code("prepare_private"),
     script:
         stage_script("prepare_private")
@@ -67,7 +61,7 @@ use rule prepare_private as prepare_heldout with:
         job_benchmark("prepare_heldout", private=True)
     priority: 0
     params:
-        dataset=lambda w: JobOptions(exp_cfg(w).section("dataset")),
+        dataset=section_options("dataset"),
         code=code("prepare_private"),
 
 
@@ -80,7 +74,7 @@ use rule prepare_private as prepare_validation with:
         job_benchmark("prepare_validation", private=True)
     priority: PRIORITY_PRIVATE
     params:
-        dataset=lambda w: JobOptions(exp_cfg(w).section("dataset")),
+        dataset=section_options("dataset"),
         code=code("prepare_private"),
 
 
@@ -99,10 +93,10 @@ rule train_feature_classifier:
     group:
         cluster_group(None, iteration="data")
     conda:
-        "../../envs/pe.yaml"
+        JOB_ENV
     params:
-        num_classes=lambda w: len(exp_cfg(w).dataset.class_names),
-        classifier=lambda w: JobOptions(exp_cfg(w).evaluation.classifier),
+        num_classes=setting("dataset.class_names", len),
+        classifier=setting("evaluation.classifier", JobOptions),
         code=code("train_feature_classifier"),
     script:
         stage_script("train_feature_classifier")
@@ -120,10 +114,10 @@ rule embed_real_shard:
         job_benchmark("embed_real/{split}_{embedder}_shard_{shard}", private=True)
     priority: PRIORITY_PRIVATE
     conda:
-        "../../envs/pe.yaml"
-    threads: lambda w: EXPERIMENTS[w.exp].compute.embed_threads
+        JOB_ENV
+    threads: setting("compute.embed_threads")
     resources:
-        gpu=lambda w: gpus(w, "embed"),
+        gpu=gpu_request("embed"),
     params:
         embedder=embedder_params,
         shard=shard_of,
@@ -145,6 +139,6 @@ use rule embed_real_shard as embed_real with:
     group:
         cluster_group("embed", iteration="data")
     resources:
-        gpu=lambda w: gathering_gpus(w, "embed"),
+        gpu=gathering_gpu_request("embed"),
     params:
         shard=None,

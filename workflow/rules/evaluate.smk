@@ -20,12 +20,12 @@ rule evaluate:
     group:
         cluster_group("evaluate")
     conda:
-        "../../envs/pe.yaml"
+        JOB_ENV
     params:
-        embedder_name=lambda w: w.embedder,
+        embedder_name="{embedder}",
         embedder=evaluation_embedder,
-        metrics=lambda w: exp_cfg(w).evaluation.metrics,
-        k=lambda w: exp_cfg(w).evaluation.k_nearest,
+        metrics=setting("evaluation.metrics"),
+        k=setting("evaluation.k_nearest"),
         code=code("evaluate", evaluation_implementations),
     script:
         stage_script("evaluate")
@@ -46,11 +46,11 @@ rule evaluate_accuracy:
     group:
         accuracy_group
     conda:
-        "../../envs/pe.yaml"
+        JOB_ENV
     params:
-        num_classes=lambda w: len(exp_cfg(w).dataset.class_names),
-        epochs=lambda w: accuracy_params(w)["epochs"],
-        seed=lambda w: accuracy_params(w)["seed"],
+        num_classes=setting("dataset.class_names", len),
+        epochs=setting("evaluation.accuracy.epochs"),
+        seed=setting("evaluation.accuracy.seed"),
         code=code("evaluate_accuracy"),
     script:
         stage_script("evaluate_accuracy")
@@ -71,11 +71,11 @@ rule evaluate_accuracy_ceiling:
     group:
         cluster_group(None, iteration="report")
     conda:
-        "../../envs/pe.yaml"
+        JOB_ENV
     params:
-        num_classes=lambda w: len(exp_cfg(w).dataset.class_names),
-        epochs=lambda w: accuracy_params(w)["epochs"],
-        seed=lambda w: accuracy_params(w)["seed"],
+        num_classes=setting("dataset.class_names", len),
+        epochs=setting("evaluation.accuracy.epochs"),
+        seed=setting("evaluation.accuracy.seed"),
         code=code("evaluate_accuracy"),
     script:
         stage_script("evaluate_accuracy")

@@ -18,27 +18,15 @@ rule calibrate:
     group:
         cluster_group("calibrate")
     conda:
-        "../../envs/pe.yaml"
+        JOB_ENV
     params:
-        epsilon=lambda w: float(w.eps),
-        privacy=lambda w: JobOptions(
-            {
-                "delta": exp_cfg(w).privacy.delta,
-                "adjacency": exp_cfg(w).privacy.adjacency,
-                "seed_mode": exp_cfg(w).privacy.seed_mode,
-                # the public seed matters only in public mode: a secret-seed run never reruns for it
-                "seed": (
-                    exp_cfg(w).privacy.seed
-                    if exp_cfg(w).privacy.seed_mode == "public"
-                    else None
-                ),
-            }
-        ),
-        iterations=lambda w: exp_cfg(w).pe.iterations,
-        k=lambda w: exp_cfg(w).pe.k,
+        epsilon=wildcard("eps", float),
+        privacy=calibration_privacy,
+        iterations=setting("pe.iterations"),
+        k=setting("pe.k"),
         # histogram bins per vote: the sampler's share of delta scales with them
-        bins=lambda w: exp_cfg(w).pe.num_samples,
-        threshold=lambda w: JobOptions(exp_cfg(w).pe.threshold),
+        bins=setting("pe.num_samples"),
+        threshold=setting("pe.threshold", JobOptions),
         code=code("calibrate"),
     script:
         stage_script("calibrate")
@@ -53,14 +41,14 @@ rule random_population_shard:
         job_benchmark("random_population/shard_{shard}")
     priority: PRIORITY_LOOP
     conda:
-        "../../envs/pe.yaml"
+        JOB_ENV
     resources:
-        gpu=lambda w: gpus(w, "random_population"),
+        gpu=gpu_request("random_population"),
     params:
-        api=lambda w: api_params(exp_cfg(w)),
-        dataset=lambda w: api_target(exp_cfg(w)),
-        num_samples=lambda w: exp_cfg(w).pe.num_samples,
-        seed=lambda w: exp_cfg(w).pe.seed,
+        api=api_params,
+        dataset=api_target,
+        num_samples=setting("pe.num_samples"),
+        seed=setting("pe.seed"),
         shard=shard_of,
         code=code("random_population", chosen_api),
     script:
@@ -70,7 +58,7 @@ rule random_population_shard:
 # The stage itself: one job, or with compute.shards > 1 the job gathering the shards.
 use rule random_population_shard as random_population with:
     input:
-        unpack(sharded(lambda w: {}, f"{ITER_ZERO}/{POPULATION_SHARD}")),
+        unpack(sharded({}, f"{ITER_ZERO}/{POPULATION_SHARD}")),
     output:
         intermediate(f"{ITER_ZERO}/{POPULATION}"),
     log:
@@ -80,7 +68,7 @@ use rule random_population_shard as random_population with:
     group:
         cluster_group("generate", iteration="zero")
     resources:
-        gpu=lambda w: gathering_gpus(w, "random_population"),
+        gpu=gathering_gpu_request("random_population"),
     params:
         shard=None,
 
@@ -97,10 +85,10 @@ rule embed_shard:
         job_benchmark("embed/{run}_iter_{any_t}_{embedder}_shard_{shard}")
     priority: PRIORITY_LOOP
     conda:
-        "../../envs/pe.yaml"
-    threads: lambda w: EXPERIMENTS[w.exp].compute.embed_threads
+        JOB_ENV
+    threads: setting("compute.embed_threads")
     resources:
-        gpu=lambda w: gpus(w, "embed"),
+        gpu=gpu_request("embed"),
     params:
         embedder=embedder_params,
         shard=shard_of,
@@ -127,7 +115,7 @@ use rule embed_shard as embed with:
     group:
         cluster_group("embed")
     resources:
-        gpu=lambda w: gathering_gpus(w, "embed"),
+        gpu=gathering_gpu_request("embed"),
     params:
         shard=None,
 
@@ -143,10 +131,10 @@ rule lookahead_shard:
         job_benchmark("lookahead/{run}_iter_{any_t}_{embedder}_shard_{shard}")
     priority: PRIORITY_LOOP
     conda:
-        "../../envs/pe.yaml"
-    threads: lambda w: EXPERIMENTS[w.exp].compute.embed_threads
+        JOB_ENV
+    threads: setting("compute.embed_threads")
     resources:
-        gpu=lambda w: gpus(w, "lookahead"),
+        gpu=gpu_request("lookahead"),
     params:
         **lookahead_params(shard_of),
     script:
@@ -172,7 +160,7 @@ use rule lookahead_shard as lookahead with:
     group:
         cluster_group("lookahead")
     resources:
-        gpu=lambda w: gathering_gpus(w, "lookahead"),
+        gpu=gathering_gpu_request("lookahead"),
     params:
         **lookahead_params(None),
 
@@ -189,9 +177,9 @@ rule vote_shard:
         job_benchmark("vote/eps_{eps}_iter_{t}_shard_{shard}", private=True)
     priority: PRIORITY_LOOP
     conda:
-        "../../envs/pe.yaml"
+        JOB_ENV
     params:
-        settings=lambda w: JobOptions({"nn_backend": exp_cfg(w).pe.nn_backend}),  # a run setting: no rerun
+        settings=vote_settings,
         shard=shard_of,
         code=code("vote"),
     script:
@@ -206,7 +194,7 @@ use rule vote_shard as vote with:
     input:
         unpack(vote_inputs),
         unpack(private_input),
-        unpack(sharded(lambda w: {}, VOTE_COUNTS)),
+        unpack(sharded({}, VOTE_COUNTS)),
         fingerprint=DATA_FINGERPRINT,
     output:
         votes=f"{ITER}/{VOTES}",
@@ -220,9 +208,9 @@ use rule vote_shard as vote with:
     group:
         cluster_group("vote")
     params:
-        ledger=lambda w: ledger_private(data_source_of(w)),
+        ledger=data_set_ledger,
         private_path=private_path_key,
-        split=lambda w: split_id(exp_cfg(w).section("dataset")),
+        split=private_split_id,
         shard=None,
 
 
@@ -241,7 +229,7 @@ use rule vote as vote_reference with:
 # rules for the private folder private/eps_inf/iter_<t>.
 rule select:
     input:
-        votes=lambda w: votes_path(w.exp, run_label(w), w.t),
+        votes=selection_votes,
     output:
         f"{RUN_ITER}/{SELECTED}",
     log:
@@ -254,10 +242,10 @@ rule select:
     group:
         cluster_group("vote")
     conda:
-        "../../envs/pe.yaml"
+        JOB_ENV
     params:
         epsilon=run_epsilon,
-        seed=lambda w: exp_cfg(w).pe.seed,
+        seed=setting("pe.seed"),
         code=code("select"),
     script:
         stage_script("select")
@@ -276,9 +264,9 @@ rule vary_shard:
         run=FINITE_RUN,
     priority: PRIORITY_LOOP
     conda:
-        "../../envs/pe.yaml"
+        JOB_ENV
     resources:
-        gpu=lambda w: gpus(w, "vary"),
+        gpu=gpu_request("vary"),
     params:
         **vary_params(shard_of),
     script:
@@ -297,6 +285,6 @@ use rule vary_shard as vary with:
     group:
         cluster_group("generate")
     resources:
-        gpu=lambda w: gathering_gpus(w, "vary"),
+        gpu=gathering_gpu_request("vary"),
     params:
         **vary_params(None),

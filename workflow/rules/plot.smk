@@ -1,10 +1,18 @@
 # Reporting: one tidy CSV of every metric, the privacy ledger, then the figures.
 # Figures and tables are registered for `snakemake --report results/report.html`.
+# Each of these steps reads small files and takes seconds: on a cluster they run in the
+# submitting process rather than wait in the queue (release.smk's release too).
+
+
+localrules:
+    collect_metrics,
+    privacy_ledger,
+    plot,
 
 
 rule collect_metrics:
     input:
-        lambda w: [entry["path"] for entry in metrics_entries(w.exp)],
+        metrics_files,
     output:
         report(
             METRICS_TABLE,
@@ -16,13 +24,11 @@ rule collect_metrics:
         job_log("collect_metrics"),
     benchmark:
         job_benchmark("collect_metrics")
-    group:
-        cluster_group(None, iteration="report")
     conda:
-        "../../envs/pe.yaml"
+        JOB_ENV
     params:
-        experiment=lambda w: w.exp,
-        entries=lambda w: metrics_entries(w.exp),
+        experiment="{exp}",
+        entries=experiment_metrics_entries,
         code=code("collect_metrics", reported_implementations),
     script:
         stage_script("collect_metrics")
@@ -48,9 +54,9 @@ rule data_ledger:
     wildcard_constraints:
         source=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
     conda:
-        "../../envs/pe.yaml"
+        JOB_ENV
     params:
-        ledger=lambda w: ledger_private(w.source),
+        ledger=wildcard("source", ledger_private),
         code=code("data_ledger"),
     script:
         stage_script("data_ledger")
@@ -63,17 +69,9 @@ rule data_ledger:
 # draw of another experiment on the same data does.
 rule privacy_ledger:
     input:
-        privacy=lambda w: expand(
-            PRIVACY,
-            exp=w.exp,
-            eps=exp_cfg(w).epsilon_labels,
-        ),
-        draws=lambda w: [
-            draw_path(w.exp, eps, t)
-            for eps in exp_cfg(w).epsilon_labels
-            for t in range(1, exp_cfg(w).pe.iterations + 1)
-        ],
-        spend=lambda w: ledger_spend(data_source_of(w)),
+        privacy=run_privacy_files,
+        draws=experiment_draws,
+        spend=data_set_spend,
     output:
         ledger=report(
             PRIVACY_LEDGER,
@@ -97,13 +95,11 @@ rule privacy_ledger:
         job_log("privacy_ledger"),
     benchmark:
         job_benchmark("privacy_ledger")
-    group:
-        cluster_group(None, iteration="report")
     conda:
-        "../../envs/pe.yaml"
+        JOB_ENV
     params:
-        experiment=lambda w: w.exp,
-        ledger=lambda w: ledger_private(data_source_of(w)),
+        experiment="{exp}",
+        ledger=data_set_ledger,
         code=code("privacy_ledger"),
     script:
         stage_script("privacy_ledger")
@@ -112,12 +108,8 @@ rule privacy_ledger:
 rule plot:
     input:
         metrics=METRICS_TABLE,
-        finals=lambda w: final_populations(w.exp),
-        grids=lambda w: [
-            population_path(w.exp, eps, t)
-            for eps in exp_cfg(w).epsilon_labels
-            for t in grid_iterations(exp_cfg(w))
-        ],
+        finals=experiment_final_populations,
+        grids=grid_populations,
     output:
         # one file per name of report.PLOT_FILES, each with workflow/report/<name>.rst as caption
         **{
@@ -133,18 +125,16 @@ rule plot:
         job_log("plot"),
     benchmark:
         job_benchmark("plot")
-    group:
-        cluster_group(None, iteration="report")
     conda:
-        "../../envs/pe.yaml"
+        JOB_ENV
     params:
-        epsilon_labels=lambda w: exp_cfg(w).epsilon_labels,
-        grid_iterations=lambda w: grid_iterations(exp_cfg(w)),
-        class_names=lambda w: exp_cfg(w).dataset.class_names,
-        plot=lambda w: JobOptions(exp_cfg(w).section("plot")),
-        seed_mode=lambda w: exp_cfg(w).privacy.seed_mode,
-        headline=lambda w: exp_cfg(w).headline_embedder,
-        vote_embedder=lambda w: exp_cfg(w).embedder.name,
+        epsilon_labels=setting("epsilon_labels"),
+        grid_iterations=setting("pe.iterations", grid_iteration_numbers),
+        class_names=setting("dataset.class_names"),
+        plot=section_options("plot"),
+        seed_mode=setting("privacy.seed_mode"),
+        headline=setting("headline_embedder"),
+        vote_embedder=setting("embedder.name"),
         code=code("plot", reported_implementations),
     script:
         stage_script("plot")

@@ -4,18 +4,14 @@
 # is also kept under results/{exp}/releases/release_NNN/ and recorded in the data set's ledger.
 
 
+# Copies and digests files: on a cluster it runs in the submitting process.
+localrules:
+    release,
+
+
 rule release:
     input:
-        lambda w: [
-            path
-            for files in release_runs(w.exp).values()
-            for path in [
-                files["privacy"],
-                files["final"],
-                *files["votes"],
-                *files["draws"],
-            ]
-        ],
+        release_inputs,
     output:
         directory(RELEASE),
     log:
@@ -23,13 +19,13 @@ rule release:
     benchmark:
         job_benchmark("release")
     conda:
-        "../../envs/pe.yaml"
+        JOB_ENV
     params:
-        runs=lambda w: release_runs(w.exp),
-        ledger=lambda w: ledger_private(data_source_of(w)),
-        versions=lambda w: RELEASE_VERSIONS.format(exp=w.exp),
-        class_names=lambda w: list(exp_cfg(w).dataset.class_names),
-        generator=lambda w: exp_cfg(w).api.name,
+        runs=experiment_release_runs,
+        ledger=data_set_ledger,
+        versions=RELEASE_VERSIONS,
+        class_names=setting("dataset.class_names", list),
+        generator=setting("api.name"),
         code=code("release"),
     script:
         stage_script("release")
