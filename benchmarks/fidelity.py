@@ -71,6 +71,7 @@ ROWS: dict[str, dict] = {
     "  free framing, T = 8": {"api.glyph_simulator.framing": "free", "pe.iterations": 8},
 }
 DEFAULT_SWEEP = [0.5, 1, 2, 4, 8, "inf"]
+BASELINE = "0"  # the scores' key of the random population (epsilon = 0: no private data)
 BUDGET_SECONDS = 300  # the default run must stay within 5 minutes on 2 cores
 
 
@@ -90,9 +91,11 @@ def configured(edits: dict, epsilons: list, seed: int) -> dict:
 
 
 class Judge:
-    """Accuracy on the validation and test parts, and the FD in an independent feature space."""
+    """Accuracy on the validation and test parts, and the FD in an independent feature space: the
+    workflow's own judge (evaluation.accuracy and evaluation.classifier at the schema's defaults,
+    ``quick``: 2 epochs each)."""
 
-    def __init__(self, split_dir: Path, epochs: int):
+    def __init__(self, split_dir: Path, quick: bool = False):
         from private_evolution.classifier import save_feature_classifier
         from private_evolution.embedders.classifier import ClassifierFeatures
         from private_evolution.config import load_config
@@ -100,13 +103,14 @@ class Judge:
         from private_evolution.stages.prepare_private import prepare_private
 
         exp = load_config({"experiments": {"split": configured({}, [1], 0)}})["split"]
+        self.epochs = 2 if quick else exp.evaluation.accuracy["epochs"]
+        feature_epochs = 2 if quick else exp.evaluation.classifier["epochs"]
         split_dir.mkdir(parents=True, exist_ok=True)
         paths = {name: split_dir / f"{name}.npz" for name in ("private", "test", "validation")}
         prepare_private(exp.section("dataset"), str(paths["private"]), str(paths["test"]), str(paths["validation"]))
         self.parts = {name: load_npz(path) for name, path in paths.items()}
-        self.epochs = epochs
         validation = self.parts["validation"]
-        save_feature_classifier(str(split_dir / "features.pt"), validation["images"], validation["labels"], 10, epochs, 0)
+        save_feature_classifier(str(split_dir / "features.pt"), validation["images"], validation["labels"], 10, feature_epochs, 0)
         self.features = ClassifierFeatures({"weights": str(split_dir / "features.pt")})
         self.test_features = self.features.embed(self.parts["test"]["images"])
 
@@ -129,6 +133,7 @@ def run_row(name: str, edits: dict, epsilons: list, seed: int, workdir: Path, ju
     from inprocess import run_experiment
 
     from private_evolution.config import load_config
+    from private_evolution.contract import population_path
     from private_evolution.epsilons import epsilon_label
     from private_evolution.io import load_population
 
@@ -141,15 +146,19 @@ def run_row(name: str, edits: dict, epsilons: list, seed: int, workdir: Path, ju
     result = {"name": name, "seed": seed, "seconds": seconds, "scores": {}}
     for epsilon in exp.privacy.epsilons:
         label = epsilon_label(epsilon)
+        # inprocess.run_experiment's layout: every epsilon's run under results/<exp>/eps_<label>
         final = load_population(folder / "results" / "fidelity" / f"eps_{label}" / f"iter_{exp.pe.iterations}" / "population.npz")
         result["scores"][label] = judge(final)
+    # epsilon = 0, the zero-privacy baseline: the random population (iteration 0), made without private data
+    result["scores"][BASELINE] = judge(load_population(folder / population_path("fidelity", None, 0)))
     return result
 
 
-def mean_spread(values: list[float]) -> str:
+def mean_spread(values: list[float], digits: int = 3, sign: str = "") -> str:
+    """``sign="+"``: a difference, printed with its sign."""
     if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+        return f"{values[0]:{sign}.{digits}f}"
+    return f"{statistics.mean(values):{sign}.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
 def write_report(path: Path, screening: list[dict], finals: dict[str, list[dict]], chosen: str, started: float, quick: bool) -> None:
@@ -169,26 +178,38 @@ def write_report(path: Path, screening: list[dict], finals: dict[str, list[dict]
         " secret noise, which moved the same configuration by up to 0.04 between two runs of this script. The finalists'"
         " 3 seeds decide.",
         "",
-        "| configuration | validation acc. ε=1 | test acc. ε=1 | validation acc. ε=∞ | test acc. ε=∞ | FD ε=1 | seconds |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "ε = 0 is the zero-privacy baseline: the row's random population (iteration 0, RANDOM_API), made without"
+        " private data; the gain is what the private vote added to it (test accuracy at ε = 1 minus ε = 0).",
+        "",
+        "| configuration | test acc. ε=0 (no private data) | validation acc. ε=1 | test acc. ε=1 | gain ε=1 | validation acc. ε=∞ "
+        "| test acc. ε=∞ | FD ε=0 | FD ε=1 | seconds |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in screening:
-        one, inf = row["scores"]["1"], row["scores"]["inf"]
+        zero, one, inf = row["scores"][BASELINE], row["scores"]["1"], row["scores"]["inf"]
         lines.append(
-            f"| {row['name']} | {one['validation']:.3f} | {one['test']:.3f} | {inf['validation']:.3f} | {inf['test']:.3f} "
-            f"| {one['fd']:.1f} | {row['seconds']:.0f} |"
+            f"| {row['name']} | {zero['test']:.3f} | {one['validation']:.3f} | {one['test']:.3f} | {one['test'] - zero['test']:+.3f} "
+            f"| {inf['validation']:.3f} | {inf['test']:.3f} | {zero['fd']:.1f} | {one['fd']:.1f} | {row['seconds']:.0f} |"
         )
     if finals:
-        labels = list(next(iter(finals.values()))[0]["scores"])
+        labels = [BASELINE, *(label for label in next(iter(finals.values()))[0]["scores"] if label != BASELINE)]
         lines += ["", f"## Finalists ({len(next(iter(finals.values())))} PE seeds each, the default sweep; mean ± standard deviation)", ""]
         for name, runs in finals.items():
             marker = " **(the default)**" if name == chosen else ""
-            lines += [f"### {name.strip()}{marker}", "", "| ε | validation accuracy | test accuracy | FD (validation-CNN features) |", "|---|---:|---:|---:|"]
+            lines += [
+                f"### {name.strip()}{marker}",
+                "",
+                "| ε | validation accuracy | test accuracy | test gain over ε = 0 (paired by seed) | FD (validation-CNN features) |",
+                "|---|---:|---:|---:|---:|",
+            ]
             for label in labels:
+                test = [r["scores"][label]["test"] for r in runs]
+                gain = [r["scores"][label]["test"] - r["scores"][BASELINE]["test"] for r in runs]
+                fds = [r["scores"][label]["fd"] for r in runs]
                 lines.append(
-                    f"| {label} | {mean_spread([r['scores'][label]['validation'] for r in runs])} "
-                    f"| {mean_spread([r['scores'][label]['test'] for r in runs])} "
-                    f"| {statistics.mean([r['scores'][label]['fd'] for r in runs]):.1f} |"
+                    f"| {'0 (random population, no private data)' if label == BASELINE else label} "
+                    f"| {mean_spread([r['scores'][label]['validation'] for r in runs])} | {mean_spread(test)} "
+                    f"| {'' if label == BASELINE else mean_spread(gain, sign='+')} | {mean_spread(fds, digits=1)} |"
                 )
             lines += ["", f"In-process run time of the sweep: {statistics.mean([r['seconds'] for r in runs]):.0f} s.", ""]
     path.write_text("\n".join(lines) + "\n")
@@ -255,7 +276,7 @@ def main() -> None:
     started = time.time()
     rows = dict(list(ROWS.items())[2:4]) if args.quick else ROWS
     sizes = {"pe.iterations": 2, "pe.num_samples": 100} if args.quick else {}
-    judge = Judge(args.workdir / "split", epochs=2 if args.quick else 10)
+    judge = Judge(args.workdir / "split", quick=args.quick)
     if args.renderers:
         compare_renderers(args, judge, sizes, started)
         return

@@ -73,11 +73,17 @@ def test_fidelity_ablation_runs_quickly_and_reports_validation_and_test(tmp_path
     text = run_benchmark("fidelity.py", tmp_path, "--quick")
     assert "## Screening" in text and "## Finalists" in text and "**(the default)**" in text
     screening = text.split("## Screening", 1)[1].split("## Finalists", 1)[0]
-    rows = [line.split("|") for line in screening.splitlines() if line.startswith("| ") and not line.startswith("| configuration")]
+    table = [[cell.strip() for cell in line.split("|")[1:-1]] for line in screening.splitlines() if line.startswith("| ")]
+    header, rows = table[0], table[1:]
     assert len(rows) == 2  # --quick screens two rows
     for row in rows:
-        validation, test = float(row[2]), float(row[3])
-        assert 0.0 < validation <= 1.0 and 0.0 < test <= 1.0
+        cells = dict(zip(header, row))
+        validation, test = float(cells["validation acc. ε=1"]), float(cells["test acc. ε=1"])
+        baseline = float(cells["test acc. ε=0 (no private data)"])  # the random population, no private data
+        assert 0.0 < validation <= 1.0 and 0.0 < test <= 1.0 and 0.0 < baseline <= 1.0
+        assert abs(float(cells["gain ε=1"]) - (test - baseline)) < 0.0015
+    finalist = text.split("## Finalists", 1)[1]
+    assert "| 0 (random population, no private data) |" in finalist and "test gain over ε = 0" in finalist
 
 
 def test_side_by_side_runs_two_revisions_alternately(tmp_path):
