@@ -37,7 +37,7 @@ def declared_local_rules() -> set[str]:
 
 # run in the submitting process: `all` (no output) and the local rules (the report steps among them)
 LOCAL_RULES = {"all"} | declared_local_rules()
-REPORT_STEPS = {"collect_metrics", "privacy_ledger", "plot"}
+REPORT_STEPS = {"collect_metrics", "privacy_ledger"}  # the plot loads whole populations: a cluster job
 
 
 def cluster_is_up() -> bool:
@@ -193,9 +193,9 @@ def test_workflow_through_slurm_matches_a_local_run(slurm_cluster, tmp_path):
     singles = {n for n in names if not n.startswith("tiny.")}
     assert singles <= GPU_RULES | {"vote_shard", "vary_shard", "random_population_shard", "embed_real"}, singles
     groups = [n for n in names if n.startswith("tiny.")]
-    for group in ("tiny.data_", "tiny.eps_1.iter_1_"):
+    for group in ("tiny.data_", "tiny.eps_1.iter_1_", "tiny.report_"):
         assert any(n.startswith(group) for n in groups), (group, groups)
-    # the tables, ledger and plots take seconds: made by the submitting process, never queued
+    # the table and the ledger take seconds: made by the submitting process, never queued
     assert REPORT_STEPS <= LOCAL_RULES
     assert not any(step in name for name in names for step in REPORT_STEPS), names
 
@@ -220,7 +220,7 @@ def test_grouping_submits_one_job_per_iteration(tmp_path):
     steps = planned_jobs(tmp_path / "grouped_False", "--forceall")
     assert submitted[False] == {rule: count for rule, count in steps.items() if rule not in LOCAL_RULES}
     grouped = [name for name, count in submitted[True].items() for _ in range(count)]
-    # data (private and held-out chains), iteration 0, the one iteration of epsilon 1 (the report steps are local)
+    # data (private and held-out chains), iteration 0, the one iteration of epsilon 1, the plots
     assert len(grouped) <= 6 and all(name.startswith("tiny.") for name in grouped), grouped
     assert submitted[True]["tiny.eps_1.iter_1"] == 1
     assert sum(submitted[False].values()) > 2 * len(grouped)

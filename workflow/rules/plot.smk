@@ -1,13 +1,13 @@
 # Reporting: one tidy CSV of every metric, the privacy ledger, then the figures.
 # Figures and tables are registered for `snakemake --report results/report.html`.
-# Each of these steps reads small files and takes seconds: on a cluster they run in the
-# submitting process rather than wait in the queue (release.smk's release too).
+# The table and the ledger read small files and take seconds: on a cluster they run in the
+# submitting process rather than wait in the queue (release.smk's release too). The plot stays
+# a cluster job: it loads whole populations (about 1 GB at the CIFAR-10 setup) and matplotlib.
 
 
 localrules:
     collect_metrics,
     privacy_ledger,
-    plot,
 
 
 rule collect_metrics:
@@ -125,6 +125,8 @@ rule plot:
         job_log("plot"),
     benchmark:
         job_benchmark("plot")
+    group:
+        cluster_group(None, iteration="report")
     conda:
         JOB_ENV
     params:
