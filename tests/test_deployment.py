@@ -112,10 +112,23 @@ def test_jobs_run_the_workflows_own_source(tmp_path):
 
 
 def test_conda_deployment_plans_the_jobs(tmp_path):
-    """The workflow under --sw-env-deployment conda: a dry run that builds no environment."""
+    """The workflow under --software-deployment-method conda: a dry run that builds no environment."""
     if shutil.which("conda") is None and shutil.which("mamba") is None:
         pytest.skip("no conda or mamba on this machine: the conda deployment cannot be planned here")
     workdir = copy_repository(tmp_path)
     write_config(workdir, tiny_config())
-    result = snakemake(workdir, "--dry-run", "--sw-env-deployment", "conda", "--conda-create-envs-only")
+    result = snakemake(workdir, "--dry-run", "--software-deployment-method", "conda", "--conda-create-envs-only")
     assert "calibrate" in result.stdout
+
+
+def test_conda_jobs_keep_the_path_to_the_workflows_source(tmp_path):
+    """Snakemake drops PYTHONPATH in conda jobs unless conda-not-block-search-path-envvars is set:
+    every workflow profile sets it, and a conda run without it is refused with the fix (before any
+    job, and before conda is needed)."""
+    for profile in sorted((REPO / "workflow" / "profiles").glob("*/config.yaml")):
+        assert yaml.safe_load(profile.read_text()).get("conda-not-block-search-path-envvars") is True, profile
+    workdir = copy_repository(tmp_path)
+    write_config(workdir, tiny_config())
+    refused = snakemake(workdir, "--dry-run", "--software-deployment-method", "conda", "--workflow-profile", "none", check=False)
+    assert refused.returncode != 0
+    assert "--conda-not-block-search-path-envvars" in refused.stdout + refused.stderr

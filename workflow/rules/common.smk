@@ -77,7 +77,7 @@ FINITE_EPS = r"[0-9]+(\.[0-9]+)?(e[+-]?[0-9]+)?"  # every epsilon label but inf
 # folder, contract.REFERENCE_RUN (private/eps_inf), is made only by the rules of reference.smk.
 FINITE_RUN = rf"{RUN_PREFIX}{FINITE_EPS}"
 
-# The conda environment of every job (snakemake --sw-env-deployment conda), relative to the
+# The conda environment of every job (snakemake --software-deployment-method conda), relative to the
 # files in workflow/rules/. Every rule names it, since Snakemake has no workflow-wide default
 # for jobs (a top-level conda directive sets up the Snakemake process itself instead), and
 # `use rule` copies it.

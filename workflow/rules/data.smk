@@ -1,5 +1,6 @@
 # The private data: loaded, split and embedded once per experiment.
-# Everything under results/{exp}/private/ is private; only vote and evaluate read it.
+# Everything under results/{exp}/private/ is private; only vote and evaluate read its data
+# (the ledger rules read the draw records there: metadata, never data or counts).
 # Logs of jobs that read private data go to results/{exp}/private/logs/ (see logs.py).
 
 

@@ -1,8 +1,9 @@
 # Reporting: one tidy CSV of every metric, the privacy ledger, then the figures.
 # Figures and tables are registered for `snakemake --report results/report.html`.
 # The table and the ledger read small files and take seconds: on a cluster they run in the
-# submitting process rather than wait in the queue (release.smk's release too). The plot stays
-# a cluster job: it loads whole populations (about 1 GB at the CIFAR-10 setup) and matplotlib.
+# submitting process rather than wait in the queue (the ledger reads the draw records, metadata
+# under private/, there). The plot stays a cluster job: it loads whole populations (about 1 GB
+# at the CIFAR-10 setup), as does release.smk's release.
 
 
 localrules:

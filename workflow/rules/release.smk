@@ -4,11 +4,6 @@
 # is also kept under results/{exp}/releases/release_NNN/ and recorded in the data set's ledger.
 
 
-# Copies and digests files: on a cluster it runs in the submitting process.
-localrules:
-    release,
-
-
 rule release:
     input:
         release_inputs,
