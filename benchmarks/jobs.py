@@ -2,6 +2,7 @@
 
     python benchmarks/jobs.py run WORKDIR [--checkout DIR] [--tiny] [--config KEY=VALUE ...]
     python benchmarks/jobs.py replay WORKDIR [WORKDIR ...] [--rounds N]
+    python benchmarks/jobs.py parse WORKDIR --checkout DIR [--checkout DIR ...] [--rounds N]
 
 ``run`` runs the default config (``--tiny``: 2 epsilons, T = 2, small sizes) with
 ``snakemake --cores 2`` from the workflow and library of ``--checkout`` (default: this
@@ -10,6 +11,11 @@ WORKDIR, keeping the scripts Snakemake generates for its jobs (``--skip-script-c
 It prints the run's wall time and, for the rules select and vote, the median of Snakemake's
 own benchmark files over every job of the rule (``s``: wall time of the job's process,
 ``cpu_time``, ``max_rss``); two jobs run side by side there, so wall times hold their contention.
+
+``parse`` times a dry run (``snakemake -n``: the Snakefile's parse and the DAG, which every
+snakemake command and every cluster job pays) in a WORKDIR that ``run`` finished, with the
+workflow and library of each ``--checkout`` in turn, N rounds; it prints each checkout's median
+wall and CPU seconds and the ratio of the medians to the first checkout's.
 
 ``replay`` runs those kept scripts again, one at a time, each as Snakemake runs it
 (``python <script>`` in its WORKDIR, the library of the run's checkout on PYTHONPATH), for N
@@ -77,15 +83,7 @@ def kept_scripts(workdir: Path, rule: str) -> list[Path]:
 def run_script(workdir: Path, script: Path) -> tuple[float, float]:
     """Wall and CPU (user + system) seconds of one run of a kept script."""
     checkout = Path((workdir / CHECKOUT_FILE).read_text())
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    subprocess.run(
-        [sys.executable, str(script)], cwd=workdir, env=environment(checkout), check=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return timed_process([sys.executable, str(script)], cwd=workdir, env=environment(checkout))
 
 
 def run(args) -> None:
@@ -123,6 +121,35 @@ def replay(args) -> None:
         print(f"| {workdir} | {rule} | {len(values)} | {wall:.2f} | {cpu:.2f} |")
 
 
+def timed_process(command: list[str], **kwargs) -> tuple[float, float]:
+    """Wall and CPU (user + system, the process and its children) seconds of one command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kwargs)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def parse(args) -> None:
+    checkouts = [checkout.resolve() for checkout in args.checkout]
+    seconds = {checkout: [] for checkout in checkouts}
+    for _ in range(args.rounds):
+        for checkout in checkouts:  # in turn, so that a busy spell hits each alike
+            command = [
+                sys.executable, "-m", "snakemake", "-n", "--cores", "1",
+                "-s", str(checkout / "workflow" / "Snakefile"), "--directory", str(args.workdir),
+            ]
+            seconds[checkout].append(timed_process(command, env=environment(checkout)))
+    first = None
+    print("| checkout | dry runs | median wall s | median CPU s | CPU ratio to the first |")
+    print("|---|---:|---:|---:|---:|")
+    for checkout, values in seconds.items():
+        wall, cpu = (statistics.median(column) for column in zip(*values))
+        first = first or cpu
+        print(f"| {checkout} | {len(values)} | {wall:.2f} | {cpu:.2f} | {cpu / first:.2f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -134,11 +161,12 @@ def main() -> None:
     replay_parser = commands.add_parser("replay", help="run the kept select and vote scripts again")
     replay_parser.add_argument("workdirs", type=Path, nargs="+")
     replay_parser.add_argument("--rounds", type=int, default=1)
+    parse_parser = commands.add_parser("parse", help="time dry runs of a finished WORKDIR, checkouts in turn")
+    parse_parser.add_argument("workdir", type=Path)
+    parse_parser.add_argument("--checkout", type=Path, action="append", required=True)
+    parse_parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    if args.command == "run":
-        run(args)
-    else:
-        replay(args)
+    {"run": run, "replay": replay, "parse": parse}[args.command](args)
 
 
 if __name__ == "__main__":
