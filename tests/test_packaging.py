@@ -26,8 +26,8 @@ def test_conda_env_holds_the_dependencies_at_the_ci_pins():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     env = yaml.safe_load((REPO / "envs" / "pe.yaml").read_text())
     pip_section = next(item["pip"] for item in env["dependencies"] if isinstance(item, dict))
-    pinned = dict(line.split("==") for line in pip_section)
     assert all("==" in line for line in pip_section), pip_section
+    pinned = dict(line.split("==") for line in pip_section)
     wanted = {_name(dep) for dep in project["dependencies"]} - {"snakemake"}
     assert {_name(name) for name in pinned} == wanted
     ci = _ci_pins()

@@ -377,15 +377,10 @@ def metrics_files(wildcards):
     return [entry["path"] for entry in metrics_entries(wildcards.exp)]
 
 
-def experiment_metrics_entries(wildcards):
-    return metrics_entries(wildcards.exp)
-
-
 def run_privacy_files(wildcards):
     """Each epsilon's privacy.json (sigma and the accountant's figures)."""
     return [
-        PRIVACY.format(exp=wildcards.exp, eps=eps)
-        for eps in exp_cfg(wildcards).epsilon_labels
+        privacy_path(wildcards.exp, eps) for eps in exp_cfg(wildcards).epsilon_labels
     ]
 
 
@@ -407,10 +402,6 @@ def grid_populations(wildcards):
         for eps in exp.epsilon_labels
         for t in grid_iterations(exp)
     ]
-
-
-def experiment_final_populations(wildcards):
-    return final_populations(wildcards.exp)
 
 
 def final_populations(exp_name):
@@ -512,20 +503,13 @@ def gathering_gpus(wildcards, stage):
     return gpus(wildcards, stage) if shard_count(wildcards) == 1 else 0
 
 
-def gpu_request(stage):
-    """resources: gpu of a job running ``stage`` (gpus)."""
+def gpu_request(stage, gathering=False):
+    """resources: gpu of a job running ``stage`` (gpus), or with ``gathering`` of the rule that
+    runs it unsharded or gathers its shards (gathering_gpus)."""
+    count = gathering_gpus if gathering else gpus
 
     def request(wildcards):
-        return gpus(wildcards, stage)
-
-    return request
-
-
-def gathering_gpu_request(stage):
-    """resources: gpu of the rule that runs ``stage`` unsharded or gathers its shards (gathering_gpus)."""
-
-    def request(wildcards):
-        return gathering_gpus(wildcards, stage)
+        return count(wildcards, stage)
 
     return request
 
@@ -725,10 +709,6 @@ def release_inputs(wildcards):
         for files in release_runs(wildcards.exp).values()
         for path in [files["privacy"], files["final"], *files["votes"], *files["draws"]]
     ]
-
-
-def experiment_release_runs(wildcards):
-    return release_runs(wildcards.exp)
 
 
 # --- the data set's privacy ledger (ledger.py) ---

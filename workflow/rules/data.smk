@@ -140,6 +140,6 @@ use rule embed_real_shard as embed_real with:
     group:
         cluster_group("embed", iteration="data")
     resources:
-        gpu=gathering_gpu_request("embed"),
+        gpu=gpu_request("embed", gathering=True),
     params:
         shard=None,

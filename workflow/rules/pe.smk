@@ -68,7 +68,7 @@ use rule random_population_shard as random_population with:
     group:
         cluster_group("generate", iteration="zero")
     resources:
-        gpu=gathering_gpu_request("random_population"),
+        gpu=gpu_request("random_population", gathering=True),
     params:
         shard=None,
 
@@ -115,7 +115,7 @@ use rule embed_shard as embed with:
     group:
         cluster_group("embed")
     resources:
-        gpu=gathering_gpu_request("embed"),
+        gpu=gpu_request("embed", gathering=True),
     params:
         shard=None,
 
@@ -160,7 +160,7 @@ use rule lookahead_shard as lookahead with:
     group:
         cluster_group("lookahead")
     resources:
-        gpu=gathering_gpu_request("lookahead"),
+        gpu=gpu_request("lookahead", gathering=True),
     params:
         **lookahead_params(None),
 
@@ -285,6 +285,6 @@ use rule vary_shard as vary with:
     group:
         cluster_group("generate")
     resources:
-        gpu=gathering_gpu_request("vary"),
+        gpu=gpu_request("vary", gathering=True),
     params:
         **vary_params(None),

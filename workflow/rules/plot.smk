@@ -29,7 +29,7 @@ rule collect_metrics:
         JOB_ENV
     params:
         experiment="{exp}",
-        entries=experiment_metrics_entries,
+        entries=wildcard("exp", metrics_entries),
         code=code("collect_metrics", reported_implementations),
     script:
         stage_script("collect_metrics")
@@ -109,7 +109,7 @@ rule privacy_ledger:
 rule plot:
     input:
         metrics=METRICS_TABLE,
-        finals=experiment_final_populations,
+        finals=wildcard("exp", final_populations),
         grids=grid_populations,
     output:
         # one file per name of report.PLOT_FILES, each with workflow/report/<name>.rst as caption

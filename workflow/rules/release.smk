@@ -16,7 +16,7 @@ rule release:
     conda:
         JOB_ENV
     params:
-        runs=experiment_release_runs,
+        runs=wildcard("exp", release_runs),
         ledger=data_set_ledger,
         versions=RELEASE_VERSIONS,
         class_names=setting("dataset.class_names", list),
