@@ -110,8 +110,8 @@ class Judge:
         prepare_private(exp.section("dataset"), str(paths["private"]), str(paths["test"]), str(paths["validation"]))
         self.parts = {name: load_npz(path) for name, path in paths.items()}
         validation = self.parts["validation"]
-        save_feature_classifier(str(split_dir / "features.pt"), validation["images"], validation["labels"], 10, feature_epochs, 0)
-        self.features = ClassifierFeatures({"weights": str(split_dir / "features.pt")})
+        save_feature_classifier(str(split_dir / "features.npz"), validation["images"], validation["labels"], 10, feature_epochs, 0)
+        self.features = ClassifierFeatures({"weights": str(split_dir / "features.npz")})
         self.test_features = self.features.embed(self.parts["test"]["images"])
 
     def __call__(self, population) -> dict:

@@ -67,7 +67,7 @@ def run_experiment(exp, workdir: Path, threads: int = 2) -> dict[str, float]:
             continue
         options = exp.embedder_options(space)
         if space == "classifier":
-            options["weights"] = str(private / "feature_classifier.pt")
+            options["weights"] = str(private / "feature_classifier.npz")
             timed("train_feature_classifier", train_feature_classifier, str(validation), len(exp.dataset.class_names), exp.section("evaluation")["classifier"], options["weights"])
         spaces[space] = options
         timed("embed_real", embed, str(private / "heldout.npz"), str(private / f"heldout_embed_{space}.npz"), options, threads)

@@ -153,9 +153,9 @@ def classifier_run(tmp_path_factory):
 def test_classifier_space_is_trained_on_validation_and_used_only_by_evaluation(classifier_run):
     workdir, jobs = classifier_run
     exp = workdir / "results" / "tiny"
-    assert (exp / "private" / "feature_classifier.pt").is_file() and (exp / "private" / "validation.npz").is_file()
+    assert (exp / "private" / "feature_classifier.npz").is_file() and (exp / "private" / "validation.npz").is_file()
     assert job_privacy_violations(jobs) == []
-    readers = {job["rule"] for job in jobs if any(path.endswith("feature_classifier.pt") for path in job["input"])}
+    readers = {job["rule"] for job in jobs if any(path.endswith("feature_classifier.npz") for path in job["input"])}
     assert readers == {"evaluate", "embed_real"}
     votes = [job for job in jobs if job["rule"] == "vote"]
     assert votes and not any("classifier" in path for job in votes for path in job["input"])
@@ -190,7 +190,7 @@ def test_classifier_space_is_embedded_by_the_evaluate_job_with_the_embed_stage_v
     assert not [path for path in exp.rglob("embed_classifier.npz")] and (exp / "private" / "heldout_embed_classifier.npz").is_file()
     # what the workflow passes its jobs (embedder_params, the evaluate rule's params)
     tiny = load_config(yaml.safe_load((workdir / "config" / "config.yaml").read_text()))["tiny"]
-    options = {**tiny.embedder_options("classifier"), "weights": str(exp / "private" / "feature_classifier.pt")}
+    options = {**tiny.embedder_options("classifier"), "weights": str(exp / "private" / "feature_classifier.npz")}
     heldout = str(exp / "private" / "heldout_embed_classifier.npz")
     for job in evaluations:
         population = workdir / next(path for path in job["input"] if path.endswith("population.npz"))

@@ -77,14 +77,24 @@ RUN_STAGE = textwrap.dedent(
         from private_evolution.stages.calibrate import calibrate
         calibrate({"delta": 1e-5, "adjacency": "add_remove", "seed_mode": "secret", "seed": 0}, 2.0, 3, 1,
                   {"votes": 0, "sigmas": 0}, f"{folder}/privacy_2.json", bins=5)
+    elif stage == "evaluate_classifier":
+        from private_evolution.stages.evaluate import evaluate_images
+        evaluate_images(
+            f"{folder}/population_images.npz", f"{folder}/heldout_classifier.npz",
+            {"name": "classifier", "weights": f"{folder}/feature_classifier.npz"}, f"{folder}/metrics.json",
+            ("frechet_distance", "precision_recall"), {"k_nearest": 3}, threads=1,
+        )
     """
 )
-ALLOWED_WHILE_RUNNING = {"select": (), "vote": (), "calibrate": ("dp_accounting", "scipy")}
+# evaluate_classifier: a population embedded in the validation CNN's space, as the evaluate job of
+# that space does for each population (the CNN's forward pass in numpy: cnn_features).
+ALLOWED_WHILE_RUNNING = {"select": (), "vote": (), "calibrate": ("dp_accounting", "scipy"), "evaluate_classifier": ()}
 
 
 @pytest.fixture(scope="module")
 def stage_inputs(tmp_path_factory):
-    from private_evolution.io import save_embeddings, save_votes, write_json
+    from private_evolution.classifier import save_feature_classifier
+    from private_evolution.io import save_embeddings, save_images, save_votes, write_json
     from private_evolution.stages.calibrate import calibrate
 
     folder = tmp_path_factory.mktemp("stage_inputs")
@@ -95,6 +105,10 @@ def stage_inputs(tmp_path_factory):
     calibrate({"delta": 1e-5, "adjacency": "add_remove", "seed_mode": "secret", "seed": 0}, 1.0, 1, 1,
               {"votes": 0, "sigmas": 0}, str(folder / "privacy.json"), bins=5)
     write_json(folder / "fingerprint.json", {"sha256": "0" * 64})
+    save_images(folder / "population_images.npz", rng.integers(0, 256, (20, 28, 28, 1), dtype=np.uint8), np.repeat([0, 1], 10))
+    save_embeddings(folder / "heldout_classifier.npz", rng.random((20, 128), dtype=np.float32), np.repeat([0, 1], 10))
+    save_feature_classifier(str(folder / "feature_classifier.npz"), rng.integers(0, 256, (8, 28, 28, 1), dtype=np.uint8),
+                            np.repeat([0, 1], 4), 2, epochs=1, seed=0)
     return folder
 
 

@@ -94,16 +94,11 @@ def downstream_accuracy(train_images, train_labels, test_images, test_labels, nu
 
 
 def save_feature_classifier(path: str, images: np.ndarray, labels: np.ndarray, num_classes: int, epochs: int, seed: int) -> None:
-    """Train the CNN on ``images`` (the held-out validation part, never the private set) and save it
-    with what is needed to rebuild it; its penultimate layer is an evaluation feature space."""
-    import io
-
-    import torch
-
-    from .io import save_bytes
+    """Train the CNN on ``images`` (the held-out validation part, never the private set) and save
+    its weights as arrays (cnn_features reads them without torch); its penultimate layer is an
+    evaluation feature space."""
+    from .cnn_features import weights_from_state
+    from .io import save_npz
 
     model = train_classifier(images, labels.astype(np.int64), num_classes, epochs=epochs, seed=seed)
-    payload = {"state": model.state_dict(), "channels": images.shape[-1], "image_size": images.shape[1], "num_classes": num_classes}
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    save_bytes(path, buffer.getvalue())
+    save_npz(path, **weights_from_state(model.state_dict(), images.shape[-1], images.shape[1], num_classes))

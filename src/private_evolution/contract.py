@@ -69,7 +69,7 @@ REAL_EMBEDDING = f"{PRIVATE}/{{split}}_embed_{{embedder}}.npz"
 REAL_EMBEDDING_SHARD = f"{PRIVATE}/shards/{{split}}_embed_{{embedder}}_{{shard}}.npz"
 # The CNN trained on the held-out validation part: real data, so it stays private; its
 # penultimate layer is the "classifier" evaluation feature space.
-FEATURE_CLASSIFIER = f"{PRIVATE}/feature_classifier.pt"
+FEATURE_CLASSIFIER = f"{PRIVATE}/feature_classifier.npz"
 # What check_source found about the data set from metadata only (the file exists, an npz's headers),
 # checked before any job that loads it: public (config and headers only). ``{check}`` is a digest of
 # the dataset fields checked, so a failed check of a new config never removes the earlier one's file.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import PEError
-from ..classifier import _tensor, build_cnn
+from ..cnn_features import WEIGHT_KEYS, penultimate
+from ..io import load_npz
 from .base import Embedder
 
 
@@ -24,28 +24,16 @@ class ClassifierFeatures(Embedder):
     label_detail = "a CNN trained on the validation images"
 
     def __init__(self, options: dict):
-        import torch
-
         super().__init__(options)
-        path = options.get("weights")
-        try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError, TypeError) as err:
-            raise PEError(f"cannot load the feature classifier '{path}': {err}") from err
-        self.model = build_cnn(payload["channels"], payload["image_size"], payload["num_classes"])
-        self.model.load_state_dict(payload["state"])
-        self.model.eval()
-        self.features = self.model[:-1]  # everything up to the last ReLU
+        # numpy, not torch: a job that only embeds need not import torch (cnn_features)
+        self.weights = load_npz(options.get("weights"), required=WEIGHT_KEYS)
         self.batch_size = int(options.get("batch_size") or 512)
 
     def embed(self, images: np.ndarray) -> np.ndarray:
-        import torch
-
         out = np.empty((len(images), self.feature_dim), dtype=np.float32)
-        with torch.inference_mode():
-            for begin in range(0, len(images), self.batch_size):
-                batch = images[begin : begin + self.batch_size]
-                out[begin : begin + len(batch)] = self.features(_tensor(batch)).numpy()
+        for begin in range(0, len(images), self.batch_size):
+            batch = images[begin : begin + self.batch_size]
+            out[begin : begin + len(batch)] = penultimate(self.weights, batch)
         return out
 
     @classmethod
