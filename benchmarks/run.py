@@ -1,13 +1,17 @@
 """Benchmarks of pe-workflow: one command writes benchmarks/RESULTS.md.
 
-    python benchmarks/run.py            # full sizes (about 20 minutes on 2 cores)
+    python benchmarks/run.py            # full sizes (about an hour on 2 cores)
     python benchmarks/run.py --tiny     # a smoke test of every part (CI)
 
 Parts, each measured side by side in this one run:
   1. the default config through Snakemake vs the same stage functions in one
-     process (benchmarks/inprocess.py): wall times and their ratio;
-  2. per-stage job time and peak memory (every job a fresh process, measured by
+     process (benchmarks/inprocess.py), alternating W I W I W I: medians of the
+     wall and CPU times (CPU: every process of the run, Snakemake's included) and
+     the ratio of the medians;
+  2. per-stage job time, CPU and peak memory (every job a fresh process, measured by
      Snakemake's benchmark files) against the in-process time of the same stage;
+  2b. growth: the default config at one epsilon (1) with N = 1,000, 3,000, 10,000
+     and 30,000, one workflow run each, and where the time goes at the largest;
   3. import time of each stage script, and whether it imports torch;
   4. embedding throughput of the embed stage vs a bare forward pass;
   5. exact nearest-neighbour vote by numpy, torch and faiss, with equal counts;
@@ -20,6 +24,8 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -30,52 +36,91 @@ import numpy as np
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-STAGES = (
-    "calibrate", "prepare_private", "embed_real", "random_population", "embed", "vote", "select", "vary", "evaluate",
-    "evaluate_accuracy",
-)
+
+
+def timed_process(command: list[str], cwd: Path | None = None) -> tuple[float, float]:
+    """Wall seconds of a command, and the CPU seconds (user + system) of it and every process it waited for."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(command, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def sh(command: list[str], cwd: Path | None = None) -> float:
-    start = time.perf_counter()
-    subprocess.run(command, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    return time.perf_counter() - start
+    return timed_process(command, cwd)[0]
+
+
+def snakemake_timed(workdir: Path, config: dict, cores: int = 2) -> tuple[float, float]:
+    """(wall, CPU) seconds of ``snakemake --cores`` on ``config`` in ``workdir``."""
+    (workdir / "config").mkdir(parents=True, exist_ok=True)
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    return timed_process([sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"), "--directory", str(workdir), "--cores", str(cores), "-q"])
 
 
 def snakemake_run(workdir: Path, config: dict, cores: int = 2) -> float:
-    (workdir / "config").mkdir(parents=True, exist_ok=True)
-    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
-    return sh([sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"), "--directory", str(workdir), "--cores", str(cores), "-q"])
+    return snakemake_timed(workdir, config, cores)[0]
 
 
-def inprocess_run(workdir: Path, config: dict) -> tuple[float, dict[str, float]]:
+def inprocess_run(workdir: Path, config: dict) -> tuple[float, dict[str, float], float]:
+    """Wall seconds, seconds per stage and CPU seconds (this process's, every thread) of the stages in one process."""
     sys.path.insert(0, str(REPO / "benchmarks"))
     from inprocess import run_experiment
     from private_evolution.config import load_config
 
     (workdir / "config").mkdir(parents=True, exist_ok=True)
     experiments = load_config(config)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     seconds: dict[str, float] = {}
     for exp in experiments.values():
         seconds = run_experiment(exp, workdir)
-    return time.perf_counter() - start, seconds
+    return time.perf_counter() - start, seconds, time.process_time() - cpu
 
 
 def job_table(workdir: Path, exp: str) -> dict[str, dict]:
-    """Per rule: jobs, summed seconds and peak RSS from Snakemake's benchmark files."""
+    """Per rule (evaluate: per rule and feature space): jobs, summed wall and CPU seconds and peak RSS
+    from Snakemake's benchmark files, most seconds first. A rule's files lie in a folder of its name,
+    or one file is named after it; jobs that read private data keep theirs under private/benchmarks/."""
     import pandas as pd
 
+    files: dict[str, list[Path]] = {}
+    for root in (workdir / "results" / exp / "benchmarks", workdir / "results" / exp / "private" / "benchmarks"):
+        for path in root.rglob("*.tsv"):
+            rule = path.relative_to(root).parts[0].removesuffix(".tsv")
+            if rule.startswith("check_source_"):  # one job per source, named by its digest
+                rule = "check_source"
+            if rule == "evaluate":  # <run>_iter_<t>_<space>.tsv
+                rule = f"evaluate ({path.stem.rsplit('_', 1)[-1]})"
+            files.setdefault(rule, []).append(path)
     table = {}
-    # jobs that read private data keep their benchmark files under private/benchmarks/
-    roots = [workdir / "results" / exp / "benchmarks", workdir / "results" / exp / "private" / "benchmarks"]
-    for stage in STAGES:
-        files = [path for root in roots for path in [*root.glob(f"{stage}/*.tsv"), *root.glob(f"{stage}.tsv")]]
-        if not files:
-            continue
-        frames = pd.concat([pd.read_csv(f, sep="\t") for f in files])
-        table[stage] = {"jobs": len(files), "seconds": float(frames["s"].sum()), "max_rss_mb": float(frames["max_rss"].max())}
-    return table
+    for rule, paths in files.items():
+        frames = pd.concat([pd.read_csv(path, sep="\t") for path in paths])
+        table[rule] = {
+            "jobs": len(paths), "seconds": float(frames["s"].sum()), "cpu_s": float(frames["cpu_time"].sum()),
+            "max_rss_mb": float(frames["max_rss"].max()),
+        }
+    return dict(sorted(table.items(), key=lambda item: -item[1]["seconds"]))
+
+
+def fresh(folder: Path) -> Path:
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
+def growth(config: dict, sizes: list[int], root: Path) -> dict:
+    """The workflow at one epsilon (1) for each population size N: (wall, CPU) seconds per N, and
+    the per-rule job table of the largest."""
+    runs = {}
+    for size in sizes:
+        grown = yaml.safe_load(yaml.safe_dump(config))
+        exp = grown["experiments"]["default"]
+        exp["privacy"]["epsilons"] = [1]
+        exp["pe"]["num_samples"] = size
+        runs[size] = snakemake_timed(fresh(root / f"n{size}"), grown)
+        print(f"  N = {size}: {runs[size][0]:.1f} s", flush=True)
+    return {"runs": runs, "largest": job_table(root / f"n{sizes[-1]}", "default")}
 
 
 def import_times(repeats: int) -> dict[str, tuple[float, bool]]:
@@ -208,39 +253,73 @@ def default_config(tiny: bool) -> dict:
     return config
 
 
+def _listed(values: list[float]) -> str:
+    return ", ".join(f"{value:.1f}" for value in values)
+
+
+def stage_rows(table: dict, inprocess: dict | None = None) -> list[str]:
+    """Rows of a per-rule job table; with ``inprocess``, beside that rule's in-process seconds."""
+    rows = []
+    total = sum(row["seconds"] for row in table.values()) or 1.0
+    for rule, row in table.items():
+        cells = [rule, str(row["jobs"]), f"{row['seconds']:.1f}", f"{row['cpu_s']:.1f}"]
+        if inprocess is None:
+            cells.append(f"{row['seconds'] / total:.0%}")
+        else:
+            base = rule.split(" (")[0]  # in one process, evaluate holds every space
+            seconds = inprocess.get(base)
+            cells.append("" if seconds is None else f"{seconds:.1f}" + (" (all spaces)" if base != rule else ""))
+        cells.append(f"{row['max_rss_mb']:.0f}")
+        rows.append("| " + " | ".join(cells) + " |")
+    return rows
+
+
 def render(args, results: dict) -> str:
-    wf, ip = results["workflow_s"], results["inprocess_s"]
+    wall_w, wall_i = statistics.median(results["workflow_s"]), statistics.median(results["inprocess_s"])
+    cpu_w, cpu_i = statistics.median(results["workflow_cpu"]), statistics.median(results["inprocess_cpu"])
+    repeats = len(results["workflow_s"])
     lines = [
         "# Benchmarks",
         "",
         f"Made by `python benchmarks/run.py{' --tiny' if args.tiny else ''}` on {platform.node()} "
-        f"({os.cpu_count()} CPUs, {platform.python_version()}), {time.strftime('%Y-%m-%d %H:%M')}; all figures from this one run.",
+        f"({os.cpu_count()} CPUs, {platform.python_version()}), {time.strftime('%Y-%m-%d %H:%M')}, in "
+        f"{results['minutes']:.0f} minutes; all figures from this one run.",
         "",
         "## Workflow vs one process (default config)",
         "",
-        "| run | wall time (s) |",
-        "|---|---:|",
-        f"| `snakemake --cores 2` (every job a fresh process) | {wf:.1f} |",
-        f"| same stage functions, one Python process (`benchmarks/inprocess.py`) | {ip:.1f} |",
-        f"| **ratio workflow / in-process** | **{wf / ip:.2f}** |",
+        f"{repeats} runs of each, alternating (workflow, in-process, workflow, ...); medians. CPU seconds: user +",
+        "system of every process of the run (Snakemake, its job processes), or of the one process.",
+        "",
+        "| run | median wall s | median CPU s | wall s of each run |",
+        "|---|---:|---:|---|",
+        f"| `snakemake --cores 2` (every job a fresh process) | {wall_w:.1f} | {cpu_w:.1f} | {_listed(results['workflow_s'])} |",
+        f"| same stage functions, one Python process (`benchmarks/inprocess.py`) | {wall_i:.1f} | {cpu_i:.1f} | {_listed(results['inprocess_s'])} |",
+        f"| **ratio workflow / in-process** | **{wall_w / wall_i:.2f}** | {cpu_w / cpu_i:.2f} | |",
         "",
         "## Per stage: job time, peak memory, and what the job adds over the computation",
         "",
-        "Job seconds are Snakemake's benchmark `s` summed over the stage's jobs, each job a fresh",
-        "Python process (interpreter, imports, file I/O, compute). In-process seconds are the same",
-        "stage functions inside one process. Overhead = 1 - in-process / job seconds. Two jobs run",
-        "side by side on 2 cores, so job seconds also hold their contention. Peak RSS is Snakemake's",
-        "`max_rss` of the job's process.",
+        "From the first workflow run. Job seconds are Snakemake's benchmark `s` (wall) and `cpu_time`",
+        "summed over the rule's jobs, each job a fresh Python process (interpreter, Snakemake's script",
+        "preamble, imports, file I/O, compute); Snakemake samples a job's CPU every half second, so the",
+        "shortest jobs' CPU is partly missed. Two jobs run side by side on 2 cores, so job seconds also",
+        "hold their contention. In-process seconds are the same stage functions inside one process (the",
+        "first in-process run; its `evaluate` holds both spaces, its `prepare_private` the three data",
+        "parts). Peak RSS is Snakemake's `max_rss` of the job's process.",
         "",
-        "| stage | jobs | job s | in-process s | overhead | peak RSS (MB) |",
+        "| rule | jobs | job s | job CPU s | in-process s | peak RSS (MB) |",
         "|---|---:|---:|---:|---:|---:|",
+        *stage_rows(results["jobs"], results["inprocess_stages"]),
     ]
-    for stage, row in results["jobs"].items():
-        inproc = results["inprocess_stages"].get(stage, float("nan"))
-        lines.append(
-            f"| {stage} | {row['jobs']} | {row['seconds']:.1f} | {inproc:.1f} | "
-            f"{1 - inproc / row['seconds']:.0%} | {row['max_rss_mb']:.0f} |"
-        )
+    grown = results["growth"]
+    sizes = list(grown["runs"])
+    lines += [
+        "", "## Growth with the population size N (epsilon 1 only, one run each)", "",
+        "| N | workflow wall s | CPU s |", "|---:|---:|---:|",
+        *[f"| {size:,} | {wall:.1f} | {cpu:.1f} |" for size, (wall, cpu) in grown["runs"].items()],
+        "", f"Where the time goes at N = {sizes[-1]:,} (Snakemake's benchmark files):", "",
+        "| rule | jobs | job s | job CPU s | share of job s | peak RSS (MB) |", "|---|---:|---:|---:|---:|---:|",
+        *stage_rows(grown["largest"]),
+    ]
     lines += ["", "## Import time of each stage (median of runs; a fresh interpreter each)", "",
               "| stage module | import s | imports torch |", "|---|---:|:---:|"]
     for stage, (seconds, torch_loaded) in results["imports"].items():
@@ -287,18 +366,24 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=REPO / "benchmarks" / "work")
     parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "RESULTS.md")
     args = parser.parse_args()
-    import shutil
-
-    shutil.rmtree(args.workdir, ignore_errors=True)
-    args.workdir.mkdir(parents=True)
+    fresh(args.workdir)
     config = default_config(args.tiny)
     repeats = 1 if args.tiny else 3
-    results: dict = {}
-    print("workflow run ...", flush=True)
-    results["workflow_s"] = snakemake_run(args.workdir / "workflow", config)
-    print("in-process run ...", flush=True)
-    results["inprocess_s"], results["inprocess_stages"] = inprocess_run(args.workdir / "inprocess", config)
-    results["jobs"] = job_table(args.workdir / "workflow", "default")
+    started = time.time()
+    results: dict = {key: [] for key in ("workflow_s", "workflow_cpu", "inprocess_s", "inprocess_cpu")}
+    for repeat in range(repeats):
+        print(f"workflow run {repeat + 1} ...", flush=True)
+        wall, cpu = snakemake_timed(fresh(args.workdir / f"workflow{repeat}"), config)
+        results["workflow_s"].append(wall)
+        results["workflow_cpu"].append(cpu)
+        print(f"in-process run {repeat + 1} ...", flush=True)
+        wall, stages, cpu = inprocess_run(fresh(args.workdir / f"inprocess{repeat}"), config)
+        results["inprocess_s"].append(wall)
+        results["inprocess_cpu"].append(cpu)
+        results.setdefault("inprocess_stages", stages)
+    results["jobs"] = job_table(args.workdir / "workflow0", "default")
+    print("growth ...", flush=True)
+    results["growth"] = growth(config, [60, 120] if args.tiny else [1000, 3000, 10000, 30000], args.workdir / "growth")
     print("imports ...", flush=True)
     results["imports"] = import_times(repeats)
     print("embedding ...", flush=True)
@@ -317,6 +402,7 @@ def main() -> None:
     epsilons = [0.5, 1, 2, 4, 8, "inf"]
     results["dag"] = dag_scale(args.workdir / "dag", epsilons[:2] if args.tiny else epsilons, 3 if args.tiny else 30,
                                2 if args.tiny else 8, repeats)
+    results["minutes"] = (time.time() - started) / 60
     text = render(args, results)
     args.output.write_text(text)
     print(text)

@@ -1,5 +1,6 @@
 """Benchmark scripts run (on their small sizes) and write their tables."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -29,9 +30,13 @@ def test_accountant_table(tmp_path):
 
 def test_benchmark_suite_runs_on_tiny_sizes(tmp_path):
     text = run_benchmark("run.py", tmp_path, "--tiny")
-    for heading in ("Workflow vs one process", "Per stage", "Import time", "Embedding throughput", "vote backends", "epsilon sweep", "DAG scale"):
+    for heading in ("Workflow vs one process", "Per stage", "Growth with the population size", "Import time",
+                    "Embedding throughput", "vote backends", "epsilon sweep", "DAG scale"):
         assert heading in text
     assert "| vote | 4 |" in text and "same counts" in text and "| yes |" in text
+    # every evaluation space has its own row, beside the in-process seconds of all spaces together
+    assert re.search(r"^\| evaluate \(classifier\) \| 5 \|.*\(all spaces\)", text, re.M)
+    assert re.search(r"^\| 120 \| [0-9.]+ \| [0-9.]+ \|$", text, re.M)  # the growth's largest N, wall and CPU
 
 
 def test_gpu_diffusers_check_runs_on_tiny_models(tmp_path):
