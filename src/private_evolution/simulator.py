@@ -112,14 +112,20 @@ def handwriting_fonts() -> dict[str, Path]:
     return found
 
 
-def resolve_fonts(names: list[str] | None) -> list[Path]:
-    """Font files for the configured names: bundled or handwriting names, or paths to .ttf/.otf files.
+def resolve_fonts(names: list[str] | None) -> list[str]:
+    """Font files for the configured names: bundled or handwriting names, paths to .ttf/.otf files,
+    or pen styles (``pen_glyphs.PEN_STYLES``: digits drawn by a pen), as ``pen:<style>``.
 
     ``None`` takes every bundled font and every installed handwriting font."""
+    from .pen_glyphs import PEN_STYLES, pen_font
+
     handwriting = handwriting_fonts()
     chosen = list(names) if names else [*BUNDLED_FONTS, *handwriting]
     paths = []
     for name in chosen:
+        if name in PEN_STYLES:
+            paths.append(pen_font(name))
+            continue
         if name.endswith((".ttf", ".otf")):
             path = Path(name)
         elif name in handwriting:
@@ -128,11 +134,11 @@ def resolve_fonts(names: list[str] | None) -> list[Path]:
             path = font_directory() / f"{name}.ttf"
         if not path.is_file():
             raise PEError(
-                f"font '{name}' not found (looked for '{path}'); use one of {list(BUNDLED_FONTS) + list(handwriting)} "
-                f"or a path to a .ttf file (the handwriting fonts come from the wheels "
+                f"font '{name}' not found (looked for '{path}'); use one of {list(BUNDLED_FONTS) + list(handwriting)}, "
+                f"a pen style {sorted(PEN_STYLES)}, or a path to a .ttf file (the handwriting fonts come from the wheels "
                 f"{sorted({package.replace('_', '-') for package, _ in HANDWRITING_FONTS})})"
             )
-        paths.append(path)
+        paths.append(str(path))
     return paths
 
 

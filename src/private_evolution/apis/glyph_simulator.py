@@ -6,6 +6,7 @@ import numpy as np
 
 from .. import PEError
 from ..population import Population
+from ..pen_glyphs import DIGITS, is_pen
 from ..progress import Progress
 from ..simulator import FRAMINGS, PARAMETERS, RENDERERS, STEP, can_draw, parameter_bounds, resolve_fonts
 from .base import API
@@ -39,6 +40,14 @@ class GlyphSimulator(API):
         self.renderer = options.get("renderer", "batched")
         if self.renderer not in RENDERERS:
             raise PEError(f"unknown renderer '{self.renderer}'; known: {list(RENDERERS)}")
+        pens = [path for path in self.font_paths if is_pen(path)]
+        if pens and self.renderer != "batched":
+            raise PEError(f"pen styles {pens} need renderer 'batched' (the '{self.renderer}' renderer draws fonts only)")
+        if pens and not set(class_names) <= set(DIGITS):
+            raise PEError(
+                f"pen styles {pens} draw the digits 0-9, and the classes are {class_names}: "
+                "remove the pen styles from api.glyph_simulator.fonts, or name the classes by digits"
+            )
 
     def _render_all(self, labels: np.ndarray, fonts: np.ndarray, params: np.ndarray) -> np.ndarray:
         if self.renderer == "batched":

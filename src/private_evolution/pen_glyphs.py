@@ -1,0 +1,188 @@
+"""Digits drawn by a pen: each digit a few strokes (smooth curves through control points), stroked
+by a round pen whose width tapers along each stroke, as a hand writes rather than as a font prints.
+
+A pen style is a set of stroke skeletons, one per digit, used by the glyph simulator like a font
+(its name in ``api.glyph_simulator.fonts``): the atlas turns a skeleton into the same signed-distance
+field a font's glyph gives, so size, aspect, rotation, shear, the displacement field (which bends
+the strokes), stroke width, framing and blur vary a pen-drawn digit as they vary a printed one, and
+the vote chooses between pens and fonts through ``font_switch_probability``.
+
+Coordinates: a box 1 high (y down) and about 0.6 wide; a stroke is ``(points, closed)``, a
+Catmull-Rom curve through ``points`` (two points: a straight line).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from . import PEError
+
+PEN_PREFIX = "pen:"
+DIGITS = tuple("0123456789")
+DIGIT_HEIGHT = 64.0  # pixels of the field a digit is drawn in (fonts' digits: about 70 at GLYPH_FONT_SIZE 96)
+PEN_RADIUS = 0.055  # half the pen's width where it presses most, as a fraction of the digit's height
+TAPER = 0.35  # the pen's width at a stroke's ends, as a fraction of its widest
+POINTS_PER_SEGMENT = 12  # curve points between two control points
+
+Stroke = tuple[tuple[tuple[float, float], ...], bool]
+
+_ELLIPSE = tuple((0.3 + 0.27 * np.sin(a), 0.5 - 0.48 * np.cos(a)) for a in np.linspace(0, 2 * np.pi, 9)[:-1])
+
+# The shapes most hands write (MNIST's commonest forms).
+PLAIN: dict[str, tuple[Stroke, ...]] = {
+    "0": ((tuple((round(x, 3), round(y, 3)) for x, y in _ELLIPSE), True),),
+    "1": ((((0.36, 0.0), (0.26, 1.0)), False),),
+    "2": (
+        (((0.04, 0.24), (0.18, 0.04), (0.4, 0.0), (0.55, 0.17), (0.5, 0.42), (0.28, 0.7), (0.03, 0.98)), False),
+        (((0.03, 0.98), (0.6, 0.97)), False),
+    ),
+    "3": (
+        (((0.05, 0.13), (0.25, 0.0), (0.48, 0.06), (0.52, 0.27), (0.24, 0.47)), False),
+        (((0.24, 0.47), (0.52, 0.6), (0.55, 0.84), (0.3, 1.0), (0.03, 0.9)), False),
+    ),
+    "4": (
+        (((0.12, 0.0), (0.05, 0.58), (0.6, 0.58)), False),
+        (((0.47, 0.1), (0.44, 1.0)), False),
+    ),
+    "5": (
+        (((0.56, 0.02), (0.13, 0.03)), False),
+        (((0.13, 0.03), (0.08, 0.42)), False),
+        (((0.08, 0.42), (0.33, 0.36), (0.55, 0.55), (0.52, 0.84), (0.28, 1.0), (0.03, 0.92)), False),
+    ),
+    "6": (
+        (((0.5, 0.0), (0.22, 0.24), (0.06, 0.6), (0.12, 0.92), (0.34, 1.0), (0.55, 0.84), (0.5, 0.6), (0.28, 0.53), (0.08, 0.68)), False),
+    ),
+    "7": (
+        (((0.02, 0.03), (0.58, 0.03)), False),
+        (((0.58, 0.03), (0.22, 1.0)), False),
+    ),
+    "8": (
+        (((0.3, 0.48), (0.52, 0.3), (0.5, 0.08), (0.3, 0.0), (0.1, 0.08), (0.08, 0.3), (0.3, 0.48),
+          (0.55, 0.7), (0.5, 0.95), (0.3, 1.0), (0.1, 0.95), (0.05, 0.7)), True),
+    ),
+    "9": (
+        (((0.53, 0.26), (0.35, 0.45), (0.12, 0.42), (0.05, 0.22), (0.2, 0.02), (0.45, 0.02), (0.56, 0.2), (0.53, 0.55), (0.45, 1.0)), False),
+    ),
+}
+
+# The other common forms: a 1 with a flag, a crossed 7, a closed 4, a 2 with a loop, a straight-stemmed
+# 9, a 6 and a 0 that lean, a flat-topped 3.
+FORMAL: dict[str, tuple[Stroke, ...]] = {
+    "0": ((((0.36, 0.0), (0.56, 0.2), (0.52, 0.72), (0.28, 1.0), (0.06, 0.82), (0.08, 0.3)), True),),
+    "1": (
+        (((0.2, 0.14), (0.38, 0.0)), False),
+        (((0.38, 0.0), (0.36, 1.0)), False),
+    ),
+    "2": (
+        (((0.05, 0.2), (0.25, 0.0), (0.5, 0.06), (0.52, 0.34), (0.2, 0.78), (0.08, 0.95), (0.2, 0.86), (0.4, 0.96), (0.6, 0.92)), False),
+    ),
+    "3": (
+        (((0.05, 0.02), (0.55, 0.02)), False),
+        (((0.55, 0.02), (0.25, 0.4)), False),
+        (((0.25, 0.4), (0.52, 0.55), (0.55, 0.84), (0.3, 1.0), (0.03, 0.9)), False),
+    ),
+    "4": (
+        (((0.5, 0.0), (0.0, 0.62)), False),
+        (((0.0, 0.62), (0.62, 0.62)), False),
+        (((0.5, 0.0), (0.5, 1.0)), False),
+    ),
+    "5": (
+        (((0.56, 0.02), (0.15, 0.02), (0.1, 0.45), (0.35, 0.38), (0.56, 0.6), (0.45, 0.92), (0.05, 0.95)), False),
+    ),
+    "6": (
+        (((0.52, 0.05), (0.25, 0.35), (0.08, 0.75), (0.25, 1.0), (0.5, 0.88), (0.45, 0.58), (0.18, 0.6)), False),
+    ),
+    "7": (
+        (((0.02, 0.03), (0.58, 0.03)), False),
+        (((0.58, 0.03), (0.3, 1.0)), False),
+        (((0.18, 0.52), (0.56, 0.5)), False),
+    ),
+    "8": (
+        (((0.5, 0.12), (0.3, 0.0), (0.1, 0.14), (0.2, 0.38), (0.48, 0.62), (0.5, 0.9), (0.28, 1.0), (0.08, 0.86),
+          (0.15, 0.6), (0.42, 0.38), (0.52, 0.2)), False),
+    ),
+    "9": (
+        (((0.55, 0.08), (0.3, 0.0), (0.08, 0.15), (0.15, 0.4), (0.45, 0.38), (0.55, 0.08)), False),
+        (((0.55, 0.08), (0.52, 1.0)), False),
+    ),
+}
+
+PEN_STYLES: dict[str, dict[str, tuple[Stroke, ...]]] = {"pen_plain": PLAIN, "pen_formal": FORMAL}
+
+
+def pen_font(style: str) -> str:
+    """The font path the simulator carries for a pen style."""
+    return PEN_PREFIX + style
+
+
+def is_pen(font_path: str) -> bool:
+    return str(font_path).startswith(PEN_PREFIX)
+
+
+def style_digest(font_path: str) -> str:
+    """Stands for a font file's content in the glyph cache's key: the style's name and this module
+    (its strokes, its pen and how it draws them)."""
+    from pathlib import Path
+
+    return hashlib.sha256(_style(font_path).encode() + Path(__file__).read_bytes()).hexdigest()
+
+
+def _style(font_path: str) -> str:
+    style = str(font_path)[len(PEN_PREFIX) :]
+    if style not in PEN_STYLES:
+        raise PEError(f"unknown pen style '{style}'; known: {sorted(PEN_STYLES)}")
+    return style
+
+
+def catmull_rom(points: np.ndarray, closed: bool, per_segment: int = POINTS_PER_SEGMENT) -> np.ndarray:
+    """Points (m, 2) along the centripetal-free (uniform) Catmull-Rom curve through ``points``."""
+    if len(points) == 2 and not closed:
+        return points[0] + np.linspace(0, 1, per_segment + 1)[:, None] * (points[1] - points[0])
+    if closed:
+        padded = np.concatenate([points[-1:], points, points[:2]])
+        segments = len(points)
+    else:  # the ends continue their first and last segments
+        padded = np.concatenate([2 * points[:1] - points[1:2], points, 2 * points[-1:] - points[-2:-1]])
+        segments = len(points) - 1
+    t = np.linspace(0, 1, per_segment, endpoint=False)[:, None]
+    curve = []
+    for k in range(segments):
+        p0, p1, p2, p3 = padded[k : k + 4]
+        curve.append(0.5 * (2 * p1 + (p2 - p0) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t**2 + (3 * p1 - p0 - 3 * p2 + p3) * t**3))
+    end = padded[1:2] if closed else points[-1:]
+    return np.concatenate([*curve, end])
+
+
+def _stroke_field(px: np.ndarray, py: np.ndarray, curve: np.ndarray, radius: float, taper: bool) -> np.ndarray:
+    """Per pixel, the least over the curve's segments of (distance to the segment) - (the pen's
+    radius there): a continuous field, negative inside the stroke. With ``taper`` the radius falls
+    from ``radius`` mid-stroke to ``TAPER`` of it at the ends, as a hand lifts the pen."""
+    field = np.full(px.shape, np.inf, dtype=np.float64)
+    segments = len(curve) - 1
+    for i in range(segments):
+        start, d = curve[i], curve[i + 1] - curve[i]
+        s = np.clip(((px - start[0]) * d[0] + (py - start[1]) * d[1]) / max(float(d @ d), 1e-12), 0.0, 1.0)
+        distance = np.hypot(px - (start[0] + s * d[0]), py - (start[1] + s * d[1]))
+        press = TAPER + (1 - TAPER) * np.sin(np.pi * (i + s) / segments) if taper else 1.0
+        np.minimum(field, distance - radius * press, out=field)
+    return field
+
+
+def pen_field(font_path: str, text: str, margin: int) -> np.ndarray:
+    """The signed distance (pixels, negative inside the ink) of ``text`` drawn in the pen style, with
+    ``margin`` pixels of background around the ink."""
+    style = PEN_STYLES[_style(font_path)]
+    if text not in style:
+        raise PEError(f"pen style '{_style(font_path)}' draws the digits 0-9 only, not '{text}': give it digit classes, or use fonts")
+    radius = PEN_RADIUS * DIGIT_HEIGHT
+    curves = [(catmull_rom(np.array(points, dtype=np.float64) * DIGIT_HEIGHT, closed), closed) for points, closed in style[text]]
+    every = np.concatenate([curve for curve, _ in curves])
+    low, high = every.min(axis=0) - radius - margin, every.max(axis=0) + radius + margin
+    width, height = (int(np.ceil(v)) for v in high - low)
+    px, py = np.meshgrid(np.arange(width) + 0.5 + low[0], np.arange(height) + 0.5 + low[1])
+    field = np.full(px.shape, np.inf)
+    for curve, closed in curves:
+        field = np.minimum(field, _stroke_field(px, py, curve, radius, taper=not closed))
+    return field.astype(np.float32)

@@ -1,0 +1,86 @@
+"""Digits drawn by a pen (pen_glyphs): stroke skeletons the glyph simulator uses like fonts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from private_evolution import PEError, glyph_atlas
+from private_evolution.apis.glyph_simulator import GlyphSimulator
+from private_evolution.pen_glyphs import PEN_STYLES, catmull_rom, pen_field, pen_font
+from private_evolution.seeding import per_sample_seeds
+from private_evolution.simulator import resolve_fonts
+
+DIGITS = [str(d) for d in range(10)]
+
+
+def test_the_curve_passes_through_its_control_points_and_closes():
+    points = np.array([[0.0, 0.0], [1.0, 0.5], [0.5, 1.0], [0.0, 0.7]])
+    open_curve = catmull_rom(points, closed=False, per_segment=8)
+    assert np.allclose(open_curve[::8], points)  # every 8th point is a control point, the last one too
+    closed_curve = catmull_rom(points, closed=True, per_segment=8)
+    assert np.allclose(closed_curve[::8][:4], points) and np.allclose(closed_curve[-1], closed_curve[0])
+    line = catmull_rom(points[:2], closed=False, per_segment=4)
+    assert np.allclose(line, np.linspace(points[0], points[1], 5))
+
+
+@pytest.mark.parametrize("style", sorted(PEN_STYLES))
+def test_every_digit_is_a_field_of_strokes_with_ink_inside_and_room_around(style):
+    for digit in DIGITS:
+        field = pen_field(pen_font(style), digit, margin=5)
+        ink = field <= 0
+        assert 0.04 < ink.mean() < 0.5, (style, digit, ink.mean())
+        # the margin and a pen's radius of background on every side; the field grows away from the ink
+        assert not ink[:5].any() and not ink[-5:].any() and not ink[:, :5].any() and not ink[:, -5:].any()
+        assert field[0, 0] > 5 and field.min() < -1
+        # the value changes by about a pixel per pixel (a distance field, not a mask; the taper adds a little)
+        assert np.abs(np.diff(field, axis=0)).max() < 1.15 and np.abs(np.diff(field, axis=1)).max() < 1.15
+
+
+def test_the_two_styles_draw_different_forms():
+    for digit in ("1", "4", "7"):
+        plain = pen_field(pen_font("pen_plain"), digit, 3) <= 0
+        formal = pen_field(pen_font("pen_formal"), digit, 3) <= 0
+        assert plain.shape != formal.shape or (plain != formal).mean() > 0.05
+
+
+def test_pen_styles_are_named_like_fonts_and_kept_in_the_glyph_cache(tmp_path, monkeypatch):
+    assert resolve_fonts(["pen_plain", "DejaVuSans"])[0] == "pen:pen_plain"
+    monkeypatch.setenv("PE_GLYPH_CACHE", str(tmp_path / "fields"))
+    glyph_atlas.glyph.cache_clear()
+    made = glyph_atlas.glyph("pen:pen_plain", "3")
+    stored = glyph_atlas.cache_file("pen:pen_plain", "3")
+    assert stored.is_file() and stored != glyph_atlas.cache_file("pen:pen_formal", "3")
+    glyph_atlas.glyph.cache_clear()
+    loaded = glyph_atlas.glyph("pen:pen_plain", "3")
+    assert np.array_equal(loaded.sdf, made.sdf) and loaded.ink_box == made.ink_box
+    left, top, right, bottom = made.ink_box
+    assert (made.sdf[int(top) : int(bottom), int(left) : int(right)] <= 0).any()
+    glyph_atlas.glyph.cache_clear()
+
+
+def test_a_simulator_with_pens_and_fonts_renders_every_digit_and_varies_between_them():
+    api = GlyphSimulator(DIGITS, 28, 1, {"fonts": ["pen_plain", "pen_formal", "DejaVuSans"], "framing": "mnist"})
+    labels = np.repeat(np.arange(10), 12)
+    population = api.random_api(labels, per_sample_seeds(0, len(labels), "random"))
+    pens = population.state["font"] < 2
+    assert 0.3 < pens.mean() < 0.9
+    ink = population.images[..., 0].astype(float)
+    assert (ink.max(axis=(1, 2)) == 255).all() and ((ink > 127).mean(axis=(1, 2)) > 0.02).all()
+    again = api.random_api(labels, per_sample_seeds(0, len(labels), "random"))
+    assert np.array_equal(again.images, population.images)  # a function of the seed
+    varied = api.variation_api(population, 1.0, per_sample_seeds(0, len(labels), "vary"))
+    assert (varied.state["font"] != population.state["font"]).any()  # a variation may change pen or font
+
+
+def test_pens_refuse_classes_that_are_not_digits_and_the_first_renderer():
+    with pytest.raises(PEError, match=r"pen styles \['pen:pen_plain'\] draw the digits 0-9, and the classes are \['A', 'B'\]"):
+        GlyphSimulator(["A", "B"], 28, 1, {"fonts": ["pen_plain"]})
+    with pytest.raises(PEError, match="need renderer 'batched'"):
+        GlyphSimulator(DIGITS, 28, 1, {"fonts": ["pen_plain"], "renderer": "pil"})
+    with pytest.raises(PEError, match="unknown pen style 'pen_cursive'"):
+        pen_field("pen:pen_cursive", "1", 3)
+    with pytest.raises(PEError, match="draws the digits 0-9 only, not 'x'"):
+        pen_field("pen:pen_plain", "x", 3)
+    with pytest.raises(PEError, match=r"a pen style \['pen_formal', 'pen_plain'\]"):
+        resolve_fonts(["pen_cursive"])
