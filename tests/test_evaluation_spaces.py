@@ -136,6 +136,33 @@ def test_sample_grids_name_their_classes(tmp_path, monkeypatch):
         plt.close(figure)
 
 
+def test_six_epsilons_make_two_rows_of_three_sample_panels(tmp_path, monkeypatch):
+    """The default sweep's six grids: two rows of three panels, each row's classes named, a figure
+    about as tall as wide (one row of six was 1608 x 312 pixels, each mosaic too small to read)."""
+    from private_evolution import report
+    from private_evolution.io import Population, save_population
+
+    rng = np.random.default_rng(1)
+    paths = {}
+    for eps in ("0.5", "1", "2", "4", "8", "inf"):
+        path = tmp_path / f"population_{eps}.npz"
+        save_population(path, Population(rng.integers(0, 256, (80, 28, 28, 1), dtype=np.uint8), np.arange(80) % 10))
+        paths[eps] = str(path)
+    figures = []
+    monkeypatch.setattr(report, "_save", lambda plt, figure, *args, **kwargs: figures.append(figure))
+    report.plot_samples(paths, [str(d) for d in range(10)], 8, str(tmp_path / "samples.png"), 100)
+    (figure,) = figures
+    axes = [axis for axis in figure.axes if axis.get_visible()]
+    assert len(axes) == 6 and [axis.get_title().split("\n")[0] for axis in axes[:2]] == ["ε = 0.5", "ε = 1"]
+    named = [index for index, axis in enumerate(axes) if axis.get_yticklabels()]
+    assert named == [0, 3]  # the first panel of each row of panels
+    width, height = figure.get_size_inches()
+    assert 0.8 < width / height < 1.5 and width * 100 >= 800  # each mosaic over 250 pixels wide at 100 dpi
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)
+
+
 @pytest.fixture(scope="module")
 def classifier_run(tmp_path_factory):
     workdir = copy_repository(tmp_path_factory.mktemp("spaces"))

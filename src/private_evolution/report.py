@@ -298,26 +298,39 @@ def _class_ticks(axis, class_names: list[str], cell: int, along: str, inches: fl
     axis.tick_params(length=0, pad=2)
 
 
+SAMPLE_PANELS_PER_ROW = 3  # epsilons side by side; more wrap to another row of panels
+SAMPLE_PANEL_WIDTH = 2.8  # inches: 8 samples of 28 pixels take about 80 pixels per inch at 100 dpi
+
+
 def plot_samples(
     finals: dict[str, str], class_names: list[str], per_class: int, output_path: str, dpi: int, dp_note: str | None = None
 ) -> None:
-    """One panel per epsilon, rows the classes (named on the left of the first panel)."""
+    """One panel per epsilon, at most three to a row of panels, rows of each panel the classes
+    (named on the left of each row's first panel)."""
     plt = _pyplot()
     label_room = min(1.6, 0.15 + 0.055 * max((len(name) for name in class_names), default=1))
-    height = max(2.6, 0.16 * len(class_names) + 1.0)
-    figure, axes = plt.subplots(1, len(finals), figsize=(2.2 * len(finals) + label_room, height), squeeze=False)
-    for column, (axis, (label, path)) in enumerate(zip(axes[0], finals.items())):
+    columns = min(SAMPLE_PANELS_PER_ROW, max(len(finals), 1))
+    rows = -(-len(finals) // columns)
+    # a panel as tall as its mosaic (classes x samples) at the panel's width, within limits
+    panel_height = min(6.0, max(1.6, SAMPLE_PANEL_WIDTH * len(class_names) / max(per_class, 1)))
+    title_room = 0.65
+    figure, axes = plt.subplots(
+        rows, columns, figsize=(SAMPLE_PANEL_WIDTH * columns + label_room, rows * (panel_height + title_room) + 0.5), squeeze=False
+    )
+    for axis in axes.flat[len(finals) :]:
+        axis.set_visible(False)
+    for index, (axis, (label, path)) in enumerate(zip(axes.flat, finals.items())):
         population = load_population(path)
         mosaic = sample_grid(population.images, population.labels, len(class_names), per_class)
         axis.imshow(mosaic.squeeze(-1) if mosaic.shape[-1] == 1 else mosaic, cmap="gray", vmin=0, vmax=255)
-        axis.set_title(_epsilon_text(float(label)).replace(" (", "\n(").replace(": ", ":\n"), fontsize=8)
+        axis.set_title(_epsilon_text(float(label)).replace(" (", "\n(").replace(": ", ":\n"), fontsize=9)
         axis.set_xticks([])
         axis.set_yticks([])
-        if column == 0:
-            _class_ticks(axis, class_names, population.images.shape[1], "y", height - 1.0)
+        if index % columns == 0:
+            _class_ticks(axis, class_names, population.images.shape[1], "y", panel_height)
         for spine in axis.spines.values():  # no frame: the mosaic's edge is the images' own
             spine.set_visible(False)
-    figure.suptitle("final synthetic samples (rows: classes)", fontsize=9)
+    figure.suptitle("final synthetic samples (rows: classes)", fontsize=10)
     _save(plt, figure, output_path, dpi, note=dp_note)
 
 
