@@ -264,6 +264,18 @@ def test_a_vote_edit_reruns_the_votes_and_what_follows(run_copy, module):
     assert planned["embed"] == 3 and planned["evaluate"] == 3  # of 5: the random population's are kept
 
 
+def test_an_edit_the_check_and_the_data_jobs_share_reruns_the_data_jobs_in_one_invocation(run_copy):
+    """datasets.py is imported by the source check and by the data splits (the tiny run has no
+    validation part): one dry run plans the splits. When the check's params held its code digest,
+    Snakemake planned the check alone (the splits take it as an ancient input) and the splits only
+    on the next invocation. The check reruns when the fields it reads change, not with its code."""
+    add_statement(run_copy, "datasets.py")
+    planned = planned_jobs(run_copy)
+    assert planned.get("prepare_private") == planned.get("prepare_heldout") == 1 and "check_source" not in planned, planned
+    add_statement(run_copy, "stages/check_source.py")  # the check's own code: nothing more
+    assert planned_jobs(run_copy) == planned
+
+
 def test_a_config_check_message_reruns_nothing(run_copy):
     config = run_copy / "src" / "private_evolution" / "config.py"
     text = config.read_text()

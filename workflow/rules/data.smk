@@ -24,8 +24,13 @@ rule check_source:
     conda:
         JOB_ENV
     params:
+        # No code digest, unlike every other rule: the check reruns only when the fields it reads
+        # change (its output's name follows them). Snakemake 9.27.1 never asks a job downstream of a
+        # rerunning job through an ancient input whether its own params changed, so a code edit the
+        # check and the data jobs share (datasets.py) reran the check and left the splits as they
+        # were until the next invocation; and a rerun of the check alone must not rerun the splits
+        # (and every vote after them, each a new noise draw).
         dataset=checked_dataset,
-        code=code("check_source"),
     script:
         stage_script("check_source")
 
