@@ -89,6 +89,17 @@ def test_check_id_follows_only_the_checked_fields(tmp_path):
     assert check_id(cfg) != check_id(cfg | {"path": str(tmp_path / "b.npz")})
 
 
+def test_the_check_format_names_the_check_so_a_raised_format_makes_it_anew(tmp_path, monkeypatch):
+    """A finished run's check file no longer matches after the format is raised: the data jobs see a
+    new input and rerun in the same invocation as the check (not masked behind an existing file)."""
+    from private_evolution.stages import check_source
+
+    cfg = npz_cfg(tmp_path / "a.npz")
+    before = check_id(cfg)
+    monkeypatch.setattr(check_source, "CHECK_FORMAT", check_source.CHECK_FORMAT + 1)
+    assert check_id(cfg) != before and len(check_id(cfg)) == 16
+
+
 def test_npz_class_names_rule(tmp_path):
     """The config's dataset.class_names, or the file's 'class_names' array when the config names none;
     both given: they must be equal; neither: an error saying both ways."""
