@@ -225,9 +225,9 @@ DEFAULT_ROW = "  free framing, N = 3000, degrees 1.0 -> 0.5"  # config/config.ya
 
 def fonts_only() -> list[str]:
     """Every bundled and installed handwriting font: the default font list before pen styles joined it."""
-    from private_evolution.simulator import BUNDLED_FONTS, handwriting_fonts
+    from private_evolution.simulator import default_font_names
 
-    return [*BUNDLED_FONTS, *handwriting_fonts()]
+    return default_font_names()
 
 
 def paired_variants(kind: str) -> dict[str, dict]:

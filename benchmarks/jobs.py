@@ -30,16 +30,13 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import resource
 import shutil
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import yaml
-from run import default_config  # benchmarks/run.py: the default config, or its tiny sizes
+from run import default_config, timed_process  # benchmarks/run.py: the default config (or its tiny sizes), a timed command
 
 REPO = Path(__file__).resolve().parents[1]
 RULES = ("select", "vote")
@@ -58,9 +55,7 @@ def run_workflow(checkout: Path, workdir: Path, config: dict, extra: list[str]) 
         sys.executable, "-m", "snakemake", "-s", str(checkout / "workflow" / "Snakefile"), "--directory", str(workdir),
         "--cores", "2", "--skip-script-cleanup", "-q", *(["--config", *extra] if extra else []),
     ]
-    start = time.perf_counter()
-    subprocess.run(command, env=environment(checkout), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    return time.perf_counter() - start
+    return timed_process(command, env=environment(checkout))[0]
 
 
 def benchmark_rows(workdir: Path, rule: str) -> list[dict]:
@@ -119,16 +114,6 @@ def replay(args) -> None:
     for (workdir, rule), values in seconds.items():
         wall, cpu = (statistics.median(column) for column in zip(*values))
         print(f"| {workdir} | {rule} | {len(values)} | {wall:.2f} | {cpu:.2f} |")
-
-
-def timed_process(command: list[str], **kwargs) -> tuple[float, float]:
-    """Wall and CPU (user + system, the process and its children) seconds of one command."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kwargs)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def parse(args) -> None:

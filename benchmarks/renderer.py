@@ -37,11 +37,10 @@ DIGITS = [str(d) for d in range(10)]
 
 def simulator(framing: str, renderer: str):
     from private_evolution.apis.glyph_simulator import GlyphSimulator
-    from private_evolution.simulator import BUNDLED_FONTS, handwriting_fonts
+    from private_evolution.simulator import default_font_names
 
-    # the same fonts for both renderers (the PIL renderer draws no pen style)
-    fonts = [*BUNDLED_FONTS, *handwriting_fonts()]
-    return GlyphSimulator(DIGITS, 28, 1, {"framing": framing, "renderer": renderer, "fonts": fonts})
+    # the same fonts for both renderers: the default's without pen styles (the PIL renderer draws none)
+    return GlyphSimulator(DIGITS, 28, 1, {"framing": framing, "renderer": renderer, "fonts": default_font_names()})
 
 
 def random_inputs(api, count: int, seed: int = 0):

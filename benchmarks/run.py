@@ -38,18 +38,19 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 
 
-def timed_process(command: list[str], cwd: Path | None = None) -> tuple[float, float]:
-    """Wall seconds of a command, and the CPU seconds (user + system) of it and every process it waited for."""
+def timed_process(command: list[str], **kwargs) -> tuple[float, float]:
+    """Wall seconds of a command, and the CPU seconds (user + system) of it and every process it
+    waited for; ``kwargs`` go to subprocess.run (cwd, env)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(command, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kwargs)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def sh(command: list[str], cwd: Path | None = None) -> float:
-    return timed_process(command, cwd)[0]
+    return timed_process(command, cwd=cwd)[0]
 
 
 def snakemake_timed(workdir: Path, config: dict, cores: int = 2) -> tuple[float, float]:

@@ -13,7 +13,6 @@ import numpy as np
 
 # build_cnn's layers, by their index in its nn.Sequential (the keys of its state dict)
 CONV1, CONV2, DENSE1 = "0", "3", "7"
-ARCHITECTURE_KEYS = ("channels", "image_size", "num_classes")
 WEIGHT_KEYS = tuple(f"{layer}.{part}" for layer in (CONV1, CONV2, DENSE1, "9") for part in ("weight", "bias"))
 
 

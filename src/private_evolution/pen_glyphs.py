@@ -112,6 +112,11 @@ FORMAL: dict[str, tuple[Stroke, ...]] = {
 PEN_STYLES: dict[str, dict[str, tuple[Stroke, ...]]] = {"pen_plain": PLAIN, "pen_formal": FORMAL}
 
 
+def draws_classes(class_names: list[str] | None) -> bool:
+    """Whether a pen style can draw every class: they are all digits."""
+    return bool(class_names) and set(class_names) <= set(DIGITS)
+
+
 def pen_font(style: str) -> str:
     """The font path the simulator carries for a pen style."""
     return PEN_PREFIX + style

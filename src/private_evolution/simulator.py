@@ -112,18 +112,23 @@ def handwriting_fonts() -> dict[str, Path]:
     return found
 
 
+def default_font_names(class_names: list[str] | None = None) -> list[str]:
+    """What ``fonts: null`` takes: every bundled font, every installed handwriting font and, when
+    every class name is a digit, every pen style (with them the default's synthetic digits train a
+    better classifier on the validation part: benchmarks/PEN_FIDELITY.md)."""
+    from .pen_glyphs import PEN_STYLES, draws_classes
+
+    return [*BUNDLED_FONTS, *handwriting_fonts(), *(PEN_STYLES if draws_classes(class_names) else ())]
+
+
 def resolve_fonts(names: list[str] | None, class_names: list[str] | None = None) -> list[str]:
     """Font files for the configured names: bundled or handwriting names, paths to .ttf/.otf files,
-    or pen styles (``pen_glyphs.PEN_STYLES``: digits drawn by a pen), as ``pen:<style>``.
-
-    ``None`` takes every bundled font, every installed handwriting font and, when every class
-    name is a digit, every pen style (with them the default's synthetic digits train a better
-    classifier on the validation part: benchmarks/PEN_FIDELITY.md)."""
-    from .pen_glyphs import DIGITS, PEN_STYLES, pen_font
+    or pen styles (``pen_glyphs.PEN_STYLES``: digits drawn by a pen), as ``pen:<style>``;
+    ``None``: :func:`default_font_names` for ``class_names``."""
+    from .pen_glyphs import PEN_STYLES, pen_font
 
     handwriting = handwriting_fonts()
-    pens = list(PEN_STYLES) if class_names and set(class_names) <= set(DIGITS) else []
-    chosen = list(names) if names else [*BUNDLED_FONTS, *handwriting, *pens]
+    chosen = list(names) if names else default_font_names(class_names)
     paths = []
     for name in chosen:
         if name in PEN_STYLES:

@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import PEError
 from ..population import Population
-from ..pen_glyphs import DIGITS, is_pen
+from ..pen_glyphs import draws_classes, is_pen
 from ..progress import Progress
 from ..simulator import FRAMINGS, PARAMETERS, RENDERERS, STEP, can_draw, parameter_bounds, resolve_fonts
 from .base import API
@@ -44,7 +44,7 @@ class GlyphSimulator(API):
         pens = [path for path in self.font_paths if is_pen(path)]
         if pens and self.renderer != "batched":
             raise PEError(f"pen styles {pens} need renderer 'batched' (the '{self.renderer}' renderer draws fonts only)")
-        if pens and not set(class_names) <= set(DIGITS):
+        if pens and not draws_classes(class_names):
             raise PEError(
                 f"pen styles {pens} draw the digits 0-9, and the classes are {class_names}: "
                 "remove the pen styles from api.glyph_simulator.fonts, or name the classes by digits"
