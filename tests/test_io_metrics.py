@@ -52,6 +52,19 @@ def test_frechet_distance_general_covariances(rng):
     assert frechet_distance(mean_a, cov_a, mean_b, cov_b) == pytest.approx(reference, rel=1e-6)
 
 
+def test_frechet_distance_with_singular_covariances(rng):
+    # Pixel features: border pixels are 0 in every image, so both covariances are singular
+    # (the symmetric form takes a square root of S_b: its zero eigenvalues must stay harmless).
+    a = rng.random((300, 40))
+    b = rng.random((200, 40)) ** 2
+    a[:, :7], b[:, :9] = 0.0, 0.0
+    (mean_a, cov_a), (mean_b, cov_b) = feature_statistics(a), feature_statistics(b)
+    general = np.sqrt(np.clip(np.linalg.eigvals(cov_a @ cov_b).real, 0.0, None)).sum()
+    reference = ((mean_a - mean_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * general
+    assert frechet_distance(mean_a, cov_a, mean_b, cov_b) == pytest.approx(reference, rel=1e-9)
+    assert frechet_distance(mean_b, cov_b, mean_a, cov_a) == pytest.approx(reference, rel=1e-9)
+
+
 def test_frechet_distance_of_samples(rng):
     x = rng.normal(size=(4000, 4))
     assert frechet_distance(*feature_statistics(x), *feature_statistics(x)) == pytest.approx(0.0, abs=1e-8)
