@@ -7,7 +7,7 @@ import pytest
 
 from private_evolution import PEError, glyph_atlas
 from private_evolution.apis.glyph_simulator import GlyphSimulator
-from private_evolution.pen_glyphs import PEN_STYLES, catmull_rom, pen_field, pen_font
+from private_evolution.pen_glyphs import PEN_STYLES, VARIANT_JITTER, catmull_rom, pen_field, pen_font, strokes, style_variants
 from private_evolution.seeding import per_sample_seeds
 from private_evolution.simulator import resolve_fonts
 
@@ -84,3 +84,36 @@ def test_pens_refuse_classes_that_are_not_digits_and_the_first_renderer():
         pen_field("pen:pen_plain", "x", 3)
     with pytest.raises(PEError, match=r"a pen style \['pen_formal', 'pen_plain'\]"):
         resolve_fonts(["pen_cursive"])
+
+
+def test_a_variant_moves_every_control_point_and_keeps_shared_points_joined():
+    assert style_variants(2) == ["pen_plain", "pen_plain~1", "pen_plain~2", "pen_formal", "pen_formal~1", "pen_formal~2"]
+    for digit in DIGITS:
+        drawn, moved = strokes("pen_plain", digit), strokes("pen_plain~3", digit)
+        assert [closed for _, closed in drawn] == [closed for _, closed in moved]
+        before = np.concatenate([np.array(points) for points, _ in drawn])
+        after = np.concatenate([np.array(points) for points, _ in moved])
+        offsets = after - before
+        assert before.shape == after.shape and (np.abs(offsets) > 0).all()
+        assert np.abs(offsets).max() < 6 * VARIANT_JITTER
+        # a point that two strokes share (where they meet) moves once: they stay joined
+        for point in {tuple(p) for p in before}:
+            rows = (before == point).all(axis=1)
+            assert len({tuple(p) for p in after[rows]}) == 1, (digit, point)
+    # each digit of each variant its own offsets; a variant the same in every process (seeded by its name)
+    assert strokes("pen_plain~3", "7") != strokes("pen_plain~4", "7") and strokes("pen_plain~3", "7") == strokes("pen_plain~3", "7")
+    joined = [(points, closed) for points, closed in strokes("pen_plain~1", "7")]
+    assert joined[0][0][-1] == joined[1][0][0]  # the 7's bar ends where its stem begins
+
+
+def test_variants_are_named_like_fonts_cached_apart_and_drawn_as_other_hands():
+    assert resolve_fonts(["pen_formal~2"]) == ["pen:pen_formal~2"]
+    assert glyph_atlas.cache_file("pen:pen_plain~1", "3") != glyph_atlas.cache_file("pen:pen_plain", "3")
+    for digit in ("2", "4", "9"):
+        plain, variant = pen_field(pen_font("pen_plain"), digit, 3) <= 0, pen_field(pen_font("pen_plain~1"), digit, 3) <= 0
+        assert plain.shape != variant.shape or (plain != variant).mean() > 0.02
+    for wrong in ("pen_plain~0", "pen_plain~x", "pen_plain~"):
+        with pytest.raises(PEError, match=r"each also as <style>~<n> \(a variant, n >= 1"):
+            pen_field(pen_font(wrong), "1", 3)
+        with pytest.raises(PEError, match="not found"):
+            resolve_fonts([wrong])

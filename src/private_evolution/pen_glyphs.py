@@ -9,6 +9,11 @@ the vote chooses between pens and fonts through ``font_switch_probability``.
 
 Coordinates: a box 1 high (y down) and about 0.6 wide; a stroke is ``(points, closed)``, a
 Catmull-Rom curve through ``points`` (two points: a straight line).
+
+A style's variants (``<style>~<n>``, n >= 1) move every control point by a fixed, seeded offset:
+another hand writing the same forms, with loops, bars and curls of other sizes and places, which
+the displacement field (smooth over the whole glyph) does not reach. A point that several strokes
+share moves once, so strokes that meet stay joined.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ PEN_PREFIX = "pen:"
 DIGITS = tuple("0123456789")
 DIGIT_HEIGHT = 64.0  # pixels of the field a digit is drawn in (fonts' digits: about 70 at GLYPH_FONT_SIZE 96)
 PEN_RADIUS = 0.055  # half the pen's width where it presses most, as a fraction of the digit's height
+VARIANT_SEPARATOR = "~"
+VARIANT_JITTER = 0.06  # sd of a variant's control-point offsets, as a fraction of the digit's height
 TAPER = 0.35  # the pen's width at a stroke's ends, as a fraction of its widest
 POINTS_PER_SEGMENT = 12  # curve points between two control points
 
@@ -134,11 +141,41 @@ def style_digest(font_path: str) -> str:
     return hashlib.sha256(_style(font_path).encode() + Path(__file__).read_bytes()).hexdigest()
 
 
+def is_pen_style(name: str) -> bool:
+    """Whether ``name`` names a pen style or one of its variants (``<style>~<n>``, n >= 1)."""
+    style, separator, variant = str(name).partition(VARIANT_SEPARATOR)
+    return style in PEN_STYLES and (not separator or (variant.isdigit() and int(variant) >= 1))
+
+
+def style_variants(count: int) -> list[str]:
+    """Every pen style, each followed by its variants 1..``count``."""
+    return [name for style in PEN_STYLES for name in (style, *(f"{style}{VARIANT_SEPARATOR}{n}" for n in range(1, count + 1)))]
+
+
 def _style(font_path: str) -> str:
-    style = str(font_path)[len(PEN_PREFIX) :]
-    if style not in PEN_STYLES:
-        raise PEError(f"unknown pen style '{style}'; known: {sorted(PEN_STYLES)}")
-    return style
+    name = str(font_path)[len(PEN_PREFIX) :]
+    if not is_pen_style(name):
+        raise PEError(
+            f"unknown pen style '{name}'; known: {sorted(PEN_STYLES)}, each also as <style>{VARIANT_SEPARATOR}<n> "
+            f"(a variant, n >= 1; for example {next(iter(PEN_STYLES))}{VARIANT_SEPARATOR}2)"
+        )
+    return name
+
+
+def strokes(name: str, text: str) -> tuple[Stroke, ...]:
+    """The strokes of ``text`` in the style or variant ``name``: a variant moves each distinct
+    control point by a normal offset (sd VARIANT_JITTER), seeded by the variant's name and the digit."""
+    style, _, variant = name.partition(VARIANT_SEPARATOR)
+    if text not in PEN_STYLES[style]:
+        raise PEError(f"pen style '{name}' draws the digits 0-9 only, not '{text}': give it digit classes, or use fonts")
+    drawn = PEN_STYLES[style][text]
+    if not variant:
+        return drawn
+    points = sorted({point for stroke_points, _ in drawn for point in stroke_points})
+    seed = int.from_bytes(hashlib.sha256(f"{style}{VARIANT_SEPARATOR}{variant} {text}".encode()).digest()[:8], "little")
+    offsets = np.random.default_rng(seed).normal(0.0, VARIANT_JITTER, size=(len(points), 2))
+    moved = {point: (point[0] + dx, point[1] + dy) for point, (dx, dy) in zip(points, offsets)}
+    return tuple((tuple(moved[point] for point in stroke_points), closed) for stroke_points, closed in drawn)
 
 
 def catmull_rom(points: np.ndarray, closed: bool, per_segment: int = POINTS_PER_SEGMENT) -> np.ndarray:
@@ -178,11 +215,9 @@ def _stroke_field(px: np.ndarray, py: np.ndarray, curve: np.ndarray, radius: flo
 def pen_field(font_path: str, text: str, margin: int) -> np.ndarray:
     """The signed distance (pixels, negative inside the ink) of ``text`` drawn in the pen style, with
     ``margin`` pixels of background around the ink."""
-    style = PEN_STYLES[_style(font_path)]
-    if text not in style:
-        raise PEError(f"pen style '{_style(font_path)}' draws the digits 0-9 only, not '{text}': give it digit classes, or use fonts")
     radius = PEN_RADIUS * DIGIT_HEIGHT
-    curves = [(catmull_rom(np.array(points, dtype=np.float64) * DIGIT_HEIGHT, closed), closed) for points, closed in style[text]]
+    drawn = strokes(_style(font_path), text)
+    curves = [(catmull_rom(np.array(points, dtype=np.float64) * DIGIT_HEIGHT, closed), closed) for points, closed in drawn]
     every = np.concatenate([curve for curve, _ in curves])
     low, high = every.min(axis=0) - radius - margin, every.max(axis=0) + radius + margin
     width, height = (int(np.ceil(v)) for v in high - low)

@@ -123,15 +123,16 @@ def default_font_names(class_names: list[str] | None = None) -> list[str]:
 
 def resolve_fonts(names: list[str] | None, class_names: list[str] | None = None) -> list[str]:
     """Font files for the configured names: bundled or handwriting names, paths to .ttf/.otf files,
-    or pen styles (``pen_glyphs.PEN_STYLES``: digits drawn by a pen), as ``pen:<style>``;
+    or pen styles (``pen_glyphs.PEN_STYLES``: digits drawn by a pen) and their variants (``<style>~<n>``),
+    as ``pen:<style>``;
     ``None``: :func:`default_font_names` for ``class_names``."""
-    from .pen_glyphs import PEN_STYLES, pen_font
+    from .pen_glyphs import PEN_STYLES, is_pen_style, pen_font
 
     handwriting = handwriting_fonts()
     chosen = list(names) if names else default_font_names(class_names)
     paths = []
     for name in chosen:
-        if name in PEN_STYLES:
+        if is_pen_style(name):
             paths.append(pen_font(name))
             continue
         if name.endswith((".ttf", ".otf")):
@@ -143,7 +144,7 @@ def resolve_fonts(names: list[str] | None, class_names: list[str] | None = None)
         if not path.is_file():
             raise PEError(
                 f"font '{name}' not found (looked for '{path}'); use one of {list(BUNDLED_FONTS) + list(handwriting)}, "
-                f"a pen style {sorted(PEN_STYLES)}, or a path to a .ttf file (the handwriting fonts come from the wheels "
+                f"a pen style {sorted(PEN_STYLES)} or its variant (<style>~<n>, n >= 1), or a path to a .ttf file (the handwriting fonts come from the wheels "
                 f"{sorted({package.replace('_', '-') for package, _ in HANDWRITING_FONTS})})"
             )
         paths.append(str(path))
