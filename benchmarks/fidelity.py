@@ -69,6 +69,7 @@ ROWS: dict[str, dict] = {
     "  free framing": {"api.glyph_simulator.framing": "free"},
     "  printed fonts only (no handwriting fonts, no pen styles)": {"api.glyph_simulator.fonts": "bundled"},
     "  without pen styles": {"api.glyph_simulator.fonts": "fonts"},
+    "  without pen variants (fonts and the two pen styles)": {"api.glyph_simulator.fonts": "fonts and pens"},
     "  without displacement": {"api.glyph_simulator.displacement": False},
     "  lookahead 4": {"pe.lookahead": 4},
     "  degrees 1.0 -> 0.5": DEGREES_TO_HALF,
@@ -97,7 +98,8 @@ def configured(edits: dict, epsilons: list, seed: int) -> dict:
         section = config
         for name in parents:
             section = section.setdefault(name, {})
-        section[last] = list(BUNDLED_FONTS) if value == "bundled" else fonts_only() if value == "fonts" else value
+        named = {"bundled": list(BUNDLED_FONTS), "fonts": fonts_only(), "fonts and pens": fonts_and_pens()}
+        section[last] = named[value] if isinstance(value, str) and value in named else value
     return config
 
 
@@ -235,6 +237,13 @@ def fonts_only() -> list[str]:
     return default_font_names()
 
 
+def fonts_and_pens() -> list[str]:
+    """The default font list before the pen variants joined it: the fonts and the two pen styles."""
+    from private_evolution.pen_glyphs import PEN_STYLES
+
+    return [*fonts_only(), *PEN_STYLES]
+
+
 def paired_variants(kind: str) -> dict[str, dict]:
     """The default configuration's variants a paired comparison runs (``kind``: renderers or pens)."""
     from private_evolution.pen_glyphs import PEN_STYLES
@@ -255,12 +264,13 @@ def paired_variants(kind: str) -> dict[str, dict]:
         for n, iterations in ((4000, 5), (4000, 3), (1000, 5), (1000, 3), (1000, 2), (500, 2)):
             rows[f"{n:,} private, T = {iterations}"] = {**default, "dataset.num_private": n, "pe.iterations": iterations}
         return rows
-    if kind == "variants":  # the default's fonts and pen styles, and five variants of each pen style beside them
-        from private_evolution.pen_glyphs import style_variants
+    if kind == "variants":  # the fonts and pen styles, with 5, 10 or 20 variants of each pen style beside them
+        from private_evolution.pen_glyphs import DEFAULT_VARIANTS, style_variants
 
-        rows = {"fonts and pens (default)": default}
+        rows = {"fonts and pens": {**default, "api.glyph_simulator.fonts": fonts_and_pens()}}
         for count in (5, 10, 20):
-            rows[f"fonts, pens and {count} variants of each"] = {**default, "api.glyph_simulator.fonts": [*fonts_only(), *style_variants(count)]}
+            name = f"fonts, pens and {count} variants of each" + (" (default)" if count == DEFAULT_VARIANTS else "")
+            rows[name] = {**default, "api.glyph_simulator.fonts": [*fonts_only(), *style_variants(count)]}
         rows["pens and 10 variants of each, no fonts"] = {**default, "api.glyph_simulator.fonts": style_variants(10)}
         return rows
     if kind == "small":  # 1,000 private digits: the default N, and N for the default's votes per candidate
@@ -268,7 +278,7 @@ def paired_variants(kind: str) -> dict[str, dict]:
         return {f"N = {n:,}": {**small, "pe.num_samples": n} for n in (3000, 1500, 750)}
     return {
         "fonts only": {**default, "api.glyph_simulator.fonts": fonts_only()},
-        "fonts and pens (default)": default,
+        "fonts and pens": {**default, "api.glyph_simulator.fonts": fonts_and_pens()},
         "pens only": {**default, "api.glyph_simulator.fonts": list(PEN_STYLES)},
     }
 

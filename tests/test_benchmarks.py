@@ -95,7 +95,7 @@ def test_pen_comparison_pairs_fonts_pens_and_both_by_seed(tmp_path):
     text = run_benchmark("fidelity.py", tmp_path, "--quick", "--pens", "--seeds", "2")
     table = [[cell.strip() for cell in line.split("|")[1:-1]] for line in text.splitlines() if line.startswith("| ")]
     header, rows = table[0], table[1:]
-    assert header[2:5] == ["fonts only", "fonts and pens (default)", "pens only"] and len(rows) == 6  # eps 0, 1, inf x 2 parts
+    assert header[2:5] == ["fonts only", "fonts and pens", "pens only"] and len(rows) == 6  # eps 0, 1, inf x 2 parts
     for row in rows:
         cells = dict(zip(header, row))
         means = {name: float(cells[name].split(" ")[0]) for name in header[2:5]}

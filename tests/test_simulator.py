@@ -127,13 +127,15 @@ def test_displacement_field_bends_strokes_and_varies_like_other_parameters(rende
 
 
 def test_handwriting_fonts_from_registry_wheels_and_pens_for_digits_are_used_by_default(simulator):
-    from private_evolution.pen_glyphs import PEN_STYLES
+    from private_evolution.pen_glyphs import DEFAULT_VARIANTS, PEN_STYLES
     from private_evolution.simulator import BUNDLED_FONTS, handwriting_fonts
 
     found = handwriting_fonts()
     assert {"AmaticSC-Regular", "AmaticSC-Bold", "Intuitive", "ShadowsIntoLight"} <= set(found)
-    assert len(simulator.font_paths) == len(BUNDLED_FONTS) + len(found) + len(PEN_STYLES)
-    assert simulator.font_paths[-len(PEN_STYLES) :] == [f"pen:{style}" for style in PEN_STYLES]
+    pens = len(PEN_STYLES) * (1 + DEFAULT_VARIANTS)  # each style and its variants
+    assert DEFAULT_VARIANTS == 20 and len(simulator.font_paths) == len(BUNDLED_FONTS) + len(found) + pens
+    assert simulator.font_paths[-pens:][:3] == ["pen:pen_plain", "pen:pen_plain~1", "pen:pen_plain~2"]
+    assert simulator.font_paths[-1] == "pen:pen_formal~20"
     # classes that are not all digits: the fonts alone (a pen draws digits only)
     letters = GlyphSimulator(["T", "Tr", "3"], 28, 1, {})
     assert len(letters.font_paths) == len(BUNDLED_FONTS) + len(found) and not any(p.startswith("pen:") for p in letters.font_paths)

@@ -133,7 +133,7 @@ def cache_folder() -> Path | None:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pe-workflow" / "glyph-fields"
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=256)  # the default list: 25 fonts and 42 pen styles and variants
 def _font_digest(font_path: str) -> str:
     if is_pen(font_path):
         return style_digest(font_path)

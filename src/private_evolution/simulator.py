@@ -114,11 +114,13 @@ def handwriting_fonts() -> dict[str, Path]:
 
 def default_font_names(class_names: list[str] | None = None) -> list[str]:
     """What ``fonts: null`` takes: every bundled font, every installed handwriting font and, when
-    every class name is a digit, every pen style (with them the default's synthetic digits train a
-    better classifier on the validation part: benchmarks/PEN_FIDELITY.md)."""
-    from .pen_glyphs import PEN_STYLES, draws_classes
+    every class name is a digit, every pen style with its first ``pen_glyphs.DEFAULT_VARIANTS``
+    variants (with them the default's synthetic digits train a better classifier on the validation
+    part: benchmarks/PEN_FIDELITY.md, VARIANT_FIDELITY.md)."""
+    from .pen_glyphs import DEFAULT_VARIANTS, draws_classes, style_variants
 
-    return [*BUNDLED_FONTS, *handwriting_fonts(), *(PEN_STYLES if draws_classes(class_names) else ())]
+    pens = style_variants(DEFAULT_VARIANTS) if draws_classes(class_names) else []
+    return [*BUNDLED_FONTS, *handwriting_fonts(), *pens]
 
 
 def resolve_fonts(names: list[str] | None, class_names: list[str] | None = None) -> list[str]:
