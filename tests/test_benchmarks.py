@@ -76,7 +76,8 @@ def test_gpu_embedding_and_vote_check_runs_on_a_cpu(tmp_path):
 
 def test_fidelity_ablation_runs_quickly_and_reports_validation_and_test(tmp_path):
     text = run_benchmark("fidelity.py", tmp_path, "--quick")
-    assert "## Screening" in text and "## Finalists" in text and "**(the default)**" in text
+    assert "## Screening" in text and "## Finalists" in text and "(best validation accuracy at ε = 1)" in text
+    assert "**(the default)**" not in text  # --quick screens two rows, neither of them config.yaml's default
     screening = text.split("## Screening", 1)[1].split("## Finalists", 1)[0]
     table = [[cell.strip() for cell in line.split("|")[1:-1]] for line in screening.splitlines() if line.startswith("| ")]
     header, rows = table[0], table[1:]
