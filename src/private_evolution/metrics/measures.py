@@ -18,7 +18,8 @@ def frechet_distance(mean_a: np.ndarray, cov_a: np.ndarray, mean_b: np.ndarray, 
 
     Tr((S_a S_b)^(1/2)) is the sum of square roots of the eigenvalues of S_a S_b. They equal
     those of R S_a R with R = S_b^(1/2), a symmetric matrix: two symmetric eigendecompositions
-    cost a fraction of one general one (784 pixels: about a fifth), and give real eigenvalues.
+    cost less than one general one (full-rank 2,048 features: 0.63 of its time) and give real
+    eigenvalues.
     Covariances are positive semi-definite, so eigenvalues below 0 are rounding: clipped to 0.
     """
     eigenvalues_b, vectors_b = np.linalg.eigh(cov_b)
