@@ -91,6 +91,8 @@ BUDGET_SECONDS = 300  # the default run must stay within 5 minutes on 2 cores
 def configured(edits: dict, epsilons: list, seed: int) -> dict:
     from private_evolution.simulator import BUNDLED_FONTS
 
+    # font lists named in ROWS, listed only when a row names one (each lists the installed fonts)
+    font_lists = {"bundled": lambda: list(BUNDLED_FONTS), "fonts": fonts_only, "fonts and pens": fonts_and_pens}
     config = copy.deepcopy(BASE)
     config["privacy"]["epsilons"] = list(epsilons)
     config["pe"]["seed"] = seed
@@ -99,8 +101,7 @@ def configured(edits: dict, epsilons: list, seed: int) -> dict:
         section = config
         for name in parents:
             section = section.setdefault(name, {})
-        named = {"bundled": list(BUNDLED_FONTS), "fonts": fonts_only(), "fonts and pens": fonts_and_pens()}
-        section[last] = named[value] if isinstance(value, str) and value in named else value
+        section[last] = font_lists[value]() if isinstance(value, str) and value in font_lists else value
     return config
 
 
@@ -286,6 +287,7 @@ def paired_variants(kind: str) -> dict[str, dict]:
     }
 
 
+SIZE_STUDIES = ("sizes", "iterations")  # studies over the private set's size: a row per size, epsilons 1, 4 and inf
 PAIRED = {  # kind: (the output's title, what differs from the default, the default output file)
     "renderers": ("Renderer fidelity: the batched glyph renderer against the first (PIL) one", "", "RENDERER_FIDELITY.md"),
     "pens": ("Pen-drawn digits: the glyph simulator with pen styles beside its fonts", "", "PEN_FIDELITY.md"),
@@ -321,7 +323,7 @@ def compare_paired(args, kind: str, judge: Judge, sizes: dict, started: float) -
     and inf and the random population (epsilon 0): does a variant gain or lose accuracy? Choices
     are made on the validation part; the test part is reported."""
     variants = paired_variants(kind)
-    epsilons = [1, 4, "inf"] if kind in ("sizes", "iterations") else [1, "inf"]
+    epsilons = [1, 4, "inf"] if kind in SIZE_STUDIES else [1, "inf"]
     runs = {}
     for name, edits in variants.items():
         runs[name] = [run_row(name, edits, epsilons, seed, args.workdir, judge, sizes) for seed in range(args.seeds)]
@@ -329,8 +331,8 @@ def compare_paired(args, kind: str, judge: Judge, sizes: dict, started: float) -
     first, *others = list(variants)
     title, differs, default_file = PAIRED[kind]
     output = args.output if args.output != REPO / "benchmarks" / "FIDELITY.md" else REPO / "benchmarks" / default_file
-    if kind in ("sizes", "iterations"):
-        write_size_curve(output, title, differs, variants, runs, args, started, plot=kind == "sizes")
+    if kind in SIZE_STUDIES:
+        write_size_curve(output, kind, title, differs, variants, runs, args, started)
         return
     sd = lambda values: statistics.stdev(values) if len(values) > 1 else float("nan")  # noqa: E731
     lines = [
@@ -371,14 +373,14 @@ def compare_paired(args, kind: str, judge: Judge, sizes: dict, started: float) -
     print(f"wrote {output}")
 
 
-def write_size_curve(output: Path, title: str, differs: str, variants: dict, runs: dict, args, started: float, plot: bool = True) -> None:
-    """The size study's table (one row per private set size and k; accuracy at epsilon 0, 1, 4 and
-    inf with the gain over epsilon 0, paired by seed) and its plot (``output`` with .png): test
-    accuracy against the private set's size, the random population beside it."""
+def write_size_curve(output: Path, kind: str, title: str, differs: str, variants: dict, runs: dict, args, started: float) -> None:
+    """A size study's table (one row per private set size and setting; accuracy at epsilon 0, 1, 4
+    and inf with the gain over epsilon 0, paired by seed) and, for ``sizes``, its plot (``output``
+    with .png): test accuracy against the private set's size, the random population beside it."""
     lines = [
         f"# {title}",
         "",
-        f"Made by `python benchmarks/fidelity.py --{'sizes' if plot else 'iterations'}{' --quick' if args.quick else ''}` in "
+        f"Made by `python benchmarks/fidelity.py --{kind}{' --quick' if args.quick else ''}` in "
         f"{(time.time() - started) / 60:.0f} minutes on {__import__('os').cpu_count()} cores ({time.strftime('%Y-%m-%d')}).",
         f"The default configuration (config/config.yaml){differs}; {args.seeds} PE seeds per row, the same seeds for each;"
         " each run at ε = 1 and 4 draws its own secret noise; ε = 0 is the row's random population (no private data; the"
@@ -402,7 +404,7 @@ def write_size_curve(output: Path, title: str, differs: str, variants: dict, run
             f"| {mean_spread(score('4', 'test'))} | {mean_spread(gain('4'), sign='+')} | {mean_spread(score('inf', 'test'))} "
             f"| {mean_spread(score(BASELINE, 'fd'), digits=1)} | {mean_spread(score('1', 'fd'), digits=1)} |"
         )
-    if plot:
+    if kind == "sizes":
         lines += ["", f"![test accuracy against the private set's size]({output.with_suffix('.png').name})"]
         plot_size_curve(output.with_suffix(".png"), variants, runs)
     output.write_text("\n".join(lines) + "\n")
@@ -425,11 +427,12 @@ def plot_size_curve(path: Path, variants: dict, runs: dict) -> None:
         spreads = [statistics.stdev(r["scores"][key]["test"] for r in runs[name]) if len(runs[name]) > 1 else 0.0 for name in default_k]
         axis.errorbar(sizes, means, yerr=spreads, color=colour, marker=marker, capsize=3, label=label,
                       linestyle="--" if key == BASELINE else "-")
-    for name, edits in variants.items():
-        if "pe.k" in edits:
-            mean = statistics.mean(r["scores"]["1"]["test"] for r in runs[name])
-            axis.plot([edits["dataset.num_private"]], [mean], marker="*", markersize=11, color="tab:purple", linestyle="none",
-                      label=f"ε = 1, k = {edits['pe.k']}" if name == next(n for n, e in variants.items() if "pe.k" in e) else None)
+    other_k = {name: edits for name, edits in variants.items() if "pe.k" in edits}
+    if other_k:
+        means = [statistics.mean(r["scores"]["1"]["test"] for r in runs[name]) for name in other_k]
+        k = next(iter(other_k.values()))["pe.k"]
+        axis.plot([edits["dataset.num_private"] for edits in other_k.values()], means, marker="*", markersize=11,
+                  color="tab:purple", linestyle="none", label=f"ε = 1, k = {k}")
     axis.set_xscale("log")
     axis.set_xticks(sizes, [f"{n:,}" for n in sizes])
     axis.minorticks_off()
