@@ -98,6 +98,19 @@ def test_epsilon_axis_labels_each_configured_epsilon_once(tmp_path):
     assert [label.get_text() for label in axis.get_xticklabels()] == ["0.5", "1", "2", "4", "8"]
     assert len(axis.xaxis.get_minor_ticks()) == 0
     assert "ε" in axis.get_title() and "accuracy_cnn" not in axis.get_title()
+    # the axis spans the lines (0.5 to 0.95 here), not 0 to 1
+    assert axis.get_ylim() == pytest.approx((0.45, 1.0))
+
+
+def test_accuracy_axis_spans_the_lines_not_zero_to_one():
+    from private_evolution.report import accuracy_axis_range
+
+    # a good run: every line between 0.85 and 0.962; the axis keeps 0.02 of room, on multiples of 0.05
+    assert accuracy_axis_range([0.850, 0.888, 0.92, 0.894, 0.962]) == pytest.approx((0.80, 1.0))
+    assert accuracy_axis_range([0.30, 0.41]) == pytest.approx((0.25, 0.45))
+    assert accuracy_axis_range([0.01, 0.99]) == pytest.approx((0.0, 1.0))  # clipped to [0, 1]
+    assert accuracy_axis_range([0.5, 0.5]) == pytest.approx((0.45, 0.55))
+    assert accuracy_axis_range([np.nan]) == (0.0, 1.0)  # nothing to show: the whole range
 
 
 def test_sample_grids_name_their_classes(tmp_path, monkeypatch):
