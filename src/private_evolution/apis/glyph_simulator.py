@@ -35,7 +35,7 @@ class GlyphSimulator(API):
         self.font_paths = resolve_fonts(options.get("fonts"), class_names if self.renderer == "batched" else None)
         self.font_switch = float(options.get("font_switch_probability", 0.3))
         self.invert = bool(options.get("invert", False))
-        self.framing = options.get("framing", "mnist")
+        self.framing = options.get("framing", "free")
         self.low, self.high = parameter_bounds(options.get("ranges") or {})
         # displacement: false keeps every warp coefficient at 0 (printed glyphs, no bent strokes)
         self.active = np.array([options.get("displacement", True) or not p.name.startswith("warp_") for p in PARAMETERS])
