@@ -239,3 +239,20 @@ def test_classifier_space_is_embedded_by_the_evaluate_job_with_the_embed_stage_v
         evaluate(str(embedding), heldout, "classifier", str(measured), metrics=tiny.evaluation.metrics,
                  options={"k_nearest": tiny.evaluation.k_nearest})
         assert read_json(measured) == pytest.approx(read_json(workdir / job["output"][0]), rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "evaluation,expected",
+    [
+        ({}, {"pixels": [0, 1, 2, 3], "inception": [0, 3]}),
+        ({"iterations": "final"}, {"pixels": [0, 3], "inception": [0, 3]}),
+        ({"fid": {"iterations": "all"}}, {"pixels": [0, 1, 2, 3], "inception": [0, 1, 2, 3]}),
+        ({"iterations": "final", "fid": {"iterations": "all"}}, {"pixels": [0, 3], "inception": [0, 3]}),
+    ],
+)
+def test_evaluation_iterations_choose_the_measured_populations(evaluation, expected):
+    from private_evolution.config import load_config
+    from private_evolution.embedders import embedder_class
+
+    exp = load_config({"experiments": {"x": {"pe": {"iterations": 3}, "evaluation": evaluation}}})["x"]
+    assert {name: embedder_class(name).evaluated_iterations(exp) for name in expected} == expected

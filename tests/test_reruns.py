@@ -92,6 +92,12 @@ def test_heldout_size_reruns_only_evaluation(finished_run):
     }
 
 
+def test_measuring_only_the_final_populations_reruns_only_reporting(finished_run):
+    """evaluation.iterations: final drops the intermediate metrics from the table: nothing is measured
+    again, the table and plots are made again from fewer files."""
+    assert plan_with(finished_run, set_option("evaluation.iterations", "final")) == REPORTING
+
+
 def test_evaluation_option_reruns_only_evaluation(finished_run):
     assert plan_with(finished_run, set_option("evaluation.k_nearest", 5)) == {"evaluate": 5, "evaluate_reference": 3, **REPORTING}
 

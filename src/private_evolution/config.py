@@ -82,6 +82,7 @@ class EvaluationConfig:
     embedders: list[str] | None
     metrics: list[str]
     k_nearest: int
+    iterations: str
     accuracy: dict
     classifier: dict
     fid: dict

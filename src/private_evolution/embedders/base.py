@@ -57,5 +57,8 @@ class Embedder(abc.ABC):
 
     @classmethod
     def evaluated_iterations(cls, exp) -> list[int]:
-        """The iterations whose populations are measured in this space: all of them."""
+        """The iterations whose populations are measured in this space (evaluation.iterations): all
+        of them, or the random and the final populations."""
+        if exp.evaluation.iterations == "final":
+            return [0, exp.pe.iterations]
         return list(range(exp.pe.iterations + 1))
