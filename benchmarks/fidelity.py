@@ -318,6 +318,11 @@ PAIRED = {  # kind: (the output's title, what differs from the default, the defa
 }
 
 
+def study_output(args, default_file: str) -> Path:
+    """Where a study writes: --output when given, else its own file in benchmarks/."""
+    return args.output if args.output != REPO / "benchmarks" / "FIDELITY.md" else REPO / "benchmarks" / default_file
+
+
 def paired_table(variants: dict, runs: dict, fd: bool = False) -> list[str]:
     """The lines of a table of each variant's scores at epsilon 0, 1 and inf by part, and each other
     variant's difference to the first, paired by seed; ``fd``: the FD's rows too."""
@@ -351,7 +356,7 @@ def compare_paired(args, kind: str, judge: Judge, sizes: dict, started: float) -
         runs[name] = [run_row(name, edits, epsilons, seed, args.workdir, judge, sizes) for seed in range(args.seeds)]
         print(json.dumps({kind: name, "runs": [r["scores"] for r in runs[name]]}), flush=True)
     title, differs, default_file = PAIRED[kind]
-    output = args.output if args.output != REPO / "benchmarks" / "FIDELITY.md" else REPO / "benchmarks" / default_file
+    output = study_output(args, default_file)
     if kind in SIZE_STUDIES:
         write_size_curve(output, kind, title, differs, variants, runs, args, started)
         return
@@ -469,18 +474,7 @@ def compare_framings(args, sizes: dict, started: float) -> None:
     digits and on a second digit set framed otherwise, paired by PE seed at epsilon 0, 1 and inf:
     does a framing chosen on MNIST carry over? Choices by the validation part; the test part reported."""
     default = ROWS[DEFAULT_ROW]
-    lines = [
-        "# Framing: the shipped MNIST digits and a second digit set",
-        "",
-        f"Made by `python benchmarks/fidelity.py --framings{' --quick' if args.quick else ''}` in {{minutes}} minutes on "
-        f"{__import__('os').cpu_count()} cores ({time.strftime('%Y-%m-%d')}).",
-        f"The default configuration (config/config.yaml; `framing: free`: size and shift are parameters the vote tunes) and"
-        f" the same with `framing: mnist` (each glyph's ink fit into a 20/28 box and centred by its centre of mass, as"
-        f" MNIST's digits were made), {args.seeds} PE seed{'s' if args.seeds != 1 else ''} each, the same for both; at ε = 1 each run draws its own"
-        " secret noise; ε = 0 is the random population (no private data). Accuracy of the downstream CNN trained on the"
-        " final synthetic set, on each data set's validation part (what choices are made by) and test part (reported);"
-        " FD in the features of a CNN trained on the validation part, to the test part; mean ± sd over the seeds.",
-    ]
+    tables = []
     for title, dataset in FRAMING_SETS.items():
         judge = Judge(args.workdir / ("split" if not dataset else "split_" + dataset["dataset.name"]), quick=args.quick, dataset=dataset)
         variants = {framing: {**default, **dataset, "api.glyph_simulator.framing": framing} for framing in ("free", "mnist")}
@@ -488,10 +482,22 @@ def compare_framings(args, sizes: dict, started: float) -> None:
         for name, edits in variants.items():
             runs[name] = [run_row(name, edits, [1, "inf"], seed, args.workdir, judge, sizes) for seed in range(args.seeds)]
             print(json.dumps({"framings": title, "framing": name, "runs": [r["scores"] for r in runs[name]]}), flush=True)
-        lines += ["", f"## {title}", "", *paired_table(variants, runs, fd=True)]
-    text = "\n".join(lines).replace("{minutes}", f"{(time.time() - started) / 60:.0f}")
-    output = args.output if args.output != REPO / "benchmarks" / "FIDELITY.md" else REPO / "benchmarks" / "FRAMING_FIDELITY.md"
-    output.write_text(text + "\n")
+        tables += ["", f"## {title}", "", *paired_table(variants, runs, fd=True)]
+    lines = [
+        "# Framing: the shipped MNIST digits and a second digit set",
+        "",
+        f"Made by `python benchmarks/fidelity.py --framings{' --quick' if args.quick else ''}` in "
+        f"{(time.time() - started) / 60:.0f} minutes on {__import__('os').cpu_count()} cores ({time.strftime('%Y-%m-%d')}).",
+        f"The default configuration (config/config.yaml; `framing: free`: size and shift are parameters the vote tunes) and"
+        f" the same with `framing: mnist` (each glyph's ink fit into a 20/28 box and centred by its centre of mass, as"
+        f" MNIST's digits were made), {args.seeds} PE seed{'s' if args.seeds != 1 else ''} each, the same for both; at ε = 1 each run draws its own"
+        " secret noise; ε = 0 is the random population (no private data). Accuracy of the downstream CNN trained on the"
+        " final synthetic set, on each data set's validation part (what choices are made by) and test part (reported);"
+        " FD in the features of a CNN trained on the validation part, to the test part; mean ± sd over the seeds.",
+        *tables,
+    ]
+    output = study_output(args, "FRAMING_FIDELITY.md")
+    output.write_text("\n".join(lines) + "\n")
     print(f"wrote {output}")
 
 
