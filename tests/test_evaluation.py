@@ -43,6 +43,31 @@ def test_knn_radius_excludes_the_point_itself():
     assert knn_radii(points, k=2).tolist() == [9.0, 4.0, 9.0, 25.0]
 
 
+def _exact_precision_recall(real, synthetic, k):
+    """The definition, in float64 with explicit differences (no matrix-product shortcut)."""
+    def squared(a, b):
+        return ((a[:, None, :] - b[None, :, :]) ** 2).sum(axis=2)
+
+    real_radii = np.sort(squared(real, real), axis=1)[:, k]
+    synthetic_radii = np.sort(squared(synthetic, synthetic), axis=1)[:, k]
+    precision = (squared(synthetic, real) <= real_radii[None, :]).any(axis=1).mean()
+    recall = (squared(real, synthetic) <= synthetic_radii[None, :]).any(axis=1).mean()
+    return float(precision), float(recall)
+
+
+@pytest.mark.parametrize("offset", [0.0, 1000.0])
+def test_precision_recall_in_float32_agrees_with_the_definition(rng, offset):
+    """The k-NN distances run in float32 on features moved to the reference's mean: the same
+    verdicts as the float64 definition, also for features far from the origin (raw float32
+    norms there would swamp the gaps between neighbours)."""
+    real = rng.normal(size=(300, 64)) + offset
+    synthetic = np.vstack([real[:100] + rng.normal(scale=0.3, size=(100, 64)), rng.normal(size=(200, 64)) * 1.5 + offset])
+    assert precision_recall(real, synthetic, k=3) == _exact_precision_recall(real, synthetic, k=3)
+    pixels = (rng.random((250, 784)) < 0.2).astype(np.float32)  # binary images: many exact ties
+    other = (rng.random((250, 784)) < 0.25).astype(np.float32)
+    assert precision_recall(pixels, other, k=3) == _exact_precision_recall(pixels, other, k=3)
+
+
 def test_accuracy_on_a_trivially_separable_set(rng):
     labels = np.arange(200) % 2
     images = np.zeros((200, 28, 28, 1), np.uint8)

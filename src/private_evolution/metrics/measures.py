@@ -36,10 +36,22 @@ def _squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.maximum(d, 0.0)
 
 
+def _distance_ready(features: np.ndarray, origin: np.ndarray) -> np.ndarray:
+    """``features`` moved by ``-origin``, in float32.
+
+    The k-NN distances are all-pairs matrix products: float32 runs them about three times as
+    fast as float64 (30,000 populations in 784 pixels: most of an evaluation job). Moving
+    both sets by one origin near the data leaves every distance as it is but keeps the norms
+    small, so the float32 rounding of ||a||^2 + ||b||^2 - 2 a.b stays far below the gaps
+    between neighbours.
+    """
+    return (np.asarray(features, dtype=np.float64) - origin).astype(np.float32)
+
+
 def knn_radii(features: np.ndarray, k: int, batch_size: int = 512) -> np.ndarray:
     """Squared distance from each point to its k-th nearest other point of the same set."""
-    features = np.asarray(features, dtype=np.float64)
-    radii = np.empty(len(features))
+    features = _distance_ready(features, np.asarray(features, dtype=np.float64).mean(axis=0))
+    radii = np.empty(len(features), dtype=np.float32)
     for begin in range(0, len(features), batch_size):
         d = _squared_distances(features[begin : begin + batch_size], features)
         # Column 0 of the partition is the point itself (distance 0).
@@ -49,7 +61,8 @@ def knn_radii(features: np.ndarray, k: int, batch_size: int = 512) -> np.ndarray
 
 def manifold_coverage(queries: np.ndarray, reference: np.ndarray, radii: np.ndarray, batch_size: int = 512) -> float:
     """Share of queries inside at least one reference point's k-NN ball."""
-    queries, reference = np.asarray(queries, dtype=np.float64), np.asarray(reference, dtype=np.float64)
+    origin = np.asarray(reference, dtype=np.float64).mean(axis=0)
+    queries, reference = _distance_ready(queries, origin), _distance_ready(reference, origin)
     inside = 0
     for begin in range(0, len(queries), batch_size):
         d = _squared_distances(queries[begin : begin + batch_size], reference)
