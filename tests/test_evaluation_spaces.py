@@ -113,6 +113,29 @@ def test_accuracy_axis_spans_the_lines_not_zero_to_one():
     assert accuracy_axis_range([np.nan]) == (0.0, 1.0)  # nothing to show: the whole range
 
 
+@pytest.mark.parametrize("measured", [[0, 1, 2, 3], [0, 3]])
+def test_fd_vs_iteration_does_not_draw_unmeasured_iterations_as_measured(tmp_path, monkeypatch, measured):
+    """Every iteration measured (evaluation.iterations: all): solid lines. Only the random and final
+    populations (final): dotted lines between them, and a note that says why."""
+    from private_evolution import report
+
+    rows = [(eps, t, 100.0 - 10 * t * (eps or 1)) for eps in (1.0, np.inf) for t in measured]
+    table = pd.DataFrame(
+        {"experiment": "x", "epsilon": [r[0] for r in rows], "iteration": [r[1] for r in rows], "metric": "fd_pixels",
+         "value": [r[2] for r in rows], "features": "pixels", "note": ""}
+    )
+    saved = []
+    monkeypatch.setattr(report, "_save", lambda plt, figure, path, dpi, note=None: saved.append((figure, note)))
+    report.plot_metric_vs_iteration(table, "fd_pixels", str(tmp_path / "fd.png"), 60)
+    figure, note = saved[0]
+    lines = figure.axes[0].get_lines()
+    assert [list(line.get_xdata()) for line in lines] == [measured, measured]  # a marker per measured value
+    if measured == [0, 3]:
+        assert [line.get_linestyle() for line in lines] == [":", ":"] and "not measured" in note
+    else:
+        assert [line.get_linestyle() for line in lines] == ["-", "-"] and "not measured" not in note
+
+
 def test_sample_grids_name_their_classes(tmp_path, monkeypatch):
     """samples.png names each row (a class) at its centre on the first panel; samples_by_iteration.png
     names each column of its strips under the bottom row. Long names fit, without nested paths."""

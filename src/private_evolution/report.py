@@ -262,15 +262,22 @@ def plot_metric_vs_iteration(table, metric: str, output_path: str, dpi: int) -> 
     plt = _pyplot()
     rows = _runs(table[table.metric == metric])
     figure, axis = plt.subplots(figsize=(5.5, 4))
+    skipped = False
     for epsilon, curve in rows.groupby("epsilon", sort=True):
         curve = curve.sort_values("iteration")
-        axis.plot(curve.iteration, curve.value, "o-", markersize=3, label=_epsilon_text(epsilon))
+        # a solid line across iterations that were not measured would read as their values
+        gaps = bool((np.diff(curve.iteration.to_numpy()) > 1).any())
+        axis.plot(curve.iteration, curve.value, "o:" if gaps else "o-", markersize=3, label=_epsilon_text(epsilon))
+        skipped |= gaps
     axis.set_xlabel("PE iteration t")
     axis.set_ylabel(_metric_label(metric))
     axis.set_title(f"{rows.experiment.iloc[0]}: {_metric_words(metric)} vs iteration".replace(" features (", " features\n("), fontsize=9)
     axis.legend(fontsize=8)
     axis.grid(alpha=0.3)
-    _save(plt, figure, output_path, dpi, note=_with_reference_note(NON_PRIVATE_NOTE, _shows_reference(rows.epsilon)))
+    note = _with_reference_note(NON_PRIVATE_NOTE, _shows_reference(rows.epsilon))
+    if skipped:
+        note += "\ndotted: iterations between the points were not measured (evaluation.iterations: final; all measures each)"
+    _save(plt, figure, output_path, dpi, note=note)
 
 
 def sample_grid(images: np.ndarray, labels: np.ndarray, num_classes: int, per_class: int) -> np.ndarray:
