@@ -73,10 +73,13 @@ def run_experiment(exp, workdir: Path, threads: int = 2) -> dict[str, float]:
         timed("embed_real", embed, str(private / "heldout.npz"), str(private / f"heldout_embed_{space}.npz"), options, threads)
     k, measures = exp.evaluation.k_nearest, exp.evaluation.metrics
 
-    def embed_and_evaluate(folder: Path) -> None:
-        """The new population in the vote's space and in every evaluation space, and its metrics."""
+    def embed_and_evaluate(folder: Path, t: int) -> None:
+        """The new population in the vote's space, and its metrics in every evaluation space that
+        measures iteration ``t`` (evaluation.iterations)."""
         timed("embed", embed, str(folder / "population.npz"), str(folder / f"embed_{name}.npz"), embedder, threads)
         for space, options in {**spaces, name: None}.items():
+            if space in exp.evaluation_embedders and t not in evaluated[space]:
+                continue
             heldout = str(private / f"heldout_embed_{space}.npz")
             if options is not None and embedder_class(space).uses_validation_classifier:
                 timed(
@@ -91,15 +94,16 @@ def run_experiment(exp, workdir: Path, threads: int = 2) -> dict[str, float]:
                 str(folder / f"metrics_{space}.json"), measures, {"k_nearest": k},
             )
 
+    evaluated = {space: embedder_class(space).evaluated_iterations(exp) for space in exp.evaluation_embedders}
     zero = run_dir("", 0)
     timed("random_population", random_population, exp.api_options(), target, exp.pe.num_samples, exp.pe.seed, str(zero / "population.npz"))
-    embed_and_evaluate(zero)
+    embed_and_evaluate(zero, 0)
     privacy = {"delta": exp.privacy.delta, "adjacency": exp.privacy.adjacency, "seed_mode": exp.privacy.seed_mode, "seed": exp.privacy.seed}
     entries = []
     for eps, epsilon in zip(exp.epsilon_labels, exp.privacy.epsilons):
         privacy_path = root / f"eps_{eps}" / "privacy.json"
         timed("calibrate", calibrate, privacy, epsilon, exp.pe.iterations, exp.pe.k, exp.pe.threshold, str(privacy_path), exp.pe.num_samples)
-        entries += [{"epsilon": eps, "iteration": 0, "path": str(zero / f"metrics_{space}.json")} for space in exp.evaluation_embedders]
+        entries += [{"epsilon": eps, "iteration": 0, "path": str(zero / f"metrics_{space}.json")} for space in exp.evaluation_embedders if 0 in evaluated[space]]
         for t in range(1, exp.pe.iterations + 1):
             previous, here = run_dir(eps, t - 1), run_dir(eps, t)
             vote_features = previous / f"embed_{name}.npz"
@@ -119,8 +123,8 @@ def run_experiment(exp, workdir: Path, threads: int = 2) -> dict[str, float]:
             )
             timed("select", select, str(votes), t, epsilon, exp.pe.seed, str(here / "selected.npz"))
             timed("vary", vary, exp.api_options(), target, str(previous / "population.npz"), str(here / "selected.npz"), exp.degrees[t - 1], t, epsilon, exp.pe.seed, str(here / "population.npz"))
-            embed_and_evaluate(here)
-            entries += [{"epsilon": eps, "iteration": t, "path": str(here / f"metrics_{space}.json")} for space in exp.evaluation_embedders]
+            embed_and_evaluate(here, t)
+            entries += [{"epsilon": eps, "iteration": t, "path": str(here / f"metrics_{space}.json")} for space in exp.evaluation_embedders if t in evaluated[space]]
     entries += [{"epsilon": 0.0, "iteration": 0, "path": str(zero / f"metrics_{space}.json")} for space in exp.evaluation_embedders]
     accuracy = exp.evaluation.accuracy
     num_classes = len(exp.dataset.class_names)

@@ -34,8 +34,10 @@ def test_benchmark_suite_runs_on_tiny_sizes(tmp_path):
                     "Embedding throughput", "vote backends", "epsilon sweep", "DAG scale"):
         assert heading in text
     assert "| vote | 4 |" in text and "same counts" in text and "| yes |" in text
-    # every evaluation space has its own row, beside the in-process seconds of all spaces together
-    assert re.search(r"^\| evaluate \(classifier\) \| 5 \|.*\(all spaces\)", text, re.M)
+    # every evaluation space has its own row, beside the in-process seconds of all spaces together;
+    # the default config measures the random and the final populations (evaluation.iterations: final):
+    # iteration 0 once, iteration T of each of the 2 epsilons
+    assert re.search(r"^\| evaluate \(classifier\) \| 3 \|.*\(all spaces\)", text, re.M)
     assert re.search(r"^\| 120 \| [0-9.]+ \| [0-9.]+ \|$", text, re.M)  # the growth's largest N, wall and CPU
 
 
