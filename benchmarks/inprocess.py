@@ -72,6 +72,7 @@ def run_experiment(exp, workdir: Path, threads: int = 2) -> dict[str, float]:
         spaces[space] = options
         timed("embed_real", embed, str(private / "heldout.npz"), str(private / f"heldout_embed_{space}.npz"), options, threads)
     k, measures = exp.evaluation.k_nearest, exp.evaluation.metrics
+    evaluated = {space: embedder_class(space).evaluated_iterations(exp) for space in exp.evaluation_embedders}
 
     def embed_and_evaluate(folder: Path, t: int) -> None:
         """The new population in the vote's space, and its metrics in every evaluation space that
@@ -94,7 +95,6 @@ def run_experiment(exp, workdir: Path, threads: int = 2) -> dict[str, float]:
                 str(folder / f"metrics_{space}.json"), measures, {"k_nearest": k},
             )
 
-    evaluated = {space: embedder_class(space).evaluated_iterations(exp) for space in exp.evaluation_embedders}
     zero = run_dir("", 0)
     timed("random_population", random_population, exp.api_options(), target, exp.pe.num_samples, exp.pe.seed, str(zero / "population.npz"))
     embed_and_evaluate(zero, 0)

@@ -50,7 +50,8 @@ def _distance_ready(features: np.ndarray, origin: np.ndarray) -> np.ndarray:
 
 def knn_radii(features: np.ndarray, k: int, batch_size: int = 512) -> np.ndarray:
     """Squared distance from each point to its k-th nearest other point of the same set."""
-    features = _distance_ready(features, np.asarray(features, dtype=np.float64).mean(axis=0))
+    features = np.asarray(features, dtype=np.float64)
+    features = _distance_ready(features, features.mean(axis=0))
     radii = np.empty(len(features), dtype=np.float32)
     for begin in range(0, len(features), batch_size):
         d = _squared_distances(features[begin : begin + batch_size], features)
@@ -61,7 +62,8 @@ def knn_radii(features: np.ndarray, k: int, batch_size: int = 512) -> np.ndarray
 
 def manifold_coverage(queries: np.ndarray, reference: np.ndarray, radii: np.ndarray, batch_size: int = 512) -> float:
     """Share of queries inside at least one reference point's k-NN ball."""
-    origin = np.asarray(reference, dtype=np.float64).mean(axis=0)
+    reference = np.asarray(reference, dtype=np.float64)
+    origin = reference.mean(axis=0)
     queries, reference = _distance_ready(queries, origin), _distance_ready(reference, origin)
     inside = 0
     for begin in range(0, len(queries), batch_size):
