@@ -99,7 +99,7 @@ def test_relu_after_pooling_is_the_previous_network():
 
 
 JUDGE_IN_A_FRESH_PROCESS = """
-import hashlib, numpy as np
+import hashlib, sys, numpy as np
 from private_evolution.classifier import accuracy, train_classifier
 rng = np.random.default_rng(0)
 labels = np.arange(240) % 3
@@ -109,16 +109,49 @@ images[labels == 2, 19:] //= 4
 model = train_classifier(images[:200], labels[:200], 3, epochs=2, seed=5)
 weights = b"".join(value.numpy().tobytes() for value in model.state_dict().values())
 print(accuracy(model, images[200:], labels[200:]), hashlib.sha256(weights).hexdigest())
+print("compiler imported:", "torch._dynamo" in sys.modules)
 """
 
 
 def test_judge_is_reproducible_across_processes():
-    """The same seed gives the same weights and accuracy in two fresh processes (one thread each)."""
+    """The same seed gives the same weights and accuracy in two fresh processes (one thread each),
+    and a judge job does not import torch's compiler (torch.optim's constructor did: 1.5-2 s a job)."""
     runs = [
         subprocess.run([sys.executable, "-c", JUDGE_IN_A_FRESH_PROCESS], check=True, capture_output=True, text=True).stdout
         for _ in range(2)
     ]
     assert runs[0] == runs[1] and runs[0].strip()
+    assert runs[0].splitlines()[-1] == "compiler imported: False"
+
+
+class TorchAdam:
+    """torch.optim.Adam behind the judge's optimizer interface."""
+
+    def __init__(self, parameters, learning_rate):
+        import torch
+
+        self.optimizer = torch.optim.Adam(parameters, lr=learning_rate)
+
+    def zero_grad(self):
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def step(self):
+        self.optimizer.step()
+
+
+def test_judge_optimizer_is_torch_adam_to_the_bit(monkeypatch, rng):
+    """classifier.Adam replaced torch.optim.Adam: the trained weights are the same bits, so every
+    accuracy measured before stands."""
+    import torch
+
+    labels = np.arange(300) % 3
+    images = rng.integers(0, 256, size=(300, 28, 28, 1), dtype=np.uint8)
+    images[labels == 1, :9] //= 4
+    ours = classifier.train_classifier(images, labels, 3, epochs=3, seed=2, batch_size=32)
+    monkeypatch.setattr(classifier, "Adam", TorchAdam)
+    theirs = classifier.train_classifier(images, labels, 3, epochs=3, seed=2, batch_size=32)
+    for (name, ours_value), theirs_value in zip(ours.state_dict().items(), theirs.state_dict().values()):
+        assert torch.equal(ours_value, theirs_value), name
 
 
 def test_judge_trains_on_one_thread_and_leaves_the_process_as_it_was(monkeypatch, rng):
