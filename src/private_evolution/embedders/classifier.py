@@ -8,6 +8,11 @@ from ..cnn_features import WEIGHT_KEYS, penultimate
 from ..io import load_npz
 from .base import Embedder
 
+# Images per forward pass. The second convolution's patch matrix holds batch x 196 x 288 floats:
+# 7 MB at 32 stays in the caches, 115 MB at 512 streams from memory. 3,000 digits on 2 cores took
+# 0.47 s at 32 against 1.12 s at 512 (0.57 s at 64, 0.40 s at 8).
+BATCH_SIZE = 32
+
 
 class ClassifierFeatures(Embedder):
     """128-d features: the penultimate layer of the small CNN trained on the held-out validation
@@ -27,7 +32,7 @@ class ClassifierFeatures(Embedder):
         super().__init__(options)
         # numpy, not torch: a job that only embeds need not import torch (cnn_features)
         self.weights = load_npz(options.get("weights"), required=WEIGHT_KEYS)
-        self.batch_size = int(options.get("batch_size") or 512)
+        self.batch_size = int(options.get("batch_size") or BATCH_SIZE)
 
     def embed(self, images: np.ndarray) -> np.ndarray:
         out = np.empty((len(images), self.feature_dim), dtype=np.float32)
@@ -38,4 +43,4 @@ class ClassifierFeatures(Embedder):
 
     @classmethod
     def evaluation_options(cls, exp) -> dict:
-        return {"name": cls.name, "batch_size": 512}  # the workflow adds the weights' path
+        return {"name": cls.name, "batch_size": BATCH_SIZE}  # the workflow adds the weights' path
