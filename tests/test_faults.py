@@ -102,3 +102,17 @@ def test_corrupted_intermediate_names_the_file_and_the_fix(finished_run, tmp_pat
     snakemake(workdir, "--cores", "2", "--forcerun", "vote")
     for path in (votes_path(EXP, "1", 2), selected_path(EXP, "1", 2), population_path(EXP, "1", 2)):
         assert same_arrays(workdir / path, finished_run / path), path
+
+
+def test_a_finished_run_exits_without_waiting_for_snakemakes_replanning_timer(finished_run, tmp_path):
+    """Snakemake 9 plans again one --max-jobs-per-timespan span after every scheduling round, on a
+    timer the process waited for before it exited; the workflow cancels them when the run ends.
+    Under a 90 s span, a run of two short jobs would otherwise last over 90 s."""
+    workdir = tmp_path / "copy"
+    shutil.copytree(finished_run, workdir, symlinks=True)
+    table = workdir / "results" / EXP / "metrics.csv"
+    before = table.stat().st_mtime_ns
+    started = time.monotonic()
+    snakemake(workdir, "--cores", "2", "--forcerun", "collect_metrics", "--max-jobs-per-timespan", "1000/90s")
+    assert table.stat().st_mtime_ns > before  # jobs ran, so timers were started
+    assert time.monotonic() - started < 60

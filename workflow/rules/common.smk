@@ -102,6 +102,17 @@ wildcard_constraints:
     shard=r"[0-9]+",
 
 
+def cancel_replanning_timers():
+    """Snakemake 9 plans again one max-jobs-per-timespan span after every scheduling round, on a
+    non-daemon timer, so the process waits for the last of them before it exits (3 s under the
+    workflow profile's span). Once the run has ended they have nothing left to wake."""
+    import threading
+
+    for thread in threading.enumerate():
+        if isinstance(thread, threading.Timer):
+            thread.cancel()
+
+
 def stage_script(name):
     return str(REPO / "src" / "scripts" / f"{name}.py")
 
