@@ -88,7 +88,8 @@ JOB_ENV = "../../envs/pe.yaml"
 # epsilon's iterations are a serial chain: those are the critical path. Evaluation only
 # feeds the tables and plots, so it fills the cores the loop leaves idle.
 PRIORITY_PRIVATE = 3  # prepare_private, embed_real
-PRIORITY_LOOP = 2  # calibrate, RANDOM_API, embed, lookahead, vote, select, vary
+# calibrate, RANDOM_API, embed, lookahead, vote, select, vary; and privacy_ledger
+PRIORITY_LOOP = 2
 
 
 wildcard_constraints:

@@ -96,6 +96,8 @@ rule privacy_ledger:
         job_log("privacy_ledger"),
     benchmark:
         job_benchmark("privacy_ledger")
+    # ready after the last vote: beside the evaluation jobs, not after them with one core idle
+    priority: PRIORITY_LOOP
     conda:
         JOB_ENV
     params:
