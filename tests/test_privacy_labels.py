@@ -188,6 +188,49 @@ def test_another_computation_of_the_private_embeddings_is_a_new_draw(embeddings)
     assert len(read_draws(embeddings / "ledger" / "private")) == 4
 
 
+def test_a_vote_on_another_kind_of_host_is_a_new_draw(embeddings, monkeypatch):
+    """The same files, config and code, the vote (or the embedding) rerun on a host with other
+    vector instructions (a SLURM node of another generation): its float distances may round
+    otherwise and move a near-tie, so it is a new draw; on the same host it resumes."""
+    from private_evolution import noise
+    from private_evolution.stages import vote as vote_stage
+
+    first = run_vote(embeddings, "h", name="first")
+    assert np.array_equal(first, run_vote(embeddings, "h", name="resumed"))
+    here = noise.host_numerics()
+    assert here["numpy_cpu_features"] and not str(here["numpy_cpu_features"]).startswith("unknown")
+    elsewhere = {**here, "numpy_cpu_features": [f for f in here["numpy_cpu_features"] if not f.startswith("AVX512")] + ["OTHER"]}
+    monkeypatch.setattr(vote_stage, "host_numerics", lambda: elsewhere)
+    assert not np.array_equal(first, run_vote(embeddings, "h", name="elsewhere"))
+    assert len(read_draws(embeddings / "ledger" / "private")) == 2
+    settings = {"name": "pixels", "threads": None}
+    computed_here = noise.computation_id(settings, "cpu", uses_torch=False)
+    assert computed_here == noise.computation_id(settings, "cpu", uses_torch=False)
+    monkeypatch.setattr(noise, "host_numerics", lambda: elsewhere)
+    assert noise.computation_id(settings, "cpu", uses_torch=False) != computed_here  # the embeddings too
+
+
+PRIVATE_PIXEL_EMBEDDING = """
+import sys, numpy as np
+from private_evolution.io import load_npz, save_npz
+from private_evolution.stages.embed import embed
+folder = sys.argv[1]
+save_npz(folder + "/private/private.npz", images=np.zeros((6, 8, 8, 1), np.uint8), labels=np.arange(6) % 2)
+embed(folder + "/private/private.npz", folder + "/private/private_embed.npz", {"name": "pixels", "device": "auto"})
+print(*load_npz(folder + "/private/private_embed.npz")["computation"].ravel(), "torch" in sys.modules)
+"""
+
+
+def test_a_private_embedding_by_a_numpy_embedder_names_its_computation_without_torch(tmp_path):
+    """Pixels and the classifier features are numpy: their private embeddings name the
+    computation (numpy, the host) without importing torch, 1.5 s of each such job."""
+    (tmp_path / "private").mkdir()
+    run = subprocess.run([sys.executable, "-c", PRIVATE_PIXEL_EMBEDDING, str(tmp_path)], capture_output=True, text=True, check=True)
+    computation, torch_imported = run.stdout.split()
+    assert len(computation) == 64 and int(computation, 16) >= 0
+    assert torch_imported == "False"
+
+
 def add_private_sample(folder: Path, near: np.ndarray, label: int) -> None:
     """D plus one: the private set of ``folder`` with one more sample at ``near``."""
     arrays = load_npz(folder / "private_embed.npz")

@@ -17,7 +17,8 @@ DP contract of this module:
   mode), a digest of the code and config of everything on the private path (data
   loading, the embedder, the vote), the fingerprint of the loaded private data set and
   the id of the computation of the private embeddings (:func:`computation_id`: run
-  settings, library versions, device; random on a GPU) with the search backend.
+  settings, library versions, the host's vector instructions, device; random on a GPU)
+  with the search backend and the host it ran on (:func:`host_numerics`).
   Nothing computed from the clean counts enters it. So whether a vote reuses earlier
   noise (same key: a resume, bit for bit the same noisy histogram) or draws anew (any
   other key, recorded and counted) is decided the same way for neighbouring data sets:
@@ -124,24 +125,71 @@ def draw_key(
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
-def computation_id(settings: dict, device: str) -> str:
-    """Names one computation of private embeddings, for :func:`draw_key`: everything that can
-    change their bits without changing config or code (run settings such as batch size and
-    threads, the libraries' versions, the device). On a GPU, whose kernels need not repeat bit
-    for bit, every computation gets a fresh random id: a re-embedding there is always a new draw.
-    Reusing noise on embeddings that differ in the last bit could publish the difference of two
-    private histograms; a new id only costs budget."""
+def host_numerics() -> dict:
+    """What decides the rounding of this host's CPU arithmetic besides the library versions:
+    the processor and the instruction sets numpy dispatches to, and numpy's BLAS. The same
+    code and versions give other float sums under other vector kernels (AVX2 against AVX-512,
+    OpenBLAS picking its kernel by processor), so a computation on another kind of host is
+    another computation."""
     import platform
 
-    import torch
+    features = None
+    for module in ("numpy._core._multiarray_umath", "numpy.core._multiarray_umath"):
+        try:
+            umath = __import__(module, fromlist=["__cpu_features__"])
+            features = sorted(name for name, present in umath.__cpu_features__.items() if present)
+            break
+        except (ImportError, AttributeError):
+            continue
+    try:
+        from numpy.__config__ import CONFIG
 
+        blas = CONFIG["Build Dependencies"]["blas"]
+        blas = f"{blas.get('name')} {blas.get('version')}"
+    except (ImportError, KeyError, TypeError):
+        blas = None
+    return {
+        "machine": platform.machine(),
+        "processor": _processor_model(),
+        "numpy": np.__version__,
+        "numpy_cpu_features": features if features is not None else f"unknown {secrets.token_hex(16)}",
+        "blas": blas,
+    }
+
+
+def _processor_model() -> str | None:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or None
+
+
+def computation_id(settings: dict, device: str, uses_torch: bool = True) -> str:
+    """Names one computation of private embeddings, for :func:`draw_key`: everything that can
+    change their bits without changing config or code (run settings such as batch size and
+    threads, the libraries' versions, the host's vector instructions, the device). On a GPU,
+    whose kernels need not repeat bit for bit, every computation gets a fresh random id: a
+    re-embedding there is always a new draw. Reusing noise on embeddings that differ in the
+    last bit could publish the difference of two private histograms; a new id only costs
+    budget. ``uses_torch``: the embedder computes with torch (Embedder.uses_torch); only
+    then do torch's version and CPU kernels name the computation (and only then is torch
+    imported: 1.5 s of a job)."""
     fields = {
         "settings": {key: settings[key] for key in sorted(settings)},
         "device": device,
-        "numpy": np.__version__,
-        "torch": torch.__version__,
-        "machine": platform.machine(),
+        "host": host_numerics(),
     }
+    if uses_torch:
+        import torch
+
+        fields["torch"] = torch.__version__
+        fields["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
     if device != "cpu":
         fields["nonce"] = secrets.token_hex(16)
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()

@@ -10,6 +10,7 @@ from .base import Embedder
 class PixelEmbedder(Embedder):
     name = "pixels"
     needs_gpu = False
+    uses_torch = False
     label = "pixel"
 
     def __init__(self, options: dict):

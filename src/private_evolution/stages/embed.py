@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..devices import resolve_device
-from ..embedders import embed_images, make_embedder
+from ..embedders import embed_images, embedder_class, make_embedder
 from ..io import load_images, save_embeddings
 from ..noise import computation_id
 from ..sharding import gather_arrays, shard_slice
@@ -23,7 +23,9 @@ def embed(
     settings = {**embedder_cfg, "threads": threads}
     computation = None
     if "/private/" in str(output_path).replace("\\", "/"):
-        computation = computation_id(settings, resolve_device(str(embedder_cfg.get("device", "auto"))))
+        uses_torch = embedder_class(embedder_cfg["name"]).uses_torch
+        device = resolve_device(str(embedder_cfg.get("device", "auto"))) if uses_torch else "cpu"
+        computation = computation_id(settings, device, uses_torch)
     if len(images) == 0:  # more shards than batches: nothing to load a network for
         save_embeddings(output_path, np.zeros((0, 0), dtype=np.float32), labels, computation)
         return

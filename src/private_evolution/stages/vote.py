@@ -11,6 +11,7 @@ reads one private embedding shard and writes its clean counts under ``results/{e
 
 from __future__ import annotations
 
+import json
 import math
 import secrets
 
@@ -20,7 +21,7 @@ from ..contract import PrivacyFields
 from ..io import load_clean_counts, load_computation, load_embeddings, read_json, save_clean_counts, save_votes, write_json
 from ..datasets import FINGERPRINT_FIELD
 from ..ledger import check_not_released, check_seed, find_draw, record_draw, record_label
-from ..noise import draw_key, draw_record, noise_seed, query_digest
+from ..noise import draw_key, draw_record, host_numerics, noise_seed, query_digest
 from ..progress import Progress
 from ..vote import apply_threshold, nearest_neighbor_counts, noisy_histogram
 from . import logger
@@ -64,7 +65,8 @@ def counts_computation(private_embeddings_path: str, backend: str) -> list[str]:
     embeddings (noise.computation_id) and the search backend. A file that names no computation
     (written by an older version) gets a fresh random id: its votes are new draws."""
     ids = load_computation(private_embeddings_path) or [f"unnamed {secrets.token_hex(16)}"]
-    search = f"search: {backend}"
+    # distances are float sums: another host's vector kernels can move a near-tie
+    search = f"search: {backend} on {json.dumps(host_numerics(), sort_keys=True)}"
     if backend != "numpy" and _gpu_present():  # a GPU search need not repeat bit for bit: a new draw each time
         search += f" on a GPU, {secrets.token_hex(16)}"
     return [*ids, search]
