@@ -188,47 +188,87 @@ def test_another_computation_of_the_private_embeddings_is_a_new_draw(embeddings)
     assert len(read_draws(embeddings / "ledger" / "private")) == 4
 
 
-def test_a_vote_on_another_kind_of_host_is_a_new_draw(embeddings, monkeypatch):
-    """The same files, config and code, the vote (or the embedding) rerun on a host with other
-    vector instructions (a SLURM node of another generation): its float distances may round
-    otherwise and move a near-tie, so it is a new draw; on the same host it resumes."""
+def test_embeddings_computed_on_another_kind_of_host_are_another_computation(monkeypatch):
+    """The same config and code on a host with other vector instructions (a SLURM node of another
+    generation) or kernel variables: the embeddings may round otherwise and move a near-tie, so
+    their computation id, and with it the draw, differs; on the same host it is the same (a resume)."""
     from private_evolution import noise
-    from private_evolution.stages import vote as vote_stage
 
-    first = run_vote(embeddings, "h", name="first")
-    assert np.array_equal(first, run_vote(embeddings, "h", name="resumed"))
+    settings = {"name": "pixels", "threads": None}
     here = noise.host_numerics()
     assert here["numpy_cpu_features"] and not str(here["numpy_cpu_features"]).startswith("unknown")
+    computed_here = noise.computation_id(settings, "cpu")
+    assert computed_here == noise.computation_id(settings, "cpu")
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    assert noise.computation_id(settings, "cpu") != computed_here
+    monkeypatch.delenv("OPENBLAS_CORETYPE")
     elsewhere = {**here, "numpy_cpu_features": [f for f in here["numpy_cpu_features"] if not f.startswith("AVX512")] + ["OTHER"]}
-    monkeypatch.setattr(vote_stage, "host_numerics", lambda: elsewhere)
-    assert not np.array_equal(first, run_vote(embeddings, "h", name="elsewhere"))
-    assert len(read_draws(embeddings / "ledger" / "private")) == 2
-    settings = {"name": "pixels", "threads": None}
-    computed_here = noise.computation_id(settings, "cpu", uses_torch=False)
-    assert computed_here == noise.computation_id(settings, "cpu", uses_torch=False)
     monkeypatch.setattr(noise, "host_numerics", lambda: elsewhere)
-    assert noise.computation_id(settings, "cpu", uses_torch=False) != computed_here  # the embeddings too
+    assert noise.computation_id(settings, "cpu") != computed_here
+
+
+def shard_votes(folder: Path, experiment: str, shard_ids: list[str], name: str) -> np.ndarray:
+    """A vote gathered from two shards of the private set whose embeddings name ``shard_ids``
+    (in shard order); returns its noisy counts."""
+    from private_evolution.io import save_clean_counts
+
+    arrays = load_npz(folder / "private_embed.npz")
+    paths = []
+    for index, part in enumerate((slice(0, 50), slice(50, 100))):
+        save_embeddings(folder / f"shard_{index}.npz", arrays["features"][part], arrays["labels"][part], shard_ids[index])
+        counts, labels = clean_counts(str(folder / f"shard_{index}.npz"), str(folder / "population.npz"), 1, "numpy")
+        paths.append(str(folder / f"{name}_counts_{index}.npz"))
+        save_clean_counts(paths[-1], counts, labels, [shard_ids[index], "search: numpy"])
+    output = folder / experiment / f"votes_{name}.npz"
+    vote(
+        None, str(folder / "population.npz"), str(folder / "privacy_public.json"), experiment, 1,
+        str(folder / "ledger" / "private"), str(folder / "fingerprint.json"), "code v1",
+        str(output), str(folder / experiment / "private" / f"draw_{name}.json"), shard_counts_paths=paths,
+    )
+    return load_npz(output)["noisy_counts"]
+
+
+def test_shards_computed_alike_are_one_computation_and_shards_placed_otherwise_a_new_draw(embeddings):
+    """Shards embedded on one kind of host: the same draw as the unsharded vote (compute.shards
+    can change on one host without spending budget). Shards on two kinds of hosts: the ids in
+    shard order, so the same two ids placed on the other shards (a re-embedding scheduled
+    otherwise) is a new draw, not noise reused on counts that may differ."""
+    unsharded = run_vote(embeddings, "s", name="whole") + clean_counts(
+        str(embeddings / "private_embed.npz"), str(embeddings / "population.npz"), 1, "numpy")[0]
+    assert np.array_equal(shard_votes(embeddings, "s", ["computation 1", "computation 1"], "alike"), unsharded)
+    mixed = shard_votes(embeddings, "s", ["host A", "host B"], "mixed")
+    assert np.array_equal(shard_votes(embeddings, "s", ["host A", "host B"], "mixed_again"), mixed)  # a resume
+    swapped = shard_votes(embeddings, "s", ["host B", "host A"], "swapped")
+    assert not np.array_equal(swapped, mixed)
+    assert len(read_draws(embeddings / "ledger" / "private")) == 3  # whole (= alike), mixed (= again), swapped
 
 
 PRIVATE_PIXEL_EMBEDDING = """
 import sys, numpy as np
 from private_evolution.io import load_npz, save_npz
+from private_evolution.noise import computation_id
 from private_evolution.stages.embed import embed
 folder = sys.argv[1]
 save_npz(folder + "/private/private.npz", images=np.zeros((6, 8, 8, 1), np.uint8), labels=np.arange(6) % 2)
-embed(folder + "/private/private.npz", folder + "/private/private_embed.npz", {"name": "pixels", "device": "auto"})
-print(*load_npz(folder + "/private/private_embed.npz")["computation"].ravel(), "torch" in sys.modules)
+settings = {"name": "pixels", "device": "auto"}
+embed(folder + "/private/private.npz", folder + "/private/private_embed.npz", settings)
+torch_imported = "torch" in sys.modules
+import torch  # as a torch embedder would have: then torch's version and kernels name the computation
+print(*load_npz(folder + "/private/private_embed.npz")["computation"].ravel(), torch_imported,
+      computation_id({**settings, "threads": None}, "cpu"))
 """
 
 
 def test_a_private_embedding_by_a_numpy_embedder_names_its_computation_without_torch(tmp_path):
     """Pixels and the classifier features are numpy: their private embeddings name the
-    computation (numpy, the host) without importing torch, 1.5 s of each such job."""
+    computation (numpy, the host) without importing torch, 1.5 s of each such job; an embedder
+    that ran torch gets torch's version and CPU kernels in its id."""
     (tmp_path / "private").mkdir()
     run = subprocess.run([sys.executable, "-c", PRIVATE_PIXEL_EMBEDDING, str(tmp_path)], capture_output=True, text=True, check=True)
-    computation, torch_imported = run.stdout.split()
+    computation, torch_imported, with_torch = run.stdout.split()
     assert len(computation) == 64 and int(computation, 16) >= 0
     assert torch_imported == "False"
+    assert len(with_torch) == 64 and with_torch != computation
 
 
 def add_private_sample(folder: Path, near: np.ndarray, label: int) -> None:

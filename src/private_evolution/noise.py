@@ -17,8 +17,9 @@ DP contract of this module:
   mode), a digest of the code and config of everything on the private path (data
   loading, the embedder, the vote), the fingerprint of the loaded private data set and
   the id of the computation of the private embeddings (:func:`computation_id`: run
-  settings, library versions, the host's vector instructions, device; random on a GPU)
-  with the search backend and the host it ran on (:func:`host_numerics`).
+  settings, library versions, the host's kind (:func:`host_numerics`), device; random on
+  a GPU; shards in order when computed otherwise: :func:`computation_key`) with the
+  search backend.
   Nothing computed from the clean counts enters it. So whether a vote reuses earlier
   noise (same key: a resume, bit for bit the same noisy histogram) or draws anew (any
   other key, recorded and counted) is decided the same way for neighbouring data sets:
@@ -154,7 +155,16 @@ def host_numerics() -> dict:
         "numpy": np.__version__,
         "numpy_cpu_features": features if features is not None else f"unknown {secrets.token_hex(16)}",
         "blas": blas,
+        # they choose other kernels on the same host and libraries
+        "environment": {name: os.environ.get(name) for name in KERNEL_ENVIRONMENT},
     }
+
+
+# Environment variables that make numpy's BLAS, MKL, oneDNN or torch pick other CPU kernels.
+KERNEL_ENVIRONMENT = (
+    "OPENBLAS_CORETYPE", "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA",
+    "ATEN_CPU_CAPABILITY", "NPY_DISABLE_CPU_FEATURES", "NPY_ENABLE_CPU_FEATURES",
+)
 
 
 def _processor_model() -> str | None:
@@ -170,29 +180,42 @@ def _processor_model() -> str | None:
     return platform.processor() or None
 
 
-def computation_id(settings: dict, device: str, uses_torch: bool = True) -> str:
+def computation_id(settings: dict, device: str) -> str:
     """Names one computation of private embeddings, for :func:`draw_key`: everything that can
     change their bits without changing config or code (run settings such as batch size and
     threads, the libraries' versions, the host's vector instructions, the device). On a GPU,
     whose kernels need not repeat bit for bit, every computation gets a fresh random id: a
     re-embedding there is always a new draw. Reusing noise on embeddings that differ in the
     last bit could publish the difference of two private histograms; a new id only costs
-    budget. ``uses_torch``: the embedder computes with torch (Embedder.uses_torch); only
-    then do torch's version and CPU kernels name the computation (and only then is torch
-    imported: 1.5 s of a job)."""
+    budget. Called after the embedding: torch's version and CPU kernels name it when the
+    embedder imported torch (a numpy embedder's job then never imports it: 1.5 s), and a GPU
+    that torch initialised adds a random nonce whatever ``device`` says."""
+    import sys
+
     fields = {
         "settings": {key: settings[key] for key in sorted(settings)},
         "device": device,
         "host": host_numerics(),
     }
-    if uses_torch:
-        import torch
-
+    torch = sys.modules.get("torch")
+    if torch is not None:
         fields["torch"] = torch.__version__
         fields["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
-    if device != "cpu":
+    if device != "cpu" or (torch is not None and torch.cuda.is_initialized()):
         fields["nonce"] = secrets.token_hex(16)
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def computation_key(computation: list[str], search_prefix: str) -> str:
+    """The computation part of a draw key, from the ids of the private embeddings in shard order
+    and the search's entries (those starting with ``search_prefix``). Shards computed alike (one
+    id) are one computation, whatever their number: changing compute.shards on one kind of host
+    reuses the draws. Otherwise the ids stay in shard order, so that shards re-embedded on other
+    hosts (the same ids, placed otherwise) are a new draw."""
+    ids = [item for item in computation if not item.startswith(search_prefix)]
+    searches = sorted({item for item in computation if item.startswith(search_prefix)})
+    embedded = ids[:1] if len(set(ids)) == 1 else ids
+    return "|".join([*embedded, *searches])
 
 
 def now() -> str:

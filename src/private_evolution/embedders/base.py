@@ -16,9 +16,6 @@ class Embedder(abc.ABC):
     Capabilities, read by the workflow and the config check without building the embedder:
 
     - ``needs_gpu``: it runs a network, so its jobs ask for ``compute.gpus``;
-    - ``uses_torch``: it computes with torch, whose version and CPU kernels then name the
-      computation of private embeddings (noise.computation_id); False only for an embedder
-      whose features depend on numpy alone (a private embedding then never imports torch);
     - ``feature_dim``: D when fixed (checked on every output), None when it depends on the images;
     - ``for_vote``: False for a feature space learnt from held-out real data, which may only
       evaluate (voting in it would carry held-out images into the synthetic data);
@@ -35,7 +32,6 @@ class Embedder(abc.ABC):
 
     name: ClassVar[str] = ""
     needs_gpu: ClassVar[bool] = True
-    uses_torch: ClassVar[bool] = True
     feature_dim: ClassVar[int | None] = None
     for_vote: ClassVar[bool] = True
     uses_validation_classifier: ClassVar[bool] = False

@@ -10,7 +10,6 @@ from .base import Embedder
 class PixelEmbedder(Embedder):
     name = "pixels"
     needs_gpu = False
-    uses_torch = False
     label = "pixel"
 
     def __init__(self, options: dict):

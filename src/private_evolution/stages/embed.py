@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from ..devices import resolve_device
-from ..embedders import embed_images, embedder_class, make_embedder
+from ..embedders import embed_images, make_embedder
 from ..io import load_images, save_embeddings
 from ..noise import computation_id
 from ..sharding import gather_arrays, shard_slice
@@ -21,16 +23,21 @@ def embed(
     part = shard_slice(len(labels), shard, align=int(embedder_cfg.get("batch_size", 256)))
     images, labels = images[part], labels[part]
     settings = {**embedder_cfg, "threads": threads}
-    computation = None
-    if "/private/" in str(output_path).replace("\\", "/"):
-        uses_torch = embedder_class(embedder_cfg["name"]).uses_torch
-        device = resolve_device(str(embedder_cfg.get("device", "auto"))) if uses_torch else "cpu"
-        computation = computation_id(settings, device, uses_torch)
+    private = "/private/" in str(output_path).replace("\\", "/")
     if len(images) == 0:  # more shards than batches: nothing to load a network for
-        save_embeddings(output_path, np.zeros((0, 0), dtype=np.float32), labels, computation)
-        return
-    embedder = make_embedder(settings)
-    save_embeddings(output_path, embed_images(embedder, images, private=computation is not None), labels, computation)
+        features = np.zeros((0, 0), dtype=np.float32)
+    else:
+        features = embed_images(make_embedder(settings), images, private=private)
+    # named after the fact: whether torch ran decides whether its version names the computation
+    computation = computation_id(settings, _device_used(embedder_cfg)) if private else None
+    save_embeddings(output_path, features, labels, computation)
+
+
+def _device_used(embedder_cfg: dict) -> str:
+    """The embedder's device when torch ran it; the CPU for an embedder that never imported torch."""
+    if "torch" not in sys.modules:
+        return "cpu"
+    return resolve_device(str(embedder_cfg.get("device", "auto")))
 
 
 def gather_embeddings(shard_paths: list[str], output_path: str) -> None:

@@ -11,7 +11,6 @@ reads one private embedding shard and writes its clean counts under ``results/{e
 
 from __future__ import annotations
 
-import json
 import math
 import secrets
 
@@ -21,7 +20,7 @@ from ..contract import PrivacyFields
 from ..io import load_clean_counts, load_computation, load_embeddings, read_json, save_clean_counts, save_votes, write_json
 from ..datasets import FINGERPRINT_FIELD
 from ..ledger import check_not_released, check_seed, find_draw, record_draw, record_label
-from ..noise import draw_key, draw_record, host_numerics, noise_seed, query_digest
+from ..noise import computation_key, draw_key, draw_record, noise_seed, query_digest
 from ..progress import Progress
 from ..vote import apply_threshold, nearest_neighbor_counts, noisy_histogram
 from . import logger
@@ -60,13 +59,17 @@ def vote_counts(
     save_clean_counts(output_path, counts, labels, counts_computation(private_shard_path, backend))
 
 
+SEARCH_PREFIX = "search: "
+
+
 def counts_computation(private_embeddings_path: str, backend: str) -> list[str]:
     """How a vote's counts were computed, for its draw key: the computation ids of the private
     embeddings (noise.computation_id) and the search backend. A file that names no computation
     (written by an older version) gets a fresh random id: its votes are new draws."""
     ids = load_computation(private_embeddings_path) or [f"unnamed {secrets.token_hex(16)}"]
-    # distances are float sums: another host's vector kernels can move a near-tie
-    search = f"search: {backend} on {json.dumps(host_numerics(), sort_keys=True)}"
+    # No host here: the final k neighbours come from float64 distances per pair (vote.py), the
+    # same counts on any CPU; the embeddings' ids name the host that computed them.
+    search = f"{SEARCH_PREFIX}{backend}"
     if backend != "numpy" and _gpu_present():  # a GPU search need not repeat bit for bit: a new draw each time
         search += f" on a GPU, {secrets.token_hex(16)}"
     return [*ids, search]
@@ -118,12 +121,12 @@ def vote(
         for path in shard_counts_paths:
             shards.append(load_clean_counts(path))
             progress.update(1)
-        computation = sorted({item for *_, ids in shards for item in ids})
+        computation = [item for *_, ids in shards for item in ids]  # in shard order
     else:
         computation = counts_computation(private_embeddings_path, backend)
     key = draw_key(
         experiment, privacy, iteration, query_digest(candidates, synthetic_labels), private_path, fingerprint,
-        "|".join(sorted(set(computation))),
+        computation_key(computation, SEARCH_PREFIX),
     )
     del candidates
     check_not_released(ledger_private, experiment, label, iteration, key)
