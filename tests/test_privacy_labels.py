@@ -194,6 +194,8 @@ def test_embeddings_computed_on_another_kind_of_host_are_another_computation(mon
     their computation id, and with it the draw, differs; on the same host it is the same (a resume)."""
     from private_evolution import noise
 
+    for name in [name for name in os.environ if name.startswith(noise.KERNEL_ENVIRONMENT)]:
+        monkeypatch.delenv(name)
     settings = {"name": "pixels", "threads": None}
     here = noise.host_numerics()
     assert here["numpy_cpu_features"] and not str(here["numpy_cpu_features"]).startswith("unknown")
@@ -205,12 +207,35 @@ def test_embeddings_computed_on_another_kind_of_host_are_another_computation(mon
     elsewhere = {**here, "numpy_cpu_features": [f for f in here["numpy_cpu_features"] if not f.startswith("AVX512")] + ["OTHER"]}
     monkeypatch.setattr(noise, "host_numerics", lambda: elsewhere)
     assert noise.computation_id(settings, "cpu") != computed_here
+    # on a GPU (any embedder not declared cpu_only resolves its device): every computation is new
+    assert noise.computation_id(settings, "cuda") != noise.computation_id(settings, "cuda")
+
+
+def test_an_empty_private_shard_names_no_computation(tmp_path):
+    """More shards than batches leaves a shard without samples: it adds no counts, and its file
+    names no computation of its own, so the shards of one computation stay one (the draw of the
+    unsharded vote)."""
+    from private_evolution.io import load_computation, save_npz
+    from private_evolution.noise import EMPTY_SHARD, computation_key
+    from private_evolution.stages.embed import embed
+
+    (tmp_path / "private").mkdir()
+    save_npz(tmp_path / "private" / "private.npz", images=np.zeros((4, 8, 8, 1), np.uint8), labels=np.arange(4) % 2)
+    settings = {"name": "pixels", "device": "auto", "batch_size": 2}
+    ids = []
+    for index in range(3):  # 2 batches of 2 over 3 shards: the last is empty
+        output = tmp_path / "private" / f"embed_{index}.npz"
+        embed(str(tmp_path / "private" / "private.npz"), str(output), settings, shard=(index, 3))
+        ids += load_computation(output)
+    assert ids[2] == EMPTY_SHARD and ids[0] == ids[1] != EMPTY_SHARD
+    assert computation_key([*ids, "search: numpy"], "search: ") == computation_key([ids[0], "search: numpy"], "search: ")
 
 
 def shard_votes(folder: Path, experiment: str, shard_ids: list[str], name: str) -> np.ndarray:
     """A vote gathered from two shards of the private set whose embeddings name ``shard_ids``
     (in shard order); returns its noisy counts."""
     from private_evolution.io import save_clean_counts
+    from private_evolution.stages.vote import counts_computation
 
     arrays = load_npz(folder / "private_embed.npz")
     paths = []
@@ -218,7 +243,8 @@ def shard_votes(folder: Path, experiment: str, shard_ids: list[str], name: str) 
         save_embeddings(folder / f"shard_{index}.npz", arrays["features"][part], arrays["labels"][part], shard_ids[index])
         counts, labels = clean_counts(str(folder / f"shard_{index}.npz"), str(folder / "population.npz"), 1, "numpy")
         paths.append(str(folder / f"{name}_counts_{index}.npz"))
-        save_clean_counts(paths[-1], counts, labels, [shard_ids[index], "search: numpy"])
+        search = counts_computation(str(folder / f"shard_{index}.npz"), "numpy")[-1]
+        save_clean_counts(paths[-1], counts, labels, [shard_ids[index], search])
     output = folder / experiment / f"votes_{name}.npz"
     vote(
         None, str(folder / "population.npz"), str(folder / "privacy_public.json"), experiment, 1,

@@ -155,15 +155,17 @@ def host_numerics() -> dict:
         "numpy": np.__version__,
         "numpy_cpu_features": features if features is not None else f"unknown {secrets.token_hex(16)}",
         "blas": blas,
-        # they choose other kernels on the same host and libraries
-        "environment": {name: os.environ.get(name) for name in KERNEL_ENVIRONMENT},
+        # they choose other kernels (or precisions) on the same host and libraries
+        "environment": {name: value for name, value in sorted(os.environ.items()) if name.startswith(KERNEL_ENVIRONMENT)},
     }
 
 
-# Environment variables that make numpy's BLAS, MKL, oneDNN or torch pick other CPU kernels.
+# Prefixes of the environment variables by which numpy's BLAS, MKL, OpenMP, oneDNN or torch pick
+# other CPU kernels or precisions (OPENBLAS_CORETYPE, MKL_CBWR, ONEDNN_MAX_CPU_ISA,
+# ONEDNN_DEFAULT_FPMATH_MODE, ATEN_CPU_CAPABILITY, NPY_DISABLE_CPU_FEATURES, ...). One too many
+# only makes a rerun a new draw.
 KERNEL_ENVIRONMENT = (
-    "OPENBLAS_CORETYPE", "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA",
-    "ATEN_CPU_CAPABILITY", "NPY_DISABLE_CPU_FEATURES", "NPY_ENABLE_CPU_FEATURES",
+    "OPENBLAS_", "GOTO_", "BLIS_", "MKL_", "KMP_", "OMP_", "ONEDNN_", "DNNL_", "ATEN_", "TORCH_", "NPY_",
 )
 
 
@@ -189,7 +191,8 @@ def computation_id(settings: dict, device: str) -> str:
     last bit could publish the difference of two private histograms; a new id only costs
     budget. Called after the embedding: torch's version and CPU kernels name it when the
     embedder imported torch (a numpy embedder's job then never imports it: 1.5 s), and a GPU
-    that torch initialised adds a random nonce whatever ``device`` says."""
+    that torch initialised adds a random nonce whatever ``device`` says. ``device``: the
+    resolved device, "cpu" for a cpu_only embedder (Embedder.cpu_only)."""
     import sys
 
     fields = {
@@ -206,13 +209,17 @@ def computation_id(settings: dict, device: str) -> str:
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
 
 
+# The computation "id" of a private shard without samples: it adds no counts, so it names nothing.
+EMPTY_SHARD = "empty shard"
+
+
 def computation_key(computation: list[str], search_prefix: str) -> str:
     """The computation part of a draw key, from the ids of the private embeddings in shard order
     and the search's entries (those starting with ``search_prefix``). Shards computed alike (one
     id) are one computation, whatever their number: changing compute.shards on one kind of host
     reuses the draws. Otherwise the ids stay in shard order, so that shards re-embedded on other
     hosts (the same ids, placed otherwise) are a new draw."""
-    ids = [item for item in computation if not item.startswith(search_prefix)]
+    ids = [item for item in computation if not item.startswith(search_prefix) and item != EMPTY_SHARD]
     searches = sorted({item for item in computation if item.startswith(search_prefix)})
     embedded = ids[:1] if len(set(ids)) == 1 else ids
     return "|".join([*embedded, *searches])

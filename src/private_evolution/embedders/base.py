@@ -16,6 +16,10 @@ class Embedder(abc.ABC):
     Capabilities, read by the workflow and the config check without building the embedder:
 
     - ``needs_gpu``: it runs a network, so its jobs ask for ``compute.gpus``;
+    - ``cpu_only``: it computes on the CPU alone, never on a GPU, whatever ``device`` says
+      (numpy code): its private embeddings then name the host but no device, and torch only
+      if it imported torch; any other embedder's device is resolved (torch) and a GPU makes
+      every computation of it a new draw (noise.computation_id);
     - ``feature_dim``: D when fixed (checked on every output), None when it depends on the images;
     - ``for_vote``: False for a feature space learnt from held-out real data, which may only
       evaluate (voting in it would carry held-out images into the synthetic data);
@@ -32,6 +36,7 @@ class Embedder(abc.ABC):
 
     name: ClassVar[str] = ""
     needs_gpu: ClassVar[bool] = True
+    cpu_only: ClassVar[bool] = False
     feature_dim: ClassVar[int | None] = None
     for_vote: ClassVar[bool] = True
     uses_validation_classifier: ClassVar[bool] = False

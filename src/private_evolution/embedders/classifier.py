@@ -21,6 +21,7 @@ class ClassifierFeatures(Embedder):
 
     name = "classifier"
     needs_gpu = False  # a small CNN: a CPU takes it as fast
+    cpu_only = True  # its forward pass is numpy (cnn_features)
     feature_dim = 128
     for_vote = False
     uses_validation_classifier = True

@@ -10,6 +10,7 @@ from .base import Embedder
 class PixelEmbedder(Embedder):
     name = "pixels"
     needs_gpu = False
+    cpu_only = True
     label = "pixel"
 
     def __init__(self, options: dict):

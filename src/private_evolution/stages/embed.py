@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
 from ..devices import resolve_device
-from ..embedders import embed_images, make_embedder
+from ..embedders import embed_images, embedder_class, make_embedder
 from ..io import load_images, save_embeddings
-from ..noise import computation_id
+from ..noise import EMPTY_SHARD, computation_id
 from ..sharding import gather_arrays, shard_slice
 
 
@@ -24,18 +22,18 @@ def embed(
     images, labels = images[part], labels[part]
     settings = {**embedder_cfg, "threads": threads}
     private = "/private/" in str(output_path).replace("\\", "/")
-    if len(images) == 0:  # more shards than batches: nothing to load a network for
-        features = np.zeros((0, 0), dtype=np.float32)
-    else:
-        features = embed_images(make_embedder(settings), images, private=private)
+    if len(images) == 0:  # more shards than batches: nothing to load a network for, nothing counted
+        save_embeddings(output_path, np.zeros((0, 0), dtype=np.float32), labels, EMPTY_SHARD if private else None)
+        return
+    features = embed_images(make_embedder(settings), images, private=private)
     # named after the fact: whether torch ran decides whether its version names the computation
-    computation = computation_id(settings, _device_used(embedder_cfg)) if private else None
+    computation = computation_id(settings, _device(embedder_cfg)) if private else None
     save_embeddings(output_path, features, labels, computation)
 
 
-def _device_used(embedder_cfg: dict) -> str:
-    """The embedder's device when torch ran it; the CPU for an embedder that never imported torch."""
-    if "torch" not in sys.modules:
+def _device(embedder_cfg: dict) -> str:
+    """The CPU for an embedder that declares it never uses another device; else its configured one."""
+    if embedder_class(embedder_cfg["name"]).cpu_only:
         return "cpu"
     return resolve_device(str(embedder_cfg.get("device", "auto")))
 

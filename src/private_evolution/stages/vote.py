@@ -68,8 +68,9 @@ def counts_computation(private_embeddings_path: str, backend: str) -> list[str]:
     (written by an older version) gets a fresh random id: its votes are new draws."""
     ids = load_computation(private_embeddings_path) or [f"unnamed {secrets.token_hex(16)}"]
     # No host here: the final k neighbours come from float64 distances per pair (vote.py), the
-    # same counts on any CPU; the embeddings' ids name the host that computed them.
-    search = f"{SEARCH_PREFIX}{backend}"
+    # same counts on any CPU; the embeddings' ids name the host that computed them. numpy's
+    # version: its summation order decides float64 near-ties.
+    search = f"{SEARCH_PREFIX}{backend}, numpy {np.__version__}"
     if backend != "numpy" and _gpu_present():  # a GPU search need not repeat bit for bit: a new draw each time
         search += f" on a GPU, {secrets.token_hex(16)}"
     return [*ids, search]
