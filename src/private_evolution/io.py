@@ -188,7 +188,8 @@ def load_population(path: str | os.PathLike) -> Population:
 
 def save_embeddings(path: str | os.PathLike, features: np.ndarray, labels: np.ndarray, computation: str | None = None) -> None:
     """``computation``: for the real sets, the id of the computation that made them (noise.computation_id)."""
-    extra = {} if computation is None else {EmbeddingArrays.COMPUTATION: np.array([computation])}
+    # 64 characters at least (an id's), so that an empty shard's marker makes a file of the planned size
+    extra = {} if computation is None else {EmbeddingArrays.COMPUTATION: np.array([computation], dtype=f"<U{max(64, len(computation))}")}
     save_npz(path, **{EmbeddingArrays.FEATURES: features, EmbeddingArrays.LABELS: labels}, **extra)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..devices import resolve_device
-from ..embedders import embed_images, embedder_class, make_embedder
+from ..embedders import embed_images, make_embedder
 from ..io import load_images, save_embeddings
 from ..noise import EMPTY_SHARD, computation_id
 from ..sharding import gather_arrays, shard_slice
@@ -25,15 +25,16 @@ def embed(
     if len(images) == 0:  # more shards than batches: nothing to load a network for, nothing counted
         save_embeddings(output_path, np.zeros((0, 0), dtype=np.float32), labels, EMPTY_SHARD if private else None)
         return
-    features = embed_images(make_embedder(settings), images, private=private)
+    embedder = make_embedder(settings)
+    features = embed_images(embedder, images, private=private)
     # named after the fact: whether torch ran decides whether its version names the computation
-    computation = computation_id(settings, _device(embedder_cfg)) if private else None
+    computation = computation_id(settings, _device(embedder, embedder_cfg)) if private else None
     save_embeddings(output_path, features, labels, computation)
 
 
-def _device(embedder_cfg: dict) -> str:
+def _device(embedder, embedder_cfg: dict) -> str:
     """The CPU for an embedder that declares it never uses another device; else its configured one."""
-    if embedder_class(embedder_cfg["name"]).cpu_only:
+    if getattr(embedder, "cpu_only", False):
         return "cpu"
     return resolve_device(str(embedder_cfg.get("device", "auto")))
 
