@@ -53,7 +53,7 @@ def single_thread():
 
 class Adam:
     """Adam at a constant step size, with the arithmetic of ``torch.optim.Adam``'s single-tensor
-    path at its defaults (the same weights to the bit: tests/test_cnn_features.py).
+    path at its defaults (the same weights to the bit: tests/test_evaluation.py).
 
     Why not torch.optim: its constructor imports torch._dynamo, a compiler this training never
     uses, which took 1.5-2 s of every judge job (a third of a training) before the first step.

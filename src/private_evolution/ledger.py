@@ -335,7 +335,8 @@ def check_not_released(ledger_private: str | os.PathLike, experiment: str, epsil
                 f"the vote of experiment '{experiment}', epsilon={epsilon_label}, iteration {iteration} was already "
                 f"released ({entry['folder']}), and this rerun would draw new noise (its public query, code, config or "
                 "data changed, or the private embeddings were computed otherwise: other run settings, library "
-                "versions, another kind of host or kernel variables, a GPU): that is a second release of the private data, spending the budget again. To keep the "
+                "versions, another kind of host or kernel variables, a GPU): that is a second release of the private "
+                "data, spending the budget again. To keep the "
                 "released result, undo the change that made the vote rerun; to release again on purpose, use a new "
                 "experiment name (every draw is counted in the data set's ledger either way). Nothing was drawn"
             )

@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import platform
 import secrets
 import tempfile
 import time
@@ -132,8 +133,6 @@ def host_numerics() -> dict:
     code and versions give other float sums under other vector kernels (AVX2 against AVX-512,
     OpenBLAS picking its kernel by processor), so a computation on another kind of host is
     another computation."""
-    import platform
-
     features = None
     for module in ("numpy._core._multiarray_umath", "numpy.core._multiarray_umath"):
         try:
@@ -177,8 +176,6 @@ def _processor_model() -> str | None:
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    import platform
-
     return platform.processor() or None
 
 
@@ -211,16 +208,18 @@ def computation_id(settings: dict, device: str) -> str:
 
 # The computation "id" of a private shard without samples: it adds no counts, so it names nothing.
 EMPTY_SHARD = "empty shard"
+# How the entry naming a vote's search begins (stages.vote.counts_computation), beside the ids.
+SEARCH_PREFIX = "search: "
 
 
-def computation_key(computation: list[str], search_prefix: str) -> str:
+def computation_key(computation: list[str]) -> str:
     """The computation part of a draw key, from the ids of the private embeddings in shard order
-    and the search's entries (those starting with ``search_prefix``). Shards computed alike (one
+    and the search's entries (those starting with :data:`SEARCH_PREFIX`). Shards computed alike (one
     id) are one computation, whatever their number: changing compute.shards on one kind of host
     reuses the draws. Otherwise the ids stay in shard order, so that shards re-embedded on other
     hosts (the same ids, placed otherwise) are a new draw."""
-    ids = [item for item in computation if not item.startswith(search_prefix) and item != EMPTY_SHARD]
-    searches = sorted({item for item in computation if item.startswith(search_prefix)})
+    ids = [item for item in computation if not item.startswith(SEARCH_PREFIX) and item != EMPTY_SHARD]
+    searches = sorted({item for item in computation if item.startswith(SEARCH_PREFIX)})
     embedded = ids[:1] if len(set(ids)) == 1 else ids
     return "|".join([*embedded, *searches])
 

@@ -20,7 +20,7 @@ from ..contract import PrivacyFields
 from ..io import load_clean_counts, load_computation, load_embeddings, read_json, save_clean_counts, save_votes, write_json
 from ..datasets import FINGERPRINT_FIELD
 from ..ledger import check_not_released, check_seed, find_draw, record_draw, record_label
-from ..noise import computation_key, draw_key, draw_record, noise_seed, query_digest
+from ..noise import SEARCH_PREFIX, computation_key, draw_key, draw_record, noise_seed, query_digest
 from ..progress import Progress
 from ..vote import apply_threshold, nearest_neighbor_counts, noisy_histogram
 from . import logger
@@ -57,9 +57,6 @@ def vote_counts(
     k = read_json(privacy_path)[PrivacyFields.K]
     counts, labels = clean_counts(private_shard_path, population_embeddings_path, k, backend)
     save_clean_counts(output_path, counts, labels, counts_computation(private_shard_path, backend))
-
-
-SEARCH_PREFIX = "search: "
 
 
 def counts_computation(private_embeddings_path: str, backend: str) -> list[str]:
@@ -127,7 +124,7 @@ def vote(
         computation = counts_computation(private_embeddings_path, backend)
     key = draw_key(
         experiment, privacy, iteration, query_digest(candidates, synthetic_labels), private_path, fingerprint,
-        computation_key(computation, SEARCH_PREFIX),
+        computation_key(computation),
     )
     del candidates
     check_not_released(ledger_private, experiment, label, iteration, key)
