@@ -6,7 +6,9 @@ from __future__ import annotations
 import ast
 import csv
 import json
+import math
 import os
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -155,3 +157,123 @@ def test_every_job_of_a_run_measured_itself_in_its_benchmark_file(finished_run):
     assert {"select", "vote", "calibrate", "embed", "vary", "evaluate"} <= set(memory), sorted(memory)
     # importing torch alone takes ~220 MB: select and vote stay far below it
     assert max(memory["select"]) < 150 and max(memory["vote"]) < 250, memory
+
+
+# --- how a job is given its files and params (private_evolution/job.py) ---
+
+DUMP_JOB = """
+import pickle
+from private_evolution.job import stage_job
+
+job = stage_job()
+seen = {
+    "params": vars(job.params), "input": list(job.input), "votes": job.input.votes, "shards": list(job.input.shards),
+    "has_shards": "shards" in job.input.keys(), "private": job.input.get("private"), "draw": job.output.draw,
+    "output_votes": job.output["votes"], "exp": job.wildcards.exp, "t": job.wildcards.t, "log": job.log[0],
+    "threads": job.threads, "label": job.label("vote", "t=2"),
+}
+with open(job.output[0], "wb") as handle:
+    pickle.dump(seen, handle)
+"""
+
+
+def run_stage_command(tmp_path: Path, params: dict, monkeypatch) -> tuple[str, Path]:
+    """job.stage_command for these params, run by Snakemake's own ``shell()`` as a job's shell
+    command is (formatted with Snakemake's Namedlists of files, log and params, by bash, a long
+    command from a file); its script pickles what stage_job() read to the job's first output.
+    Returns the job's standard error and that output's path."""
+    from snakemake.iocontainers import Namedlist
+    from snakemake.shell import shell
+
+    from private_evolution.job import JobFiles, stage_command
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PYTHONPATH", str(REPO / "src"))
+    script = tmp_path / "dump {job}.py"  # a space and braces in the path: quoted, not formatted
+    script.write_text(DUMP_JOB)
+    seen = tmp_path / "seen.pkl"
+    wildcards = Namedlist(fromdict={"exp": "tiny", "t": "2"})
+    files = Namedlist(fromdict={"votes": "results/a votes.npz", "shards": ["s0.npz", "s1.npz"]})
+    output = Namedlist(fromdict={"votes": str(seen), "draw": "draw.json"})
+    job_params = Namedlist(fromdict={"job_files": JobFiles(wildcards, files, output), **params})
+    log = Namedlist(["logs/it's.log"])
+    errors = tmp_path / "stderr.txt"
+    shell.executable("bash")
+    command = stage_command(sys.executable, str(script), list(params)) + f" 2> {shlex.quote(str(errors))}"
+    try:
+        shell(command, params=job_params, log=log, threads=3)
+    except subprocess.CalledProcessError:  # the refusals' case: the message is in errors
+        pass
+    return errors.read_text(), seen
+
+
+def test_a_job_receives_every_value_of_its_params_as_the_rule_gave_them(tmp_path, monkeypatch):
+    """Through a real shell command and back: a JobOptions param arrives with the run settings its
+    printed form (the rerun key) leaves out; strings stay strings (even "1" or "None"), and
+    tuples, None, infinities and nested containers keep their type. A list of 200 KiB (more than
+    one command-line argument may hold) arrives too: the values travel on standard input."""
+    import pickle
+
+    from private_evolution.config import JobOptions
+
+    options = JobOptions({"name": "pixels", "batch_size": 64, "device": "cpu", "scale": 1.0}, ignore=("scale",))
+    params = {
+        "embedder": options, "plain": {"a": [1, 2.5, None]}, "shard": (0, 2), "none": None, "epsilon": float("inf"),
+        "minus": -0.5, "digits": "1", "word": "None", "empty": "", "quote": "it's \"x\" {y} $HOME `id`\nnext",
+        "entries": [{"epsilon": float("-inf"), "path": f"results/eps_1/iter_{t}/metrics.json"} for t in range(3000)],
+        "flag": True,
+    }
+    assert "batch_size" not in repr(options)  # the rerun key
+    errors, seen = run_stage_command(tmp_path, params, monkeypatch)
+    assert seen.exists(), errors[-3000:]
+    with open(seen, "rb") as handle:
+        job = pickle.load(handle)
+    for name, value in params.items():
+        received = job["params"][name]
+        assert received == value and type(received) is (dict if isinstance(value, dict) else type(value)), name
+    assert len(repr(params["entries"])) > 128 * 1024
+    assert job["params"]["embedder"]["batch_size"] == 64 and job["params"]["embedder"]["device"] == "cpu"
+    assert job["input"][0] == job["votes"] == "results/a votes.npz"
+    assert job["shards"] == ["s0.npz", "s1.npz"] and job["has_shards"] and job["private"] is None
+    assert (job["draw"], job["output_votes"]) == ("draw.json", str(seen))
+    assert (job["exp"], job["t"], job["log"], job["threads"]) == ("tiny", "2", "logs/it's.log", 3)
+    assert job["label"] == "vote t=2 shard 1/2"  # the job's name in its log lines
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [(Path("/data"), "param 'bad' of the job is no literal"), ("options", "rerun key only"), ({"a": {1, 2}}, "no literal")],
+)
+def test_a_param_that_would_not_arrive_as_given_stops_the_job(tmp_path, monkeypatch, value, message):
+    """A value that is no literal, or a JobOptions inside another value (which prints as its
+    rerun key), stops the job with a message naming the param; nothing is evaluated."""
+    from private_evolution.config import JobOptions
+
+    if value == "options":
+        value = [JobOptions({"batch_size": 64})]
+    errors, seen = run_stage_command(tmp_path, {"bad": value}, monkeypatch)
+    assert message in errors, errors[-3000:]
+    assert not seen.exists()
+
+
+def test_parsing_a_value_runs_no_code(tmp_path):
+    from private_evolution.job import parse_literal
+
+    marker = tmp_path / "ran"
+    for text in (f"__import__('pathlib').Path({str(marker)!r}).touch()", "os.environ", "[1, x]", "{**a}"):
+        with pytest.raises(ValueError):
+            parse_literal(text)
+    assert not marker.exists()
+    assert parse_literal("{'a': (1, -2), 'b': [inf, -inf], 'c': None}") == {"a": (1, -2), "b": [math.inf, -math.inf], "c": None}
+    assert math.isnan(parse_literal("nan"))
+
+
+def test_job_files_are_left_out_of_the_params_snakemake_compares_for_reruns():
+    """The rule param job_files (the job's own files) is not a builtin type, and a function of
+    input and output: Snakemake compares neither, so it reruns nothing by itself."""
+    import inspect
+
+    from private_evolution.job import JobFiles, job_files
+
+    assert {"input", "output"} <= set(inspect.signature(job_files).parameters)
+    assert not isinstance(JobFiles.__new__(JobFiles), (str, dict, list, tuple, int, float))

@@ -194,7 +194,7 @@ def canonical_text(value, ignore: frozenset = RUN_SETTINGS) -> str:
 class JobOptions(dict):
     """A dict param whose printed form is its rerun key.
 
-    Snakemake reruns a job when the printed form of a param changes. This dict prints
+    Snakemake reruns a job when the printed form (``repr``) of a param changes. This dict prints
     :func:`canonical_text` of itself: YAML key order and ``1`` vs ``1.0`` change nothing,
     and run settings (batch sizes, devices, the vote's search backend) and ``ignore``
     keys are not part of it, while the job still receives every value.
@@ -205,15 +205,12 @@ class JobOptions(dict):
         self.ignore = frozenset(ignore) | RUN_SETTINGS
 
     def __repr__(self) -> str:
-        return canonical_text(self, self.ignore)
+        # a call, no literal: a job refuses it where only this key would reach it (job.py)
+        return f"JobOptions({canonical_text(self, self.ignore)})"
 
-    __str__ = __repr__
-
-    def __reduce__(self):
-        # Pickled into the job's script as a plain dict: the job needs the values, not the rerun
-        # key, and unpickling then imports nothing of this package (this module and what it
-        # imports): a job imports only what its stage script does.
-        return (dict, (dict(self),))
+    def __str__(self) -> str:
+        # every value, as a Python literal: how a stage job receives it (job.py)
+        return repr(dict(self))
 
 
 def schema_problems(config: dict) -> list[str]:
