@@ -1,6 +1,6 @@
 """Which code a job runs, as a digest that Snakemake sees as a param.
 
-Snakemake never sees edits to modules a ``script:`` rule's script imports. Each rule therefore
+Snakemake never sees edits to modules a rule's stage script imports. Each rule therefore
 carries a ``code`` param (``code(stage, implementations)`` in ``workflow/rules/common.smk``)
 made of two parts:
 

@@ -3,10 +3,13 @@ private / held-out set (all of it, or one shard), or gather the shards' embeddin
 from private_evolution.stages.embed import embed, gather_embeddings
 from private_evolution.logs import stage_logging
 from private_evolution.sharding import job_part
+from private_evolution.job import stage_job
 
-with stage_logging(snakemake.log[0], f"{snakemake.rule} {snakemake.output[0]}"):
-    shard, shards = job_part(snakemake.params.shard, snakemake.input)
+job = stage_job()
+
+with stage_logging(job.log[0], job.label("embed", job.output[0])):
+    shard, shards = job_part(job.params.shard, job.input)
     if shards:
-        gather_embeddings(shards, snakemake.output[0])
+        gather_embeddings(shards, job.output[0])
     else:
-        embed(snakemake.input[0], snakemake.output[0], snakemake.params.embedder, threads=snakemake.threads, shard=shard)
+        embed(job.input[0], job.output[0], job.params.embedder, threads=job.threads, shard=shard)

@@ -3,11 +3,14 @@ Its input is the population's embedding, or in a space the validation CNN define
 images, embedded here (see evaluation_input in common.smk)."""
 from private_evolution.logs import stage_logging
 from private_evolution.stages.evaluate import evaluate, evaluate_images
+from private_evolution.job import stage_job
 
-measures = {"metrics": snakemake.params.metrics, "options": {"k_nearest": snakemake.params.k}}
-heldout, output = snakemake.input.heldout, snakemake.output[0]
-with stage_logging(snakemake.log[0], f"evaluate {snakemake.input[0]}"):
-    if "images" in snakemake.input.keys():
-        evaluate_images(snakemake.input.images, heldout, snakemake.params.embedder, output, threads=snakemake.threads, **measures)
+job = stage_job()
+
+measures = {"metrics": job.params.metrics, "options": {"k_nearest": job.params.k}}
+heldout, output = job.input.heldout, job.output[0]
+with stage_logging(job.log[0], f"evaluate {job.input[0]}"):
+    if "images" in job.input.keys():
+        evaluate_images(job.input.images, heldout, job.params.embedder, output, threads=job.threads, **measures)
     else:
-        evaluate(snakemake.input.population, heldout, snakemake.params.embedder_name, output, **measures)
+        evaluate(job.input.population, heldout, job.params.embedder_name, output, **measures)

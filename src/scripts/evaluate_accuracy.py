@@ -2,13 +2,16 @@
 tested on held-out real data (NOT private)."""
 from private_evolution.logs import stage_logging
 from private_evolution.stages.evaluate import evaluate_accuracy
+from private_evolution.job import stage_job
 
-with stage_logging(snakemake.log[0], f"accuracy {snakemake.input.train}"):
+job = stage_job()
+
+with stage_logging(job.log[0], f"accuracy {job.input.train}"):
     evaluate_accuracy(
-        snakemake.input.train,
-        snakemake.input.heldout,
-        snakemake.params.num_classes,
-        snakemake.params.epochs,
-        snakemake.params.seed,
-        snakemake.output[0],
+        job.input.train,
+        job.input.heldout,
+        job.params.num_classes,
+        job.params.epochs,
+        job.params.seed,
+        job.output[0],
     )

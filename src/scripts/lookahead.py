@@ -3,23 +3,26 @@ variations (all candidates or one shard's), or gather the shards' mean embedding
 from private_evolution.stages.lookahead import lookahead
 from private_evolution.logs import stage_logging
 from private_evolution.sharding import gather_arrays, job_part
+from private_evolution.job import stage_job
 
-with stage_logging(snakemake.log[0], f"{snakemake.rule} {snakemake.wildcards.run} t={snakemake.wildcards.any_t}"):
-    shard, shards = job_part(snakemake.params.shard, snakemake.input)
+job = stage_job()
+
+with stage_logging(job.log[0], job.label("lookahead", f"{job.wildcards.run} t={job.wildcards.any_t}")):
+    shard, shards = job_part(job.params.shard, job.input)
     if shards:
-        gather_arrays(shards, snakemake.output[0])
+        gather_arrays(shards, job.output[0])
     else:
         lookahead(
-            snakemake.params.api,
-            snakemake.params.dataset,
-            snakemake.params.embedder,
-            snakemake.input.population,
-            snakemake.params.degree,
-            snakemake.params.lookahead,
-            int(snakemake.wildcards.any_t),
-            snakemake.params.epsilon,
-            snakemake.params.seed,
-            snakemake.output[0],
-            threads=snakemake.threads,
+            job.params.api,
+            job.params.dataset,
+            job.params.embedder,
+            job.input.population,
+            job.params.degree,
+            job.params.lookahead,
+            int(job.wildcards.any_t),
+            job.params.epsilon,
+            job.params.seed,
+            job.output[0],
+            threads=job.threads,
             shard=shard,
         )

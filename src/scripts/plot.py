@@ -1,18 +1,21 @@
 """Rule plot: FD vs epsilon and iteration, accuracy vs epsilon, and sample grids."""
 from private_evolution import report
 from private_evolution.logs import stage_logging
+from private_evolution.job import stage_job
 
-with stage_logging(snakemake.log[0], "plot"):
-    labels, iterations = snakemake.params.epsilon_labels, snakemake.params.grid_iterations
-    grids = dict(zip([(eps, t) for eps in labels for t in iterations], snakemake.input.grids))
+job = stage_job()
+
+with stage_logging(job.log[0], "plot"):
+    labels, iterations = job.params.epsilon_labels, job.params.grid_iterations
+    grids = dict(zip([(eps, t) for eps in labels for t in iterations], job.input.grids))
     report.plot_all(
-        snakemake.input.metrics,
-        dict(zip(labels, snakemake.input.finals)),
+        job.input.metrics,
+        dict(zip(labels, job.input.finals)),
         grids,
-        snakemake.params.class_names,
-        snakemake.params.plot,
-        {name: snakemake.output[name] for name in report.PLOT_FILES},
-        seed_mode=snakemake.params.seed_mode,
-        headline=snakemake.params.headline,
-        vote_embedder=snakemake.params.vote_embedder,
+        job.params.class_names,
+        job.params.plot,
+        {name: job.output[name] for name in report.PLOT_FILES},
+        seed_mode=job.params.seed_mode,
+        headline=job.params.headline,
+        vote_embedder=job.params.vote_embedder,
     )

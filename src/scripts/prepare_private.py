@@ -2,12 +2,15 @@
 private split, the held-out test split or the validation split (evaluation only), each in its own job."""
 from private_evolution.stages.prepare_private import prepare_private
 from private_evolution.logs import stage_logging
+from private_evolution.job import stage_job
 
-with stage_logging(snakemake.log[0], snakemake.rule):
+job = stage_job()
+
+with stage_logging(job.log[0], next(f"prepare_{split}" for split in ("private", "heldout", "validation") if split in job.output.keys())):
     prepare_private(
-        snakemake.params.dataset,
-        snakemake.output.get("private"),
-        snakemake.output.get("heldout"),
-        snakemake.output.get("validation"),
-        snakemake.output.get("fingerprint"),
+        job.params.dataset,
+        job.output.get("private"),
+        job.output.get("heldout"),
+        job.output.get("validation"),
+        job.output.get("fingerprint"),
     )

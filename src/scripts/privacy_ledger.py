@@ -1,14 +1,17 @@
 """Rule privacy_ledger: every run's privacy.json and the data set's ledger -> the experiment's ledger tables and spend."""
 from private_evolution import report
 from private_evolution.logs import stage_logging
+from private_evolution.job import stage_job
 
-with stage_logging(snakemake.log[0], "privacy_ledger"):
+job = stage_job()
+
+with stage_logging(job.log[0], "privacy_ledger"):
     report.privacy_ledger(
-        list(snakemake.input.privacy),
-        snakemake.params.experiment,
-        snakemake.params.ledger,
-        snakemake.output.ledger,
-        snakemake.output.draws,
-        snakemake.output.spend,
-        list(snakemake.input.draws),
+        list(job.input.privacy),
+        job.params.experiment,
+        job.params.ledger,
+        job.output.ledger,
+        job.output.draws,
+        job.output.spend,
+        list(job.input.draws),
     )

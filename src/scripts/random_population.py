@@ -3,13 +3,16 @@ shared by every epsilon), all of it or one shard, or the shards gathered."""
 from private_evolution.stages.random_population import random_population
 from private_evolution.sharding import gather_populations, job_part
 from private_evolution.logs import stage_logging
+from private_evolution.job import stage_job
 
-with stage_logging(snakemake.log[0], snakemake.rule):
-    shard, shards = job_part(snakemake.params.shard, snakemake.input)
+job = stage_job()
+
+with stage_logging(job.log[0], job.label("random_population")):
+    shard, shards = job_part(job.params.shard, job.input)
     if shards:
-        gather_populations(shards, snakemake.output[0])
+        gather_populations(shards, job.output[0])
     else:
         random_population(
-            snakemake.params.api, snakemake.params.dataset, snakemake.params.num_samples, snakemake.params.seed,
-            snakemake.output[0], shard=shard,
+            job.params.api, job.params.dataset, job.params.num_samples, job.params.seed,
+            job.output[0], shard=shard,
         )

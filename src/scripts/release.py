@@ -2,14 +2,17 @@
 results/{exp}/releases/) with a sha256 manifest and the composed cost from the data set's ledger."""
 from private_evolution.logs import stage_logging
 from private_evolution.stages.release import release
+from private_evolution.job import stage_job
 
-with stage_logging(snakemake.log[0], "release"):
+job = stage_job()
+
+with stage_logging(job.log[0], "release"):
     release(
-        snakemake.params.runs,
-        snakemake.output[0],
-        snakemake.wildcards.exp,
-        snakemake.params.ledger,
-        snakemake.params.versions,
-        snakemake.params.class_names,
-        snakemake.params.generator,
+        job.params.runs,
+        job.output[0],
+        job.wildcards.exp,
+        job.params.ledger,
+        job.params.versions,
+        job.params.class_names,
+        job.params.generator,
     )

@@ -1,6 +1,9 @@
 """Rule select: resample ids in proportion to the noisy, thresholded votes."""
 from private_evolution.stages.select import select
 from private_evolution.logs import stage_logging
+from private_evolution.job import stage_job
 
-with stage_logging(snakemake.log[0], f"select {snakemake.wildcards.run} t={snakemake.wildcards.t}"):
-    select(snakemake.input.votes, int(snakemake.wildcards.t), snakemake.params.epsilon, snakemake.params.seed, snakemake.output[0])
+job = stage_job()
+
+with stage_logging(job.log[0], f"select {job.wildcards.run} t={job.wildcards.t}"):
+    select(job.input.votes, int(job.wildcards.t), job.params.epsilon, job.params.seed, job.output[0])

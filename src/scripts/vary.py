@@ -3,21 +3,24 @@
 from private_evolution.stages.vary import vary
 from private_evolution.sharding import gather_populations, job_part
 from private_evolution.logs import stage_logging
+from private_evolution.job import stage_job
 
-with stage_logging(snakemake.log[0], f"{snakemake.rule} {snakemake.wildcards.run} t={snakemake.wildcards.t}"):
-    shard, shards = job_part(snakemake.params.shard, snakemake.input)
+job = stage_job()
+
+with stage_logging(job.log[0], job.label("vary", f"{job.wildcards.run} t={job.wildcards.t}")):
+    shard, shards = job_part(job.params.shard, job.input)
     if shards:
-        gather_populations(shards, snakemake.output[0])
+        gather_populations(shards, job.output[0])
     else:
         vary(
-            snakemake.params.api,
-            snakemake.params.dataset,
-            snakemake.input.population,
-            snakemake.input.selected,
-            snakemake.params.degree,
-            int(snakemake.wildcards.t),
-            snakemake.params.epsilon,
-            snakemake.params.seed,
-            snakemake.output[0],
+            job.params.api,
+            job.params.dataset,
+            job.input.population,
+            job.input.selected,
+            job.params.degree,
+            int(job.wildcards.t),
+            job.params.epsilon,
+            job.params.seed,
+            job.output[0],
             shard=shard,
         )

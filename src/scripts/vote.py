@@ -5,30 +5,33 @@ vote_reference is the un-noised epsilon = inf vote, written under private/."""
 from private_evolution.stages.vote import vote, vote_counts
 from private_evolution.logs import stage_logging
 from private_evolution.sharding import job_part
+from private_evolution.job import stage_job
 
-with stage_logging(snakemake.log[0], f"{snakemake.rule} eps_{snakemake.wildcards.eps} t={snakemake.wildcards.t}"):
-    shard, shard_counts = job_part(snakemake.params.shard, snakemake.input)
+job = stage_job()
+
+with stage_logging(job.log[0], job.label("vote", f"eps_{job.wildcards.eps} t={job.wildcards.t}")):
+    shard, shard_counts = job_part(job.params.shard, job.input)
     if shard:
         vote_counts(
-            snakemake.input.private,
-            snakemake.input.population,
-            snakemake.input.privacy,
-            snakemake.output[0],
-            backend=snakemake.params.settings["nn_backend"],
+            job.input.private,
+            job.input.population,
+            job.input.privacy,
+            job.output[0],
+            backend=job.params.settings["nn_backend"],
         )
     else:
         vote(
-            snakemake.input.get("private"),
-            snakemake.input.population,
-            snakemake.input.privacy,
-            snakemake.wildcards.exp,
-            int(snakemake.wildcards.t),
-            snakemake.params.ledger,
-            snakemake.input.fingerprint,
-            str(snakemake.params.private_path),
-            snakemake.output.votes,
-            snakemake.output.draw,
-            backend=snakemake.params.settings["nn_backend"],
+            job.input.get("private"),
+            job.input.population,
+            job.input.privacy,
+            job.wildcards.exp,
+            int(job.wildcards.t),
+            job.params.ledger,
+            job.input.fingerprint,
+            str(job.params.private_path),
+            job.output.votes,
+            job.output.draw,
+            backend=job.params.settings["nn_backend"],
             shard_counts_paths=shard_counts,
-            split=snakemake.params.split,
+            split=job.params.split,
         )

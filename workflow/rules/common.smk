@@ -68,6 +68,8 @@ from private_evolution.contract import (
     selected_path,
     votes_path,
 )
+from private_evolution.job import job_files
+from private_evolution.job import stage_command as job_command
 from private_evolution.ledger import data_source, split_id
 from private_evolution.metrics import REGISTRY as METRIC_REGISTRY
 from private_evolution.stages.check_source import CHECKED_FIELDS, check_id
@@ -116,6 +118,21 @@ def cancel_replanning_timers():
 
 def stage_script(name):
     return str(REPO / "src" / "scripts" / f"{name}.py")
+
+
+# The Python of a job: the conda environment's (envs/pe.yaml), else this process's own.
+JOB_PYTHON = (
+    "python"
+    if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+    else sys.executable
+)
+
+
+def stage_command(name, *params):
+    """The shell command of a rule running src/scripts/<name>.py with the named params (see
+    private_evolution/job.py). A plain command rather than Snakemake's script directive, whose
+    preamble imports Snakemake in every job."""
+    return job_command(JOB_PYTHON, stage_script(name), params)
 
 
 def code(name, implementations=None):
@@ -648,6 +665,7 @@ def lookahead_degree(wildcards):
 
 def vary_params(rule_shard):
     return dict(
+        job_files=job_files,
         api=api_params,
         dataset=api_target,
         degree=variation_degree,
@@ -660,6 +678,7 @@ def vary_params(rule_shard):
 
 def lookahead_params(rule_shard):
     return dict(
+        job_files=job_files,
         api=api_params,
         dataset=api_target,
         embedder=embedder_params,
@@ -774,4 +793,4 @@ def _private_path_key(exp_name):
         # and a published data set's cache folder or mirror does not change its (digest-checked) files
         ignore=("num_heldout", "num_validation", "cache_dir", "mirror"),
     )
-    return str(key)
+    return canonical_text(key, key.ignore)

@@ -24,6 +24,7 @@ rule check_source:
     conda:
         JOB_ENV
     params:
+        job_files=job_files,
         # No code digest, unlike every other rule: the check reruns only when the fields it reads
         # change (its output's name follows them). Snakemake 9.27.1 never asks a job downstream of a
         # rerunning job through an ancient input whether its own params changed, so a code edit the
@@ -31,8 +32,8 @@ rule check_source:
         # were until the next invocation; and a rerun of the check alone must not rerun the splits
         # (and every vote after them, each a new noise draw).
         dataset=checked_dataset,
-    script:
-        stage_script("check_source")
+    shell:
+        stage_command("check_source", "dataset")
 
 
 rule prepare_private:
@@ -51,11 +52,12 @@ rule prepare_private:
     conda:
         JOB_ENV
     params:
+        job_files=job_files,
         # the private split does not depend on the held-out size: editing it reruns no vote
         dataset=section_options("dataset", ignore=("num_heldout",)),
         code=code("prepare_private"),
-    script:
-        stage_script("prepare_private")
+    shell:
+        stage_command("prepare_private", "dataset")
 
 
 use rule prepare_private as prepare_heldout with:
@@ -101,11 +103,12 @@ rule train_feature_classifier:
     conda:
         JOB_ENV
     params:
+        job_files=job_files,
         num_classes=setting("dataset.class_names", len),
         classifier=setting("evaluation.classifier", JobOptions),
         code=code("train_feature_classifier"),
-    script:
-        stage_script("train_feature_classifier")
+    shell:
+        stage_command("train_feature_classifier", "num_classes", "classifier")
 
 
 rule embed_real_shard:
@@ -125,11 +128,12 @@ rule embed_real_shard:
     resources:
         gpu=gpu_request("embed"),
     params:
+        job_files=job_files,
         embedder=embedder_params,
         shard=shard_of,
         code=code("embed", wildcard_embedder),
-    script:
-        stage_script("embed")
+    shell:
+        stage_command("embed", "embedder", "shard")
 
 
 use rule embed_real_shard as embed_real with:

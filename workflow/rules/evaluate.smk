@@ -22,13 +22,14 @@ rule evaluate:
     conda:
         JOB_ENV
     params:
+        job_files=job_files,
         embedder_name="{embedder}",
         embedder=evaluation_embedder,
         metrics=setting("evaluation.metrics"),
         k=setting("evaluation.k_nearest"),
         code=code("evaluate", evaluation_implementations),
-    script:
-        stage_script("evaluate")
+    shell:
+        stage_command("evaluate", "embedder_name", "embedder", "metrics", "k")
 
 
 # The final population of each finite epsilon, and (run = shared) the random population of
@@ -48,12 +49,13 @@ rule evaluate_accuracy:
     conda:
         JOB_ENV
     params:
+        job_files=job_files,
         num_classes=setting("dataset.class_names", len),
         epochs=setting("evaluation.accuracy.epochs"),
         seed=setting("evaluation.accuracy.seed"),
         code=code("evaluate_accuracy"),
-    script:
-        stage_script("evaluate_accuracy")
+    shell:
+        stage_command("evaluate_accuracy", "num_classes", "epochs", "seed")
 
 
 # The ceiling: the same classifier trained on the real private set. Not DP, and private
@@ -73,9 +75,10 @@ rule evaluate_accuracy_ceiling:
     conda:
         JOB_ENV
     params:
+        job_files=job_files,
         num_classes=setting("dataset.class_names", len),
         epochs=setting("evaluation.accuracy.epochs"),
         seed=setting("evaluation.accuracy.seed"),
         code=code("evaluate_accuracy"),
-    script:
-        stage_script("evaluate_accuracy")
+    shell:
+        stage_command("evaluate_accuracy", "num_classes", "epochs", "seed")

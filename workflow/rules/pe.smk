@@ -20,6 +20,7 @@ rule calibrate:
     conda:
         JOB_ENV
     params:
+        job_files=job_files,
         epsilon=wildcard("eps", float),
         privacy=calibration_privacy,
         iterations=setting("pe.iterations"),
@@ -28,8 +29,10 @@ rule calibrate:
         bins=setting("pe.num_samples"),
         threshold=setting("pe.threshold", JobOptions),
         code=code("calibrate"),
-    script:
-        stage_script("calibrate")
+    shell:
+        stage_command(
+            "calibrate", "privacy", "epsilon", "iterations", "k", "threshold", "bins"
+        )
 
 
 rule random_population_shard:
@@ -45,14 +48,17 @@ rule random_population_shard:
     resources:
         gpu=gpu_request("random_population"),
     params:
+        job_files=job_files,
         api=api_params,
         dataset=api_target,
         num_samples=setting("pe.num_samples"),
         seed=setting("pe.seed"),
         shard=shard_of,
         code=code("random_population", chosen_api),
-    script:
-        stage_script("random_population")
+    shell:
+        stage_command(
+            "random_population", "api", "dataset", "num_samples", "seed", "shard"
+        )
 
 
 # The stage itself: one job, or with compute.shards > 1 the job gathering the shards.
@@ -90,11 +96,12 @@ rule embed_shard:
     resources:
         gpu=gpu_request("embed"),
     params:
+        job_files=job_files,
         embedder=embedder_params,
         shard=shard_of,
         code=code("embed", wildcard_embedder),
-    script:
-        stage_script("embed")
+    shell:
+        stage_command("embed", "embedder", "shard")
 
 
 use rule embed_shard as embed with:
@@ -137,8 +144,18 @@ rule lookahead_shard:
         gpu=gpu_request("lookahead"),
     params:
         **lookahead_params(shard_of),
-    script:
-        stage_script("lookahead")
+    shell:
+        stage_command(
+            "lookahead",
+            "api",
+            "dataset",
+            "embedder",
+            "degree",
+            "lookahead",
+            "epsilon",
+            "seed",
+            "shard",
+        )
 
 
 # With compute.shards > 1 each shard varies and embeds its run of whole chunks of candidates
@@ -179,11 +196,16 @@ rule vote_shard:
     conda:
         JOB_ENV
     params:
+        job_files=job_files,
         settings=vote_settings,
         shard=shard_of,
+        # the gathering vote's (vote.py reads them there); a shard job only counts
+        ledger=None,
+        private_path=None,
+        split=None,
         code=code("vote"),
-    script:
-        stage_script("vote")
+    shell:
+        stage_command("vote", "settings", "shard", "ledger", "private_path", "split")
 
 
 # The DP vote of a finite epsilon: its noisy histogram is public. The draw is recorded in
@@ -244,11 +266,12 @@ rule select:
     conda:
         JOB_ENV
     params:
+        job_files=job_files,
         epsilon=run_epsilon,
         seed=setting("pe.seed"),
         code=code("select"),
-    script:
-        stage_script("select")
+    shell:
+        stage_command("select", "epsilon", "seed")
 
 
 rule vary_shard:
@@ -269,8 +292,8 @@ rule vary_shard:
         gpu=gpu_request("vary"),
     params:
         **vary_params(shard_of),
-    script:
-        stage_script("vary")
+    shell:
+        stage_command("vary", "api", "dataset", "degree", "epsilon", "seed", "shard")
 
 
 use rule vary_shard as vary with:

@@ -28,11 +28,12 @@ rule collect_metrics:
     conda:
         JOB_ENV
     params:
+        job_files=job_files,
         experiment="{exp}",
         entries=wildcard("exp", metrics_entries),
         code=code("collect_metrics", reported_implementations),
-    script:
-        stage_script("collect_metrics")
+    shell:
+        stage_command("collect_metrics", "experiment", "entries")
 
 
 # The data set's public spend (results/_ledger/<source>/privacy_spend.json), made here when
@@ -57,10 +58,11 @@ rule data_ledger:
     conda:
         JOB_ENV
     params:
+        job_files=job_files,
         ledger=wildcard("source", ledger_private),
         code=code("data_ledger"),
-    script:
-        stage_script("data_ledger")
+    shell:
+        stage_command("data_ledger", "ledger")
 
 
 # Reads every run's privacy.json, the data set's draw records (metadata, no data) and its
@@ -101,11 +103,12 @@ rule privacy_ledger:
     conda:
         JOB_ENV
     params:
+        job_files=job_files,
         experiment="{exp}",
         ledger=data_set_ledger,
         code=code("privacy_ledger"),
-    script:
-        stage_script("privacy_ledger")
+    shell:
+        stage_command("privacy_ledger", "experiment", "ledger")
 
 
 rule plot:
@@ -133,6 +136,7 @@ rule plot:
     conda:
         JOB_ENV
     params:
+        job_files=job_files,
         epsilon_labels=setting("epsilon_labels"),
         grid_iterations=setting("pe.iterations", grid_iteration_numbers),
         class_names=setting("dataset.class_names"),
@@ -141,5 +145,14 @@ rule plot:
         headline=setting("headline_embedder"),
         vote_embedder=setting("embedder.name"),
         code=code("plot", reported_implementations),
-    script:
-        stage_script("plot")
+    shell:
+        stage_command(
+            "plot",
+            "epsilon_labels",
+            "grid_iterations",
+            "class_names",
+            "plot",
+            "seed_mode",
+            "headline",
+            "vote_embedder",
+        )

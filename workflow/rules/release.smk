@@ -16,11 +16,14 @@ rule release:
     conda:
         JOB_ENV
     params:
+        job_files=job_files,
         runs=wildcard("exp", release_runs),
         ledger=data_set_ledger,
         versions=RELEASE_VERSIONS,
         class_names=setting("dataset.class_names", list),
         generator=setting("api.name"),
         code=code("release"),
-    script:
-        stage_script("release")
+    shell:
+        stage_command(
+            "release", "runs", "ledger", "versions", "class_names", "generator"
+        )
