@@ -7,7 +7,8 @@
 ``run`` runs the default config (``--tiny``: 2 epsilons, T = 2, small sizes) with
 ``snakemake --cores 2`` from the workflow and library of ``--checkout`` (default: this
 checkout; for another revision, ``git worktree add --detach /tmp/x REV``) in an empty
-WORKDIR, keeping the scripts Snakemake generates for its jobs (``--skip-script-cleanup``).
+WORKDIR (keeping the scripts Snakemake generates for the jobs of a revision whose rules ran
+``script:``, ``--skip-script-cleanup``).
 It prints the run's wall time and, for the rules select and vote, the median of Snakemake's
 own benchmark files over every job of the rule (``s``: wall time of the job's process,
 ``cpu_time``, ``max_rss``); two jobs run side by side there, so wall times hold their contention.
@@ -17,8 +18,8 @@ snakemake command and every cluster job pays) in a WORKDIR that ``run`` finished
 workflow and library of each ``--checkout`` in turn, N rounds; it prints each checkout's median
 wall and CPU seconds and the ratio of the medians to the first checkout's.
 
-``replay`` runs those kept scripts again, one at a time, each as Snakemake runs it
-(``python <script>`` in its WORKDIR, the library of the run's checkout on PYTHONPATH), for N
+``replay`` runs those jobs again, one at a time, each as Snakemake ran it (its shell command,
+or ``python <kept script>``, in its WORKDIR, the library of the run's checkout on PYTHONPATH), for N
 rounds over the same jobs; the WORKDIRs take turns job by job, so that a busy spell of the
 machine hits each alike. It prints the median wall time and CPU time (user + system, which
 depends less on other load) per rule and WORKDIR. A replayed
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import shutil
 import statistics
@@ -43,8 +45,14 @@ RULES = ("select", "vote")
 CHECKOUT_FILE = "checkout.txt"  # in WORKDIR: the checkout whose library its jobs ran
 
 
+# What Snakemake's shell() sets for every job (its threads: 1 for select and vote), so that a
+# replayed job loads numpy's BLAS as the job did.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "GOTO_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                    "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
 def environment(checkout: Path) -> dict:
-    return dict(os.environ, PYTHONPATH=str(checkout / "src"))
+    return dict(os.environ, PYTHONPATH=str(checkout / "src"), **dict.fromkeys(THREAD_VARIABLES, "1"))
 
 
 def run_workflow(checkout: Path, workdir: Path, config: dict, extra: list[str]) -> float:
@@ -70,15 +78,25 @@ def benchmark_rows(workdir: Path, rule: str) -> list[dict]:
     return rows
 
 
-def kept_scripts(workdir: Path, rule: str) -> list[Path]:
-    """The scripts Snakemake generated for the rule's jobs (vote's include vote_reference's)."""
-    return sorted((workdir / ".snakemake" / "scripts").glob(f"tmp*.{rule}.py"))
+def job_commands(workdir: Path, rule: str) -> list[list[str]]:
+    """The commands the rule's jobs ran (vote's include vote_reference's and the shards'): each
+    job's shell command from Snakemake's metadata records (a stage run by ``shell:``, as now),
+    or for a revision whose rules ran ``script:``, the scripts Snakemake generated for them."""
+    scripts = sorted((workdir / ".snakemake" / "scripts").glob(f"tmp*.{rule}.py"))
+    if scripts:
+        return [[sys.executable, str(script)] for script in scripts]
+    commands = set()
+    for record in (workdir / ".snakemake" / "metadata").iterdir():
+        job = json.loads(record.read_text())
+        if job.get("shellcmd") and f"/scripts/{rule}.py " in job["shellcmd"]:
+            commands.add(job["shellcmd"])
+    return [["bash", "-c", command] for command in sorted(commands)]
 
 
-def run_script(workdir: Path, script: Path) -> tuple[float, float]:
-    """Wall and CPU (user + system) seconds of one run of a kept script."""
+def run_job(workdir: Path, command: list[str]) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of one run of a job's command."""
     checkout = Path((workdir / CHECKOUT_FILE).read_text())
-    return timed_process([sys.executable, str(script)], cwd=workdir, env=environment(checkout))
+    return timed_process(command, cwd=workdir, env=environment(checkout))
 
 
 def run(args) -> None:
@@ -105,10 +123,10 @@ def replay(args) -> None:
     seconds = {(workdir, rule): [] for workdir in args.workdirs for rule in RULES}
     for _ in range(args.rounds):
         for rule in RULES:
-            scripts = {workdir: kept_scripts(workdir, rule) for workdir in args.workdirs}
-            for index in range(min(map(len, scripts.values()))):
+            commands = {workdir: job_commands(workdir, rule) for workdir in args.workdirs}
+            for index in range(min(map(len, commands.values()))):
                 for workdir in args.workdirs:
-                    seconds[workdir, rule].append(run_script(workdir, scripts[workdir][index]))
+                    seconds[workdir, rule].append(run_job(workdir, commands[workdir][index]))
     print("| workdir | rule | replays | median wall s | median CPU s |")
     print("|---|---|---:|---:|---:|")
     for (workdir, rule), values in seconds.items():
@@ -143,7 +161,7 @@ def main() -> None:
     run_parser.add_argument("--checkout", type=Path, default=REPO, help="the repository whose workflow and library run")
     run_parser.add_argument("--tiny", action="store_true", help="the tiny sizes (a quick check)")
     run_parser.add_argument("--config", nargs="*", default=[], help="passed to snakemake --config")
-    replay_parser = commands.add_parser("replay", help="run the kept select and vote scripts again")
+    replay_parser = commands.add_parser("replay", help="run the select and vote jobs again")
     replay_parser.add_argument("workdirs", type=Path, nargs="+")
     replay_parser.add_argument("--rounds", type=int, default=1)
     parse_parser = commands.add_parser("parse", help="time dry runs of a finished WORKDIR, checkouts in turn")
