@@ -2,11 +2,11 @@
 
 Each rule runs its stage script as a shell command (:func:`stage_command`, used by
 ``stage_command`` in workflow/rules/common.smk), not through Snakemake's ``script:`` directive,
-whose preamble imports Snakemake to unpickle its job object in every job (about 0.07 s of CPU a
-job, over the 160 jobs of the default run). The command feeds the script ``key=value`` records
-(separated by ASCII's record separator) through a here-string (on standard input, so that no value meets the system's limit on the
-length of one argument, 128 KiB, which a run's list of metrics files passes at a hundred
-iterations):
+whose preamble imports Snakemake to unpickle its job object in every job (0.05 to 0.06 s of CPU
+a job, over the 160 jobs of the default run: benchmarks/JOBS.md). The command feeds the script ``key=value`` records
+(separated by ASCII's record separator) through a here-string, on standard input, so that no
+value meets the system's limit on the length of one argument (128 KiB, which a run's list of
+metrics files passes at about 75 iterations):
 
 - ``files=<json>``: the job's input and output files, in order and by name, and its
   wildcards (the rule's ``job_files`` param, made by Snakemake from the job's own files);
