@@ -3,9 +3,9 @@
 Each rule runs its stage script as a shell command (:func:`stage_command`, used by
 ``stage_command`` in workflow/rules/common.smk), not through Snakemake's ``script:`` directive,
 whose preamble imports Snakemake to unpickle its job object in every job (0.05 to 0.06 s of CPU
-a job, over the 160 jobs of the default run: benchmarks/JOBS.md). The command feeds the script ``key=value`` records
-(separated by ASCII's record separator) through a here-string, on standard input, so that no
-value meets the system's limit on the length of one argument (128 KiB, which a run's list of
+a job, over the 160 jobs of the default run: benchmarks/JOBS.md). The command feeds the script
+``key=value`` records (separated by ASCII's record separator) through a here-string, on standard
+input, so that no value meets the system's limit on the length of one argument (128 KiB, which a run's list of
 metrics files passes at about 75 iterations):
 
 - ``files=<json>``: the job's input and output files, in order and by name, and its
@@ -89,6 +89,11 @@ class StageJob:
         return " ".join(part for part in (stage, detail, f"shard {shard[0] + 1}/{shard[1]}" if shard else "") if part)
 
 
+def is_options_call(node: ast.AST) -> bool:
+    """Whether ``node`` is how a JobOptions prints: ``JobOptions(...)``."""
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == OPTIONS_CALL
+
+
 def parse_literal(text: str):
     """A Python literal (containers, numbers, strings, None, booleans, inf, nan), or ValueError."""
 
@@ -107,7 +112,7 @@ def parse_literal(text: str):
             return tuple(value(item) for item in node.elts)
         if isinstance(node, ast.Dict) and None not in node.keys:
             return {value(key): value(item) for key, item in zip(node.keys, node.values)}
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == OPTIONS_CALL:
+        if is_options_call(node):
             raise ValueError("a JobOptions inside another value reaches a job as its rerun key only")
         raise ValueError(f"not a literal: {ast.unparse(node)[:200]}")
 
@@ -117,9 +122,7 @@ def parse_literal(text: str):
 def param_value(name: str, printed: str, full: str):
     """A param from its two records: JobOptions (printed as a call) from its str, others as printed."""
     try:
-        tree = ast.parse(printed, mode="eval").body
-        is_options = isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name) and tree.func.id == OPTIONS_CALL
-        return parse_literal(full if is_options else printed)
+        return parse_literal(full if is_options_call(ast.parse(printed, mode="eval").body) else printed)
     except (ValueError, SyntaxError) as error:
         raise ValueError(f"param {name!r} of the job is no literal ({error}): {printed[:200]!r}") from None
 
