@@ -216,6 +216,31 @@ def test_batched_pixels_do_not_depend_on_chunks_threads_or_batch_order():
     assert np.array_equal(render_population(api.class_names, api.font_paths, labels[5:9], fonts[5:9], params[5:9], 28), one[5:9])
 
 
+def test_the_jobs_threads_bound_the_renderers_pool(monkeypatch):
+    """A vary job of 1 thread renders on 1 thread, not on every processor beside other jobs."""
+    import private_evolution.glyph_render as glyph_render
+    from private_evolution.glyph_render import CHUNK
+
+    pools = []
+
+    class RecordingPool(glyph_render.ThreadPoolExecutor):
+        def __init__(self, max_workers):
+            pools.append(max_workers)
+            super().__init__(max_workers=max_workers)
+
+    monkeypatch.setattr(glyph_render, "ThreadPoolExecutor", RecordingPool)
+    monkeypatch.setattr(glyph_render, "available_cpus", lambda: 8)
+    count = 2 * CHUNK + 37  # three chunks
+    labels, seeds = balanced_labels(count, 10), per_sample_seeds(2, count, "random")
+    images = {}
+    for threads in (1, 2, None):
+        api = make_api({"name": "glyph_simulator"}, DIGITS, 28, 1, threads=threads)
+        assert api.threads == threads
+        images[threads] = api.random_api(labels, seeds).images
+    assert pools == [2, 3]  # none for 1 thread; None: the processors, at most one per chunk
+    assert np.array_equal(images[1], images[2]) and np.array_equal(images[1], images[None])
+
+
 def test_unknown_renderer_is_named():
     with pytest.raises(PEError, match="unknown renderer 'gpu'; known: .'batched', 'pil'."):
         GlyphSimulator(DIGITS, 28, 1, {"renderer": "gpu"})

@@ -14,5 +14,5 @@ with stage_logging(job.log[0], job.label("random_population")):
     else:
         random_population(
             job.params.api, job.params.dataset, job.params.num_samples, job.params.seed,
-            job.output[0], shard=shard,
+            job.output[0], shard=shard, threads=job.threads,
         )

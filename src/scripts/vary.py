@@ -23,4 +23,5 @@ with stage_logging(job.log[0], job.label("vary", f"{job.wildcards.run} t={job.wi
             job.params.seed,
             job.output[0],
             shard=shard,
+            threads=job.threads,
         )

@@ -33,10 +33,13 @@ def api_class(name: str) -> type[API]:
     return REGISTRY.get(name)
 
 
-def make_api(api_cfg: dict, class_names: list[str], image_size: int, channels: int) -> API:
-    """The API ``api_cfg['name']`` with its options block ``api_cfg[name]``."""
+def make_api(api_cfg: dict, class_names: list[str], image_size: int, channels: int, threads: int | None = None) -> API:
+    """The API ``api_cfg['name']`` with its options block ``api_cfg[name]``, its calls kept to
+    ``threads`` processors (the job's; None: all the process may use)."""
     name = api_cfg["name"]
-    return api_class(name)(class_names, image_size, channels, api_cfg.get(name) or {})
+    api = api_class(name)(class_names, image_size, channels, api_cfg.get(name) or {})
+    api.threads = threads
+    return api
 
 
 def balanced_labels(num_samples: int, num_classes: int) -> np.ndarray:

@@ -24,6 +24,12 @@ class API(abc.ABC):
     - ``batch_size`` (per instance, from its options): samples per call; shards are aligned
       to it, so that a sharded run makes the same batches as an unsharded one.
 
+    ``threads`` (set by :func:`make_api` from the job's ``threads``): the processors its calls
+    may keep busy; None: every processor the process may use. A job that uses more than its
+    share slows the jobs Snakemake runs beside it. (Torch reads the same number from the
+    ``OMP_NUM_THREADS`` Snakemake sets for each job; the glyph simulator's own thread pool reads
+    this attribute.)
+
     Both calls take one seed per sample, so that a sample does not depend on which other
     samples share its batch or shard; a variation of degree 0 returns its parent.
     """
@@ -33,6 +39,7 @@ class API(abc.ABC):
     max_degree: ClassVar[float | None] = None
     options_schema: ClassVar[dict] = {"type": "object"}
     batch_size: int = 1
+    threads: int | None = None
 
     def __init__(self, class_names: list[str], image_size: int, channels: int, options: dict):
         self.class_names = list(class_names)

@@ -54,7 +54,9 @@ class GlyphSimulator(API):
         if self.renderer == "batched":
             from ..glyph_render import render_population
 
-            pixels = render_population(self.class_names, self.font_paths, labels, fonts, params, self.image_size, self.framing)
+            pixels = render_population(
+                self.class_names, self.font_paths, labels, fonts, params, self.image_size, self.framing, threads=self.threads
+            )
         else:
             from ..glyph_render_pil import render
 

@@ -61,7 +61,7 @@ def lookahead(
     """The mean embeddings of every candidate, or with ``shard = (index, count)`` of that shard's
     candidates (whole chunks; trailing shards are empty when there are fewer chunks than shards).
     Seeds are drawn for the whole population's variations and then sliced."""
-    api = make_api(api_cfg, target["class_names"], target["image_size"], target["channels"])
+    api = make_api(api_cfg, target["class_names"], target["image_size"], target["channels"], threads)
     population = load_population(population_path)
     count = len(population)
     chunk = candidates_per_chunk(api.batch_size, int(embedder_cfg.get("batch_size", 256)), lookahead_count)

@@ -12,11 +12,13 @@ from . import logger
 
 
 def random_population(
-    api_cfg: dict, target: dict, num_samples: int, seed: int, output_path: str, shard: tuple[int, int] | None = None
+    api_cfg: dict, target: dict, num_samples: int, seed: int, output_path: str, shard: tuple[int, int] | None = None,
+    threads: int | None = None,
 ) -> None:
     """``target``: class names, image size and channels, from the config (public).
-    With ``shard = (index, count)``, only that shard's slice of the samples."""
-    api = make_api(api_cfg, target["class_names"], target["image_size"], target["channels"])
+    With ``shard = (index, count)``, only that shard's slice of the samples. ``threads``: the
+    job's (see ``API.threads``)."""
+    api = make_api(api_cfg, target["class_names"], target["image_size"], target["channels"], threads)
     labels = balanced_labels(num_samples, len(target["class_names"]))
     seeds = per_sample_seeds(seed, num_samples, "random_api")
     part = shard_slice(num_samples, shard, align=api.batch_size)

@@ -22,13 +22,14 @@ def vary(
     seed: int,
     output_path: str,
     shard: tuple[int, int] | None = None,
+    threads: int | None = None,
 ) -> None:
     """Vary every selected sample, or with ``shard = (index, count)`` that shard's slice of them.
 
     Seeds are drawn for the whole population and then sliced, so that a sample's
-    variation is the same whatever the shard count.
+    variation is the same whatever the shard count. ``threads``: the job's (see ``API.threads``).
     """
-    api = make_api(api_cfg, target["class_names"], target["image_size"], target["channels"])
+    api = make_api(api_cfg, target["class_names"], target["image_size"], target["channels"], threads)
     parents = load_population(population_path)
     selected = load_selection(selected_path)
     seeds = per_sample_seeds(seed, len(selected), "variation_api", epsilon_key(epsilon), iteration)
