@@ -252,22 +252,25 @@ def test_glyph_fields_are_kept_between_processes_and_remade_when_damaged(tmp_pat
 
     font = str(resolve_fonts(["DejaVuSans"])[0])
     monkeypatch.setenv("PE_GLYPH_CACHE", str(tmp_path / "fields"))
-    glyph_atlas.glyph.cache_clear()
-    made = glyph_atlas.glyph(font, "4")
-    stored = glyph_atlas.cache_file(font, "4")
-    assert stored.parent == tmp_path / "fields" and stored.is_file()
-    glyph_atlas.glyph.cache_clear()
-    loaded = glyph_atlas.glyph(font, "4")  # from the file, bit for bit
-    assert np.array_equal(loaded.sdf, made.sdf) and loaded.ink_box == made.ink_box and np.array_equal(loaded.outline, made.outline)
+    texts = ("4", "5")
+    glyph_atlas.font_glyphs.cache_clear()
+    made = glyph_atlas.font_glyphs(font, texts)
+    stored = glyph_atlas.cache_file(font, texts)  # one file for the font's glyphs of every text
+    assert stored.parent == tmp_path / "fields" and [path.name for path in stored.parent.iterdir()] == [stored.name]
+    glyph_atlas.font_glyphs.cache_clear()
+    loaded = glyph_atlas.font_glyphs(font, texts)  # from the file, bit for bit
+    assert len(loaded) == 2 and not np.array_equal(loaded[0].sdf, loaded[1].sdf)
+    for one, again in zip(made, loaded):
+        assert np.array_equal(again.sdf, one.sdf) and again.ink_box == one.ink_box and np.array_equal(again.outline, one.outline)
     stored.write_bytes(stored.read_bytes()[:200])  # a damaged file is made again and replaced
-    glyph_atlas.glyph.cache_clear()
-    assert np.array_equal(glyph_atlas.glyph(font, "4").sdf, made.sdf)
+    glyph_atlas.font_glyphs.cache_clear()
+    assert np.array_equal(glyph_atlas.font_glyphs(font, texts)[1].sdf, made[1].sdf)
     assert stored.stat().st_size > 200 * 10
-    # the key is the font's content, not its name: another file with the same bytes shares it
+    # the key is the font's content and the texts, not the font's name: another file with the same bytes shares it
     copy = tmp_path / "copy.ttf"
     copy.write_bytes(Path(font).read_bytes())
-    assert glyph_atlas.cache_file(str(copy), "4") == stored and glyph_atlas.cache_file(font, "5") != stored
+    assert glyph_atlas.cache_file(str(copy), texts) == stored and glyph_atlas.cache_file(font, ("4",)) != stored
     monkeypatch.setenv("PE_GLYPH_CACHE", "off")
-    glyph_atlas.glyph.cache_clear()
-    assert glyph_atlas.cache_file(font, "4") is None and np.array_equal(glyph_atlas.glyph(font, "4").sdf, made.sdf)
-    glyph_atlas.glyph.cache_clear()
+    glyph_atlas.font_glyphs.cache_clear()
+    assert glyph_atlas.cache_file(font, texts) is None and np.array_equal(glyph_atlas.font_glyphs(font, texts)[0].sdf, made[0].sdf)
+    glyph_atlas.font_glyphs.cache_clear()

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .glyph_atlas import glyph, max_stroke_px
+from .glyph_atlas import font_glyphs, max_stroke_px
 from .progress import Progress
 from .simulator import GLYPH_FONT_SIZE, MNIST_BOX, PARAMETER_NAMES
 
@@ -77,7 +77,7 @@ class _Atlas:
     def __init__(self, texts, font_paths, labels, fonts):
         keys, entry = np.unique(np.stack([fonts, labels], axis=1), axis=0, return_inverse=True)
         entry = entry.reshape(-1)
-        glyphs = [glyph(font_paths[f], texts[t]) for f, t in keys]
+        glyphs = [font_glyphs(font_paths[f], tuple(texts))[t] for f, t in keys]
         sizes = np.array([g.sdf.size for g in glyphs])
         self.texels = np.concatenate([g.texels for g in glyphs])
         self.base = np.concatenate([[0], np.cumsum(sizes)[:-1]])[entry].astype(np.intp)
