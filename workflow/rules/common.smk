@@ -90,7 +90,7 @@ JOB_ENV = "../../envs/pe.yaml"
 # epsilon's iterations are a serial chain: those are the critical path. Evaluation only
 # feeds the tables and plots, so it fills the cores the loop leaves idle.
 PRIORITY_PRIVATE = 3  # prepare_private, embed_real
-# calibrate, RANDOM_API, embed, lookahead, vote, select, vary; and privacy_ledger
+# calibrate, RANDOM_API, embed, lookahead, vote, select, vary; and data_ledger, privacy_ledger
 PRIORITY_LOOP = 2
 
 

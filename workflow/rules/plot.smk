@@ -55,6 +55,9 @@ rule data_ledger:
         LEDGER_BENCHMARK
     wildcard_constraints:
         source=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
+    # ready at once (no input): run it early, or the experiments' ledgers wait for it until
+    # every evaluation job has run, and then hold up the plots
+    priority: PRIORITY_LOOP
     conda:
         JOB_ENV
     params:
