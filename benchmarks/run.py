@@ -290,6 +290,9 @@ def render(args, results: dict) -> str:
         "",
         f"{repeats} runs of each, alternating (workflow, in-process, workflow, ...); medians. CPU seconds: user +",
         "system of every process of the run (Snakemake, its job processes), or of the one process.",
+        "Before them, one run of each on the tiny config (`--tiny`'s sizes), not measured "
+        f"({results['warmup_s'][0]:.1f} s and {results['warmup_s'][1]:.1f} s): the first run after the machine",
+        "has been idle reads the libraries from disk again (a first run here has taken up to 50 s longer).",
         "",
         "| run | median wall s | median CPU s | wall s of each run |",
         "|---|---:|---:|---|",
@@ -372,6 +375,13 @@ def main() -> None:
     repeats = 1 if args.tiny else 3
     started = time.time()
     results: dict = {key: [] for key in ("workflow_s", "workflow_cpu", "inprocess_s", "inprocess_cpu")}
+    # Unmeasured: one tiny run of each first, so that the first measured run does not pay for
+    # reading torch, scipy, pandas and matplotlib from disk where the page cache lost them.
+    print("warm-up runs (tiny config, not measured) ...", flush=True)
+    results["warmup_s"] = (
+        snakemake_timed(fresh(args.workdir / "warmup_workflow"), default_config(True))[0],
+        inprocess_run(fresh(args.workdir / "warmup_inprocess"), default_config(True))[0],
+    )
     for repeat in range(repeats):
         print(f"workflow run {repeat + 1} ...", flush=True)
         wall, cpu = snakemake_timed(fresh(args.workdir / f"workflow{repeat}"), config)

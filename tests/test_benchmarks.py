@@ -34,6 +34,7 @@ def test_benchmark_suite_runs_on_tiny_sizes(tmp_path):
                     "Embedding throughput", "vote backends", "epsilon sweep", "DAG scale"):
         assert heading in text
     assert "| vote | 4 |" in text and "same counts" in text and "| yes |" in text
+    assert re.search(r"Before them, one run of each on the tiny config .*, not measured \(\d+\.\d s and \d+\.\d s\)", text)
     # every evaluation space has its own row, beside the in-process seconds of all spaces together;
     # the default config measures the random and the final populations (evaluation.iterations: final):
     # iteration 0 once, iteration T of each of the 2 epsilons
