@@ -1,7 +1,7 @@
 """Wall time of single Snakemake jobs of the light stages (select, vote): the fixed cost per job.
 
     python benchmarks/jobs.py run WORKDIR [--checkout DIR] [--tiny] [--config KEY=VALUE ...]
-    python benchmarks/jobs.py replay WORKDIR [WORKDIR ...] [--rounds N]
+    python benchmarks/jobs.py replay WORKDIR [WORKDIR ...] [--rounds N] [--rules RULE ...]
     python benchmarks/jobs.py parse WORKDIR --checkout DIR [--checkout DIR ...] [--rounds N]
 
 ``run`` runs the default config (``--tiny``: 2 epsilons, T = 2, small sizes) with
@@ -18,7 +18,7 @@ snakemake command and every cluster job pays) in a WORKDIR that ``run`` finished
 workflow and library of each ``--checkout`` in turn, N rounds; it prints each checkout's median
 wall and CPU seconds and the ratio of the medians to the first checkout's.
 
-``replay`` runs those jobs again, one at a time, each as Snakemake ran it (its shell command,
+``replay`` runs those jobs again (or those of ``--rules``, such as vary), one at a time, each as Snakemake ran it (its shell command,
 or ``python <kept script>``, in its WORKDIR, the library of the run's checkout on PYTHONPATH), for N
 rounds over the same jobs; the WORKDIRs take turns job by job, so that a busy spell of the
 machine hits each alike. It prints the median wall time and CPU time (user + system, which
@@ -120,9 +120,9 @@ def median(rows: list[dict], column: str) -> float:
 
 
 def replay(args) -> None:
-    seconds = {(workdir, rule): [] for workdir in args.workdirs for rule in RULES}
+    seconds = {(workdir, rule): [] for workdir in args.workdirs for rule in args.rules}
     for _ in range(args.rounds):
-        for rule in RULES:
+        for rule in args.rules:
             commands = {workdir: job_commands(workdir, rule) for workdir in args.workdirs}
             for index in range(min(map(len, commands.values()))):
                 for workdir in args.workdirs:
@@ -164,6 +164,7 @@ def main() -> None:
     replay_parser = commands.add_parser("replay", help="run the select and vote jobs again")
     replay_parser.add_argument("workdirs", type=Path, nargs="+")
     replay_parser.add_argument("--rounds", type=int, default=1)
+    replay_parser.add_argument("--rules", nargs="+", default=list(RULES), help="the rules to replay (default: select vote)")
     parse_parser = commands.add_parser("parse", help="time dry runs of a finished WORKDIR, checkouts in turn")
     parse_parser.add_argument("workdir", type=Path)
     parse_parser.add_argument("--checkout", type=Path, action="append", required=True)

@@ -182,3 +182,21 @@ def test_renderer_benchmark_compares_both_renderers_and_the_vary_job(tmp_path):
         batched_one, batched_all, pil = (float(cell.replace(",", "")) for cell in row[2:5])
         assert min(batched_one, batched_all, pil) > 0
     assert "| 300 |" in text and "glyph fields" in text and "tottime" in text
+
+
+def test_job_benchmark_runs_the_tiny_workflow_and_replays_its_jobs(tmp_path):
+    """jobs.py: a tiny run's select and vote rows from Snakemake's benchmark files, then the vary
+    and select jobs replayed from Snakemake's records of their shell commands."""
+    script = [sys.executable, str(REPO / "benchmarks" / "jobs.py")]
+    workdir = tmp_path / "run"
+    ran = subprocess.run([*script, "run", str(workdir), "--tiny"], check=True, capture_output=True, text=True, timeout=900)
+    assert re.search(r"^\| select \| [1-9][0-9]* \| [0-9.]+ \|", ran.stdout, re.M)
+    assert re.search(r"^\| vote \| [1-9][0-9]* \| [0-9.]+ \|", ran.stdout, re.M)
+    replayed = subprocess.run(
+        [*script, "replay", str(workdir), "--rules", "vary", "select"], check=True, capture_output=True, text=True, timeout=900
+    )
+    rows = {line.split(" | ")[1]: line for line in replayed.stdout.splitlines() if line.startswith(f"| {workdir} |")}
+    assert set(rows) == {"vary", "select"}
+    for row in rows.values():
+        replays, wall, cpu = (float(cell) for cell in row.strip("| ").split(" | ")[2:])
+        assert replays >= 1 and wall > 0 and cpu > 0
