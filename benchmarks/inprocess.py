@@ -96,7 +96,8 @@ def run_experiment(exp, workdir: Path, threads: int = 2) -> dict[str, float]:
             )
 
     zero = run_dir("", 0)
-    timed("random_population", random_population, exp.api_options(), target, exp.pe.num_samples, exp.pe.seed, str(zero / "population.npz"))
+    # threads=1: as the workflow's random_population and vary jobs (their rules' threads)
+    timed("random_population", random_population, exp.api_options(), target, exp.pe.num_samples, exp.pe.seed, str(zero / "population.npz"), threads=1)
     embed_and_evaluate(zero, 0)
     privacy = {"delta": exp.privacy.delta, "adjacency": exp.privacy.adjacency, "seed_mode": exp.privacy.seed_mode, "seed": exp.privacy.seed}
     entries = []
@@ -122,7 +123,7 @@ def run_experiment(exp, workdir: Path, threads: int = 2) -> dict[str, float]:
                 str(private / f"eps_{eps}" / f"iter_{t}" / "draw.json"),
             )
             timed("select", select, str(votes), t, epsilon, exp.pe.seed, str(here / "selected.npz"))
-            timed("vary", vary, exp.api_options(), target, str(previous / "population.npz"), str(here / "selected.npz"), exp.degrees[t - 1], t, epsilon, exp.pe.seed, str(here / "population.npz"))
+            timed("vary", vary, exp.api_options(), target, str(previous / "population.npz"), str(here / "selected.npz"), exp.degrees[t - 1], t, epsilon, exp.pe.seed, str(here / "population.npz"), threads=1)
             embed_and_evaluate(here, t)
             entries += [{"epsilon": eps, "iteration": t, "path": str(here / f"metrics_{space}.json")} for space in exp.evaluation_embedders if t in evaluated[space]]
     entries += [{"epsilon": 0.0, "iteration": 0, "path": str(zero / f"metrics_{space}.json")} for space in exp.evaluation_embedders]

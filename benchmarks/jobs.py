@@ -124,6 +124,9 @@ def replay(args) -> None:
     for _ in range(args.rounds):
         for rule in args.rules:
             commands = {workdir: job_commands(workdir, rule) for workdir in args.workdirs}
+            for workdir, found in commands.items():
+                if not found:
+                    sys.exit(f"no {rule} jobs recorded in {workdir}/.snakemake/metadata: is '{rule}' a rule of that run?")
             for index in range(min(map(len, commands.values()))):
                 for workdir in args.workdirs:
                     seconds[workdir, rule].append(run_job(workdir, commands[workdir][index]))

@@ -216,10 +216,10 @@ def test_batched_pixels_do_not_depend_on_chunks_threads_or_batch_order():
     assert np.array_equal(render_population(api.class_names, api.font_paths, labels[5:9], fonts[5:9], params[5:9], 28), one[5:9])
 
 
-def test_the_jobs_threads_bound_the_renderers_pool(monkeypatch):
-    """A vary job of 1 thread renders on 1 thread, not on every processor beside other jobs."""
+@pytest.fixture
+def render_pools(monkeypatch):
+    """The thread counts the batched renderer asks its pools for, on a machine of 8 processors."""
     import private_evolution.glyph_render as glyph_render
-    from private_evolution.glyph_render import CHUNK
 
     pools = []
 
@@ -230,6 +230,13 @@ def test_the_jobs_threads_bound_the_renderers_pool(monkeypatch):
 
     monkeypatch.setattr(glyph_render, "ThreadPoolExecutor", RecordingPool)
     monkeypatch.setattr(glyph_render, "available_cpus", lambda: 8)
+    return pools
+
+
+def test_the_jobs_threads_bound_the_renderers_pool(render_pools):
+    """A vary job of 1 thread renders on 1 thread, not on every processor beside other jobs."""
+    from private_evolution.glyph_render import CHUNK
+
     count = 2 * CHUNK + 37  # three chunks
     labels, seeds = balanced_labels(count, 10), per_sample_seeds(2, count, "random")
     images = {}
@@ -237,8 +244,64 @@ def test_the_jobs_threads_bound_the_renderers_pool(monkeypatch):
         api = make_api({"name": "glyph_simulator"}, DIGITS, 28, 1, threads=threads)
         assert api.threads == threads
         images[threads] = api.random_api(labels, seeds).images
-    assert pools == [2, 3]  # none for 1 thread; None: the processors, at most one per chunk
+    assert render_pools == [2, 3]  # none for 1 thread; None: the processors, at most one per chunk
     assert np.array_equal(images[1], images[2]) and np.array_equal(images[1], images[None])
+
+
+def test_the_stages_pass_the_jobs_threads_to_the_renderer(tmp_path, render_pools):
+    """random_population and vary (as their scripts call them, with the job's threads) render
+    on one thread when the job has one; without a thread count, on the processors."""
+    from private_evolution.glyph_render import CHUNK
+    from private_evolution.io import save_selection
+    from private_evolution.stages.random_population import random_population
+    from private_evolution.stages.vary import vary
+
+    api_cfg = {"name": "glyph_simulator", "glyph_simulator": {}}
+    target = {"class_names": DIGITS, "image_size": 28, "channels": 1}
+    count = 2 * CHUNK + 37  # three chunks
+    save_selection(str(tmp_path / "selected.npz"), np.arange(count))
+    for threads, expected in ((1, []), (None, [3, 3])):
+        render_pools.clear()
+        random_population(api_cfg, target, count, 0, str(tmp_path / "population.npz"), threads=threads)
+        vary(api_cfg, target, str(tmp_path / "population.npz"), str(tmp_path / "selected.npz"), 0.5, 1, 1.0, 0,
+             str(tmp_path / "children.npz"), threads=threads)
+        assert render_pools == expected
+
+
+def test_foreign_or_inconsistent_glyph_files_are_made_again(tmp_path, monkeypatch):
+    from private_evolution import glyph_atlas
+    from private_evolution.simulator import resolve_fonts
+
+    font, texts = str(resolve_fonts(["DejaVuSans"])[0]), ("4", "5")
+    monkeypatch.setenv("PE_GLYPH_CACHE", str(tmp_path / "fields"))
+    glyph_atlas.font_glyphs.cache_clear()
+    made = glyph_atlas.font_glyphs(font, texts)
+    stored = glyph_atlas.cache_file(font, texts)
+    good = np.load(stored)
+    wrong_count = good.copy()
+    wrong_count[0] = 3
+    bad_lengths = good.copy()
+    bad_lengths[1] += 4
+    def another_format():  # an .npz under the .npy name
+        with open(stored, "wb") as handle:
+            np.savez(handle, fields=good)
+
+    foreign = [
+        lambda: stored.write_bytes(b""),  # empty: a crash before the write reached the disk
+        lambda: np.save(stored, wrong_count),
+        lambda: np.save(stored, bad_lengths),
+        lambda: np.save(stored, good.astype(np.int32)),
+        lambda: np.save(stored, np.full(3, np.inf, np.float32)),
+        another_format,
+    ]
+    for write in foreign:
+        write()
+        glyph_atlas.font_glyphs.cache_clear()
+        again = glyph_atlas.font_glyphs(font, texts)
+        assert all(np.array_equal(a.sdf, b.sdf) and a.ink_box == b.ink_box for a, b in zip(again, made))
+        assert np.array_equal(np.load(stored), good)  # replaced by a good file
+    assert sorted(path.name for path in stored.parent.iterdir()) == [stored.name]  # no temporary file left
+    glyph_atlas.font_glyphs.cache_clear()
 
 
 def test_unknown_renderer_is_named():

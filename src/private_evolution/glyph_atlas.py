@@ -102,9 +102,9 @@ def font_glyphs(font_path: str, texts: tuple[str, ...]) -> tuple[Glyph, ...]:
     stored = cache_file(font_path, texts)
     if stored is not None and stored.is_file():
         try:
-            return _unpack_all(np.load(stored), len(texts))
-        except (OSError, ValueError, IndexError):
-            pass  # a damaged file: make the glyphs again and replace it
+            return _unpack_all(np.load(stored, allow_pickle=False), len(texts))
+        except (OSError, EOFError, ValueError, IndexError, OverflowError):
+            pass  # a damaged or foreign file (empty after a crash, another format): make the glyphs again and replace it
     made = tuple(make_glyph(font_path, text) for text in texts)
     if stored is not None:
         _store(stored, made)
@@ -160,13 +160,15 @@ def cache_file(font_path: str, texts: tuple[str, ...]) -> Path | None:
 def _store(path: Path, made: tuple[Glyph, ...]) -> None:
     """Write atomically (concurrent jobs may make the same glyphs); a folder that cannot be
     written only costs the next process the time to make the glyphs again."""
+    handle = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as handle:
             np.save(handle, _pack_all(made))
         os.replace(handle.name, path)
     except OSError:
-        pass
+        if handle is not None:  # a full disk: leave no partial file behind
+            Path(handle.name).unlink(missing_ok=True)
 
 
 def _pack_all(made: tuple[Glyph, ...]) -> np.ndarray:
@@ -175,7 +177,9 @@ def _pack_all(made: tuple[Glyph, ...]) -> np.ndarray:
     return np.concatenate([np.array([len(packed), *map(len, packed)], np.float32), *packed])
 
 
-def _unpack_all(stored: np.ndarray, count: int) -> tuple[Glyph, ...]:
+def _unpack_all(stored, count: int) -> tuple[Glyph, ...]:
+    if not isinstance(stored, np.ndarray) or stored.dtype != np.float32:
+        raise ValueError("not a file of glyph fields")
     if stored.ndim != 1 or len(stored) < count + 1 or int(stored[0]) != count:
         raise ValueError("not a file of this many glyphs")
     ends = count + 1 + np.cumsum(stored[1 : count + 1].astype(np.int64))

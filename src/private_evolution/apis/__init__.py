@@ -38,7 +38,8 @@ def make_api(api_cfg: dict, class_names: list[str], image_size: int, channels: i
     ``threads`` processors (the job's; None: all the process may use)."""
     name = api_cfg["name"]
     api = api_class(name)(class_names, image_size, channels, api_cfg.get(name) or {})
-    api.threads = threads
+    if threads is not None:  # else the class's own (None for the built-ins: every processor)
+        api.threads = threads
     return api
 
 
