@@ -282,6 +282,7 @@ def test_foreign_or_inconsistent_glyph_files_are_made_again(tmp_path, monkeypatc
     wrong_count[0] = 3
     bad_lengths = good.copy()
     bad_lengths[1] += 4
+
     def another_format():  # an .npz under the .npy name
         with open(stored, "wb") as handle:
             np.savez(handle, fields=good)

@@ -182,10 +182,10 @@ def _unpack_all(stored, count: int) -> tuple[Glyph, ...]:
         raise ValueError("not a file of glyph fields")
     if stored.ndim != 1 or len(stored) < count + 1 or int(stored[0]) != count:
         raise ValueError("not a file of this many glyphs")
-    ends = count + 1 + np.cumsum(stored[1 : count + 1].astype(np.int64))
-    if ends[-1] != len(stored):
+    bounds = count + 1 + np.concatenate([[0], np.cumsum(stored[1 : count + 1].astype(np.int64))])
+    if bounds[-1] != len(stored):
         raise ValueError("truncated glyph fields")
-    return tuple(_unpack(stored[end - length : end]) for end, length in zip(ends, stored[1 : count + 1].astype(np.int64)))
+    return tuple(_unpack(stored[begin:end]) for begin, end in zip(bounds[:-1], bounds[1:]))
 
 
 def _pack(made: Glyph) -> np.ndarray:

@@ -77,7 +77,8 @@ class _Atlas:
     def __init__(self, texts, font_paths, labels, fonts):
         keys, entry = np.unique(np.stack([fonts, labels], axis=1), axis=0, return_inverse=True)
         entry = entry.reshape(-1)
-        glyphs = [font_glyphs(font_paths[f], tuple(texts))[t] for f, t in keys]
+        texts = tuple(texts)  # the key of a font's glyphs in memory and in the cache folder
+        glyphs = [font_glyphs(font_paths[f], texts)[t] for f, t in keys]
         sizes = np.array([g.sdf.size for g in glyphs])
         self.texels = np.concatenate([g.texels for g in glyphs])
         self.base = np.concatenate([[0], np.cumsum(sizes)[:-1]])[entry].astype(np.intp)
