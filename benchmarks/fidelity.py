@@ -14,6 +14,8 @@
                                                 # (benchmarks/ITERATION_FIDELITY.md)
     python benchmarks/fidelity.py --variants    # the default, and with 5, 10, 20 variants of each pen style
                                                 # (benchmarks/VARIANT_FIDELITY.md)
+    python benchmarks/fidelity.py --variation   # how VARIATION_API moves: font switch probability 0, 0.1, 0.3
+                                                # (default), 0.6; displacement up to 0.12 (benchmarks/VARIATION_FIDELITY.md)
     python benchmarks/fidelity.py --framings    # free and MNIST framing on the shipped MNIST digits and on a
                                                 # second digit set, sklearn_digits (benchmarks/FRAMING_FIDELITY.md)
 
@@ -279,6 +281,13 @@ def paired_variants(kind: str) -> dict[str, dict]:
             rows[name] = {**default, "api.glyph_simulator.fonts": [*fonts_only(), *style_variants(count)]}
         rows["pens and 10 variants of each, no fonts"] = {**default, "api.glyph_simulator.fonts": style_variants(10)}
         return rows
+    if kind == "variation":  # how far VARIATION_API moves a sample: how often it redraws the font, how far it bends it
+        rows = {"font switch 0.3 (default)": dict(default)}
+        for probability in (0.0, 0.1, 0.6):
+            rows[f"font switch {probability:g}"] = {**default, "api.glyph_simulator.font_switch_probability": probability}
+        wider = {f"warp_{axis}{mode}": [-0.12, 0.12] for axis in "xy" for mode in range(1, 5)}
+        rows["displacement up to 0.12 (default 0.06)"] = {**default, "api.glyph_simulator.ranges": wider}
+        return rows
     if kind == "small":  # 1,000 private digits: the default N, and N for the default's votes per candidate
         small = {**default, "dataset.num_private": 1000}
         return {f"N = {n:,}": {**small, "pe.num_samples": n} for n in (3000, 1500, 750)}
@@ -309,6 +318,13 @@ PAIRED = {  # kind: (the output's title, what differs from the default, the defa
         " with dataset.num_private = 4,000, 2,000, 1,000 and 500 (a candidate gets k x num_private / N votes on average:"
         " 4, 2, 1 and 0.5 at k = 3), and at 1,000 and 500 with k = 12 (four times the votes against twice the noise)",
         "SIZE_FIDELITY.md",
+    ),
+    "variation": (
+        "How VARIATION_API moves a sample: the font switch probability and the displacement field's range",
+        " with api.glyph_simulator.font_switch_probability 0, 0.1 and 0.6 (the default 0.3: a variation at degree d redraws"
+        " the font, uniformly, with probability 0.3 d) and with each displacement mode up to 0.12 (default 0.06) of the"
+        " glyph's box",
+        "VARIATION_FIDELITY.md",
     ),
     "small": (
         "1,000 private digits: the population size N",
@@ -511,6 +527,7 @@ def main() -> None:
     parser.add_argument("--pens", action="store_true", help="the default config with pen styles beside its fonts, and pens only")
     parser.add_argument("--small", action="store_true", help="the default config with 1,000 private digits at N = 3,000, 1,500, 750")
     parser.add_argument("--variants", action="store_true", help="the default config, and with 5, 10 or 20 variants of each pen style beside it")
+    parser.add_argument("--variation", action="store_true", help="font switch probability 0, 0.1, 0.3 (default), 0.6, and displacement up to 0.12")
     parser.add_argument("--iterations", action="store_true", help="T = 5, 3, 2 at 4,000, 1,000 and 500 private digits")
     parser.add_argument("--framings", action="store_true", help="free and MNIST framing on the shipped MNIST digits and on sklearn_digits")
     parser.add_argument("--sizes", action="store_true", help="the default config with 4,000, 2,000, 1,000 and 500 private digits, and k = 12 at the two smallest")
@@ -523,7 +540,7 @@ def main() -> None:
         compare_framings(args, sizes, started)
         return
     judge = Judge(args.workdir / "split", quick=args.quick)
-    for kind in ("renderers", "pens", "small", "sizes", "variants", "iterations"):
+    for kind in ("renderers", "pens", "small", "sizes", "variants", "iterations", "variation"):
         if getattr(args, kind):
             compare_paired(args, kind, judge, sizes, started)
             return

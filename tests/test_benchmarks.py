@@ -200,3 +200,29 @@ def test_job_benchmark_runs_the_tiny_workflow_and_replays_its_jobs(tmp_path):
     for row in rows.values():
         replays, wall, cpu = (float(cell) for cell in row.strip("| ").split(" | ")[2:])
         assert replays >= 1 and wall > 0 and cpu > 0
+
+
+def test_variation_study_varies_only_the_variation_settings_of_the_default(monkeypatch):
+    """Each row of fidelity.py --variation is the default config with one variation setting changed,
+    and the schema takes it as meant (checked without running PE)."""
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import fidelity
+
+    from private_evolution.config import load_config
+
+    def simulator_options(edits):
+        config = fidelity.configured(edits, [1, "inf"], 0)
+        return load_config({"experiments": {"study": config}})["study"].api_options()["glyph_simulator"]
+
+    rows = fidelity.paired_variants("variation")
+    assert list(rows)[0] == "font switch 0.3 (default)"
+    default = simulator_options(rows["font switch 0.3 (default)"])
+    assert default == simulator_options(fidelity.ROWS[fidelity.DEFAULT_ROW])
+    assert default["font_switch_probability"] == 0.3
+    for probability in (0.0, 0.1, 0.6):
+        options = simulator_options(rows[f"font switch {probability:g}"])
+        assert options == {**default, "font_switch_probability": probability}
+    wider = simulator_options(rows["displacement up to 0.12 (default 0.06)"])
+    warps = {name: bounds for name, bounds in wider["ranges"].items() if name.startswith("warp_")}
+    assert len(warps) == 8 and all(list(bounds) == [-0.12, 0.12] for bounds in warps.values())
+    assert {**wider, "ranges": default["ranges"]} == default  # nothing else differs
