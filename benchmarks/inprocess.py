@@ -49,14 +49,14 @@ def run_experiment(exp, workdir: Path, threads: int = 2) -> dict[str, float]:
     def run_dir(eps: str, t: int) -> Path:
         return root / "shared" / "iter_0" if t == 0 else root / f"eps_{eps}" / f"iter_{t}"
 
-    fingerprint = private / "data_fingerprint.json"
+    preparation = private / "data_preparation.json"
     validation = private / "validation.npz" if exp.dataset.num_validation > 0 else None
-    timed(
-        "prepare_private", prepare_private, exp.section("dataset"), str(private / "private.npz"), str(private / "heldout.npz"),
-        validation and str(validation), str(fingerprint),
-    )
     # the data set's ledger, as in the workflow (results/_ledger/<source>/private)
     ledger = workdir / ledger_private(data_source(exp.section("dataset")))
+    timed(
+        "prepare_private", prepare_private, exp.section("dataset"), str(private / "private.npz"), str(private / "heldout.npz"),
+        validation and str(validation), str(preparation), str(ledger), exp.name,
+    )
     for split in ("private", "heldout"):
         timed("embed_real", embed, str(private / f"{split}.npz"), str(private / f"{split}_embed_{name}.npz"), embedder, threads)
     # the evaluation feature spaces the vote does not use: the validation classifier is trained
@@ -119,7 +119,7 @@ def run_experiment(exp, workdir: Path, threads: int = 2) -> dict[str, float]:
             votes = (private / f"eps_{eps}" / f"iter_{t}" if eps == "inf" else here) / "votes.npz"
             timed(
                 "vote", vote, str(private / f"private_embed_{name}.npz"), str(vote_features), str(privacy_path),
-                exp.name, t, str(ledger), str(fingerprint), "in-process benchmark", str(votes),
+                exp.name, t, str(ledger), str(preparation), "in-process benchmark", str(votes),
                 str(private / f"eps_{eps}" / f"iter_{t}" / "draw.json"),
             )
             timed("select", select, str(votes), t, epsilon, exp.pe.seed, str(here / "selected.npz"))

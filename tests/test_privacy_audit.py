@@ -58,6 +58,24 @@ def test_workflow_respects_the_privacy_boundary_file_by_file(workdir):
     labels = file_labels(jobs)
     assert labels["results/tiny/eps_1/iter_2/population.npz"] == DP
     assert labels["results/tiny/private/eps_inf/iter_2/population.npz"] == PRIVATE
+    # the figures read no private file: the sample grids show the finite epsilons only (the
+    # epsilon = inf run's images come from un-noised votes), the rest comes from metrics.csv
+    plots = [job for job in jobs if job["rule"] == "plot"]
+    assert plots and not [path for job in plots for path in job["input"] if "/private/" in path]
+    assert any("/eps_1/" in path for job in plots for path in job["input"])
+
+
+def test_boundary_check_catches_a_figure_that_shows_the_un_noised_run(workdir):
+    """Were the sample grids to show the epsilon = inf run again, the boundary check would flag it."""
+    common = workdir / "workflow" / "rules" / "common.smk"
+    original = common.read_text()
+    common.write_text(original.replace("return [eps for eps in labels if eps != REFERENCE_EPSILON]", "return list(labels)"))
+    try:
+        problems = job_privacy_violations(planned(workdir))
+    finally:
+        common.write_text(original)
+    assert "job plot(exp=tiny) reads private data and is not allowed to" in problems
+    assert all(problem.startswith("job plot(exp=tiny) ") for problem in problems)
 
 
 def test_sharded_workflow_respects_the_privacy_boundary(tmp_path):

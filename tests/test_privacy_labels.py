@@ -21,9 +21,10 @@ import pytest
 from private_evolution import PEError
 from private_evolution.discrete_gaussian import sample
 from private_evolution.io import load_npz, read_json, save_embeddings, write_json
-from private_evolution.ledger import current_spend, read_draws, record_draw, spend_summary, start_spend
+from private_evolution.ledger import current_spend, read_draws, record_draw, record_release, spend_summary, start_spend
 from private_evolution.noise import secret_seed
 from private_evolution.stages.calibrate import calibrate
+from private_evolution.stages.prepare_private import prepare_private
 from private_evolution.stages.vote import clean_counts, vote
 from workflow_helpers import REPO, planned_jobs, snakemake, tiny_config, write_config
 
@@ -120,8 +121,8 @@ def write_privacy(path: Path, seed_mode: str = "public", epsilon: float = 1.0, a
     )
 
 
-def write_fingerprint(path: Path, value: str) -> None:
-    write_json(path, {"sha256": value})
+def write_preparation(path: Path, value: str) -> None:
+    write_json(path, {"preparation_id": value})
 
 
 @pytest.fixture
@@ -133,20 +134,20 @@ def embeddings(tmp_path):
     save_embeddings(tmp_path / "other_population.npz", rng.normal(size=(20, 8)).astype(np.float32), np.repeat([0, 1], 10))
     write_privacy(tmp_path / "privacy_public.json", "public")
     write_privacy(tmp_path / "privacy_secret.json", "secret")
-    write_fingerprint(tmp_path / "fingerprint.json", "d" * 64)
+    write_preparation(tmp_path / "preparation.json", "d" * 64)
     return tmp_path
 
 
 def run_vote(
     folder: Path, experiment: str, population: str = "population.npz", privacy: str = "privacy_public.json",
-    name: str = "a", private: str = "private_embed.npz", fingerprint: str = "fingerprint.json", private_path: str = "code v1",
+    name: str = "a", private: str = "private_embed.npz", preparation: str = "preparation.json", private_path: str = "code v1",
 ):
     """One vote of iteration 1 into ``folder/<experiment>``, with the data set's ledger in ``folder/ledger``;
     returns the noise it added."""
     output = folder / experiment / f"votes_{name}.npz"
     vote(
         str(folder / private), str(folder / population), str(folder / privacy), experiment, 1,
-        str(folder / "ledger" / "private"), str(folder / fingerprint), private_path,
+        str(folder / "ledger" / "private"), str(folder / preparation), private_path,
         str(output), str(folder / experiment / "private" / f"draw_{name}.json"),
     )
     counts, _ = clean_counts(str(folder / private), str(folder / population), 1, "numpy")
@@ -248,7 +249,7 @@ def shard_votes(folder: Path, experiment: str, shard_ids: list[str], name: str) 
     output = folder / experiment / f"votes_{name}.npz"
     vote(
         None, str(folder / "population.npz"), str(folder / "privacy_public.json"), experiment, 1,
-        str(folder / "ledger" / "private"), str(folder / "fingerprint.json"), "code v1",
+        str(folder / "ledger" / "private"), str(folder / "preparation.json"), "code v1",
         str(output), str(folder / experiment / "private" / f"draw_{name}.json"), shard_counts_paths=paths,
     )
     return load_npz(output)["noisy_counts"]
@@ -322,7 +323,7 @@ def test_reuse_and_draw_counts_do_not_depend_on_the_private_data(embeddings, pri
     features[0] = -far  # p2: that candidate elsewhere, still far from every sample of D
     save_embeddings(embeddings / "p2.npz", features, population["labels"])
     add_private_sample(embeddings, -far, int(population["labels"][0]))  # votes for it in p2 only
-    write_fingerprint(embeddings / "fingerprint_plus_one.json", "e" * 64)
+    write_preparation(embeddings / "preparation_plus_one.json", "e" * 64)
     counts = {
         (data, pop): clean_counts(str(embeddings / data), str(embeddings / pop), 1, "numpy")[0]
         for data in ("private_embed.npz", "private_embed_plus_one.npz") for pop in ("p1.npz", "p2.npz")
@@ -331,12 +332,12 @@ def test_reuse_and_draw_counts_do_not_depend_on_the_private_data(embeddings, pri
     assert not np.array_equal(counts["private_embed_plus_one.npz", "p1.npz"], counts["private_embed_plus_one.npz", "p2.npz"])
 
     outcomes = {}
-    for world, (data, fingerprint) in {"D": ("private_embed.npz", "fingerprint.json"), "D+1": ("private_embed_plus_one.npz", "fingerprint_plus_one.json")}.items():
+    for world, (data, preparation) in {"D": ("private_embed.npz", "preparation.json"), "D+1": ("private_embed_plus_one.npz", "preparation_plus_one.json")}.items():
         folder = embeddings / world
         folder.mkdir()
-        for name in ("population.npz", "p1.npz", "p2.npz", data, fingerprint, privacy):
+        for name in ("population.npz", "p1.npz", "p2.npz", data, preparation, privacy):
             shutil.copyfile(embeddings / name, folder / name)
-        kwargs = dict(privacy=privacy, private=data, fingerprint=fingerprint)
+        kwargs = dict(privacy=privacy, private=data, preparation=preparation)
         noise_1 = run_vote(folder, "exp", population="p1.npz", name="p1", **kwargs)
         noise_2 = run_vote(folder, "exp", population="p2.npz", name="p2", **kwargs)
         noise_1_again = run_vote(folder, "exp", population="p1.npz", name="p1_again", **kwargs)
@@ -349,6 +350,44 @@ def test_reuse_and_draw_counts_do_not_depend_on_the_private_data(embeddings, pri
     print(f"D / D plus one replay ({privacy}): {outcomes}")
     assert outcomes["D"] == outcomes["D+1"]
     assert outcomes["D"]["draws"] == 2 and not outcomes["D"]["p1 and p2 share noise"] and outcomes["D"]["resume reuses noise"]
+
+
+def test_re_preparing_the_data_draws_anew_whether_or_not_it_changed(embeddings, tmp_path):
+    """A data set's history: prepared, voted on, prepared again (unchanged, or with one image
+    edited) and voted on with the same question. Keyed by a digest of the data, the unchanged
+    history resumed the draw and the edited one drew anew, so the public draw count told whether
+    the data had changed. Each preparation is now counted in the ledger and names the draws:
+    both histories give two draws."""
+    images = np.random.default_rng(1).integers(0, 256, size=(40, 4, 4, 1), dtype=np.uint8)
+    labels = np.arange(40) % 2
+    dataset = {
+        "name": "npz", "path": str(tmp_path / "digits.npz"), "class_names": ["0", "1"], "image_size": 4, "channels": 1,
+        "num_private": 30, "num_heldout": 10, "split_seed": 0,
+    }
+    add_private_sample(embeddings, np.zeros(8), 0)  # the edited data's private embeddings
+    outcomes, ids = {}, set()
+    for history in ("unchanged", "edited"):
+        folder = embeddings / history
+        for name in ("population.npz", "private_embed.npz", "private_embed_plus_one.npz", "privacy_secret.json"):
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(embeddings / name, folder / name)
+        np.savez(dataset["path"], images=images, labels=labels)
+        for preparation in ("first", "second"):
+            if preparation == "second" and history == "edited":
+                np.savez(dataset["path"], images=np.concatenate([255 - images[:1], images[1:]]), labels=labels)
+            prepare_private(
+                dataset, str(folder / "private" / "set.npz"), None, None, str(folder / "private" / f"{preparation}.json"),
+                str(folder / "ledger" / "private"), "exp",
+            )
+            ids.add((history, read_json(folder / "private" / f"{preparation}.json")["preparation_id"]))
+            private = "private_embed_plus_one.npz" if preparation == "second" and history == "edited" else "private_embed.npz"
+            run_vote(folder, "exp", privacy="privacy_secret.json", name=preparation, private=private, preparation=f"private/{preparation}.json")
+        outcomes[history] = {
+            "draws": len(read_draws(folder / "ledger" / "private")),
+            "spend": read_json(folder / "ledger" / "privacy_spend.json")["dp_draws"],
+        }
+    assert outcomes["unchanged"] == outcomes["edited"] and outcomes["unchanged"]["draws"] == 2
+    assert ids == {(history, f"exp#{n}") for history in outcomes for n in (1, 2)}  # counted, data changed or not
 
 
 def test_a_class_without_private_samples_gets_an_empty_histogram(embeddings):
@@ -394,8 +433,6 @@ def test_seed_creation_races_end_with_one_seed(tmp_path):
 
 
 def test_a_released_vote_is_never_redrawn(embeddings):
-    from private_evolution.ledger import record_release
-
     run_vote(embeddings, "r", name="released")
     draw = read_json(embeddings / "r" / "private" / "draw_released.json")
     record_release(embeddings / "ledger" / "private", "r", {"1": {"1": draw["key"]}}, "r/releases/release_001")
@@ -682,6 +719,23 @@ def test_releases_compose_and_none_is_lost(finished_run, tmp_path):
     third = read_json(exp / "release" / "PRIVACY.json")
     assert len(third["releases"]) == 2 and third["composed_epsilon"] == pytest.approx(second["composed_epsilon"])
     assert sorted(p.name for p in (exp / "releases").iterdir()) == ["release_001", "release_002"]
+
+
+def test_a_release_refuses_while_an_earlier_kept_release_is_not_in_the_ledger(tmp_path, monkeypatch):
+    """A lost ledger (moved away, or a new folder with the old results copied in) would let a new
+    release state a composed epsilon that leaves the kept earlier release out: it refuses instead."""
+    from private_evolution import PublicError
+    from private_evolution.stages.release import check_kept_releases_listed
+
+    monkeypatch.chdir(tmp_path)  # the ledger lists kept releases by the path the workflow's jobs use
+    ledger, versions = "results/_ledger/src/private", "results/x/releases"
+    check_kept_releases_listed(versions, ledger)  # nothing kept: fine
+    (tmp_path / versions / "release_001").mkdir(parents=True)
+    record_release(ledger, "x", {"1": {"1": "a" * 64}}, f"{versions}/release_001")
+    check_kept_releases_listed(versions, ledger)  # kept and listed: fine
+    (tmp_path / ledger / "released.json").unlink()  # the ledger lost its list of releases
+    with pytest.raises(PublicError, match=r"release_001: an earlier release that the data set's ledger .* does not list.*Restore"):
+        check_kept_releases_listed(versions, ledger)
 
 
 def test_two_experiments_on_overlapping_splits_share_one_ledger(tmp_path):

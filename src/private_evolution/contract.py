@@ -74,9 +74,11 @@ FEATURE_CLASSIFIER = f"{PRIVATE}/feature_classifier.npz"
 # checked before any job that loads it: public (config and headers only). ``{check}`` is a digest of
 # the dataset fields checked, so a failed check of a new config never removes the earlier one's file.
 SOURCE_CHECK = f"{RESULTS}/checks/source_{{check}}.json"
-# A digest of the whole loaded data set (before the split): part of every noise draw's key,
-# so that a changed private set draws new noise. It identifies the data: private.
-DATA_FINGERPRINT = f"{PRIVATE}/data_fingerprint.json"
+# The id of this preparation of the private data set (the experiment and its count of runs of
+# prepare_private, kept in the data set's ledger: ledger.next_preparation): part of every noise draw's
+# key, so that re-prepared data draws new noise whether or not it changed (a digest of the data would
+# resume the draws when unchanged: the draw count would tell). Private, as the keys.
+DATA_PREPARATION = f"{PRIVATE}/data_preparation.json"
 
 PRIVACY = f"{RUN}/privacy.json"  # sigma, threshold and the guarantee of one epsilon (calibrate)
 ACCURACY = f"{RUN_DIR}/accuracy.json"  # the final population's downstream accuracy
@@ -97,7 +99,7 @@ VOTES = "votes.npz"  # public under ITER for a finite epsilon, private in REFERE
 SELECTED = "selected.npz"
 METRICS = "metrics_{embedder}.json"
 
-DRAW = f"{PRIVATE_ITER}/draw.json"  # the record of one noise draw (its key holds the data's fingerprint)
+DRAW = f"{PRIVATE_ITER}/draw.json"  # the record of one noise draw (its key holds the id of the data's preparation)
 VOTE_COUNTS = f"{PRIVATE_ITER}/vote_counts_{{shard}}.npz"  # one shard's clean counts
 
 METRICS_TABLE = f"{RESULTS}/metrics.csv"

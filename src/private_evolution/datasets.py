@@ -344,21 +344,7 @@ def load_dataset(dataset_cfg: dict) -> LabelledImages:
     return data
 
 
-FINGERPRINT_FIELD = "sha256"
-
-
-def fingerprint(data: LabelledImages) -> str:
-    """A digest of a whole loaded data set (images, labels, class names, before any split):
-    constant as long as the data are, so noise-draw keys that hold it (noise.draw_key) change
-    only when the data change. It identifies the data: keep it under private/."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    for array in (np.ascontiguousarray(data.images), np.ascontiguousarray(data.labels, dtype=np.int64)):
-        digest.update(f"{array.dtype.str}{array.shape}".encode())
-        digest.update(array.tobytes())
-    digest.update("\0".join(data.class_names).encode())
-    return digest.hexdigest()
+PREPARATION_FIELD = "preparation_id"  # data_preparation.json: ledger.next_preparation
 
 
 def split_private_heldout(

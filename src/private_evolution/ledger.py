@@ -39,6 +39,7 @@ from .noise import now
 DRAWS_FOLDER = "draws"
 _DRAW_NAME = re.compile(r"[0-9a-f]{64}\.json")
 RELEASED_FILE = "released.json"
+PREPARATIONS_FILE = "preparations.json"  # experiment -> how many times its private data was prepared
 LOCK_FILE = ".lock"
 RELATIONS = ("add_remove", "replace_one")
 
@@ -74,6 +75,20 @@ def locked(ledger_private: str | os.PathLike):
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def next_preparation(ledger_private: str | os.PathLike, experiment: str) -> str:
+    """The id of a new preparation of ``experiment``'s private data (a run of prepare_private):
+    the experiment and its count of preparations, counted in the data set's ledger. It names the
+    votes' draws (noise.draw_key), so every preparation draws anew whether or not the data
+    changed, and nothing about the data decides it. A count, not a random id, so that two
+    folders given the same seed (a copy, a sharded against an unsharded run) draw the same noise."""
+    with locked(ledger_private):
+        path = Path(ledger_private) / PREPARATIONS_FILE
+        counts = read_json(path) if path.is_file() else {}
+        counts[experiment] = int(counts.get(experiment, 0)) + 1
+        write_json(path, counts)
+    return f"{experiment}#{counts[experiment]}"
 
 
 def record_label(epsilon) -> str:

@@ -15,18 +15,21 @@ DP contract of this module:
   (:func:`draw_key`) holds the experiment, epsilon and iteration, the public query (a
   digest of the candidates' embeddings and labels, k, sigma, the adjacency, the seed
   mode), a digest of the code and config of everything on the private path (data
-  loading, the embedder, the vote), the fingerprint of the loaded private data set and
+  loading, the embedder, the vote), the id of the private data set's preparation and
   the id of the computation of the private embeddings (:func:`computation_id`: run
   settings, library versions, the host's kind (:func:`host_numerics`), device; random on
   a GPU; shards in order when computed otherwise: :func:`computation_key`) with the
   search backend.
-  Nothing computed from the clean counts enters it. So whether a vote reuses earlier
-  noise (same key: a resume, bit for bit the same noisy histogram) or draws anew (any
-  other key, recorded and counted) is decided the same way for neighbouring data sets:
-  the fingerprint differs between them, but within one data set's history it is
-  constant. A changed private set (new files, or the same files edited) therefore
-  shows as new draws. The threshold is not in the key: it is post-processing of the
-  noisy histogram, so a new threshold reuses the draw for free.
+  Nothing computed from the private data enters it, neither the clean counts nor a digest
+  of the data. So whether a vote reuses earlier noise (same key: a resume, bit for bit
+  the same noisy histogram) or draws anew (any other key, recorded and counted) is decided
+  by what was run, the same way for neighbouring data sets and for any history of them.
+  Each preparation of the data set (a run of prepare_private) gets a new id, so votes
+  after it are new draws whether or not the data changed: had the key held a digest of
+  the data, re-preparing unchanged data would resume every draw and edited data would
+  draw anew, and the public draw count would tell which. The threshold is not in the
+  key: it is post-processing of the noisy histogram, so a new threshold reuses the draw
+  for free.
 """
 
 from __future__ import annotations
@@ -102,12 +105,12 @@ def query_digest(features: np.ndarray, labels: np.ndarray) -> str:
 
 
 def draw_key(
-    experiment: str, privacy: dict, iteration: int, query: str, private_path: str, fingerprint: str, computation: str
+    experiment: str, privacy: dict, iteration: int, query: str, private_path: str, preparation: str, computation: str
 ) -> str:
     """The name of one draw: equal keys are the same draw (its noise is reproduced), any
     other key is a new draw. ``private_path``: the digest of the code and config of every
-    step between the data set and the counts (rule param); ``fingerprint``: the loaded data
-    set's (data_fingerprint.json); ``computation``: how the private embeddings and the counts
+    step between the data set and the counts (rule param); ``preparation``: the id of the
+    data set's preparation (data_preparation.json, ledger.next_preparation); ``computation``: how the private embeddings and the counts
     were computed (:func:`computation_id` of each embedding file, the search backend). Never
     the counts or anything computed from them."""
     fields = {
@@ -121,7 +124,7 @@ def draw_key(
         "seed_mode": privacy[PrivacyFields.SEED_MODE],
         "public_seed": privacy.get(PrivacyFields.PUBLIC_SEED),
         "private_path": private_path,
-        "fingerprint": fingerprint,
+        "preparation": preparation,
         "computation": computation,
     }
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()

@@ -309,12 +309,25 @@ SAMPLE_PANELS_PER_ROW = 3  # epsilons side by side; more wrap to another row of 
 SAMPLE_PANEL_WIDTH = 2.8  # inches: 8 samples of 28 pixels take about 80 pixels per inch at 100 dpi
 
 
+def _no_samples(plt, output_path: str, dpi: int, note: str | None) -> None:
+    """The sample figure of an experiment without a finite epsilon: the epsilon = inf run's images
+    come from un-noised votes and stay under private/, so there is nothing to show."""
+    figure, axis = plt.subplots(figsize=(5, 1.6))
+    axis.axis("off")
+    axis.text(0.5, 0.5, "no finite epsilon: no DP samples to show\n(the epsilon = inf run's images stay under private/)",
+              ha="center", va="center", fontsize=9)
+    _save(plt, figure, output_path, dpi, note=note)
+
+
 def plot_samples(
     finals: dict[str, str], class_names: list[str], per_class: int, output_path: str, dpi: int, dp_note: str | None = None
 ) -> None:
     """One panel per epsilon, at most three to a row of panels, rows of each panel the classes
     (named on the left of each row's first panel)."""
     plt = _pyplot()
+    if not finals:
+        _no_samples(plt, output_path, dpi, dp_note)
+        return
     label_room = min(1.6, 0.15 + 0.055 * max((len(name) for name in class_names), default=1))
     columns = min(SAMPLE_PANELS_PER_ROW, max(len(finals), 1))
     rows = -(-len(finals) // columns)
@@ -384,6 +397,9 @@ def plot_accuracy_vs_epsilon(table, output_path: str, dpi: int) -> None:
 def plot_samples_by_iteration(grids: dict, class_names: list[str], output_path: str, dpi: int, dp_note: str | None = None) -> None:
     """Rows: epsilons; columns: iterations; each panel one sample per class."""
     plt = _pyplot()
+    if not grids:
+        _no_samples(plt, output_path, dpi, dp_note)
+        return
     epsilons = list(dict.fromkeys(eps for eps, _ in grids))
     iterations = list(dict.fromkeys(t for _, t in grids))
     names_room = min(1.2, 0.1 + 0.06 * max((len(name) for name in class_names), default=1))

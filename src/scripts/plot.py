@@ -6,7 +6,7 @@ from private_evolution.job import stage_job
 job = stage_job()
 
 with stage_logging(job.log[0], "plot"):
-    labels, iterations = job.params.epsilon_labels, job.params.grid_iterations
+    labels, iterations = job.params.sample_epsilons, job.params.grid_iterations
     grids = dict(zip([(eps, t) for eps in labels for t in iterations], job.input.grids))
     report.plot_all(
         job.input.metrics,

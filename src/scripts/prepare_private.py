@@ -12,5 +12,7 @@ with stage_logging(job.log[0], next(f"prepare_{split}" for split in ("private", 
         job.output.get("private"),
         job.output.get("heldout"),
         job.output.get("validation"),
-        job.output.get("fingerprint"),
+        job.output.get("preparation"),
+        getattr(job.params, "ledger", None),
+        job.wildcards.exp,
     )

@@ -27,7 +27,7 @@ with stage_logging(job.log[0], job.label("vote", f"eps_{job.wildcards.eps} t={jo
             job.wildcards.exp,
             int(job.wildcards.t),
             job.params.ledger,
-            job.input.fingerprint,
+            job.input.preparation,
             str(job.params.private_path),
             job.output.votes,
             job.output.draw,

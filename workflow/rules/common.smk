@@ -15,7 +15,7 @@ from private_evolution.contract import (
     ACCURACY_CEILING,
     BASELINE_EPSILON,
     ANY_ITER,
-    DATA_FINGERPRINT,
+    DATA_PREPARATION,
     DRAW,
     EMBEDDING,
     EMBEDDING_SHARD,
@@ -35,6 +35,7 @@ from private_evolution.contract import (
     PRIVACY_SPEND,
     PRIVATE,
     PRIVATE_ITER,
+    REFERENCE_EPSILON,
     REFERENCE_RUN,
     RUN_ITER,
     LEDGER_BENCHMARK,
@@ -423,20 +424,29 @@ def experiment_draws(wildcards):
     ]
 
 
+def sample_epsilons(labels):
+    """The epsilons whose samples the public sample grids show: the finite ones. The epsilon = inf
+    run's images come from un-noised votes: they stay under private/, out of every public figure.
+    """
+    return [eps for eps in labels if eps != REFERENCE_EPSILON]
+
+
 def grid_populations(wildcards):
-    """The populations the sample grids show (grid_iterations) of every epsilon."""
+    """The populations the sample grids show (grid_iterations) of every finite epsilon."""
     exp = exp_cfg(wildcards)
     return [
         population_path(wildcards.exp, eps, t)
-        for eps in exp.epsilon_labels
+        for eps in sample_epsilons(exp.epsilon_labels)
         for t in grid_iterations(exp)
     ]
 
 
 def final_populations(exp_name):
+    """The final populations the sample grid shows: of every finite epsilon."""
     exp = EXPERIMENTS[exp_name]
     return [
-        population_path(exp_name, eps, exp.pe.iterations) for eps in exp.epsilon_labels
+        population_path(exp_name, eps, exp.pe.iterations)
+        for eps in sample_epsilons(exp.epsilon_labels)
     ]
 
 

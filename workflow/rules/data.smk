@@ -41,7 +41,7 @@ rule prepare_private:
         source_check,
     output:
         private=fill(REAL_SET, split="private"),
-        fingerprint=DATA_FINGERPRINT,
+        preparation=DATA_PREPARATION,
     log:
         job_log("prepare_private", private=True),
     benchmark:
@@ -55,9 +55,11 @@ rule prepare_private:
         job_files=job_files,
         # the private split does not depend on the held-out size: editing it reruns no vote
         dataset=section_options("dataset", ignore=("num_heldout",)),
+        # where each preparation is counted (ledger.next_preparation): its id names the votes' draws
+        ledger=data_set_ledger,
         code=code("prepare_private"),
     shell:
-        stage_command("prepare_private", "dataset")
+        stage_command("prepare_private", "dataset", "ledger")
 
 
 use rule prepare_private as prepare_heldout with:

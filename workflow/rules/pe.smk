@@ -211,13 +211,13 @@ rule vote_shard:
 # The DP vote of a finite epsilon: its noisy histogram is public. The draw is recorded in
 # the data set's ledger (results/_ledger/<source>/private/) and named in draw.json under
 # private/; its key is made of what was asked (candidates, settings, the private path's code
-# and config, the data's fingerprint), never of the counts.
+# and config, the id of the data's preparation), never of the counts.
 use rule vote_shard as vote with:
     input:
         unpack(vote_inputs),
         unpack(private_input),
         unpack(sharded({}, VOTE_COUNTS)),
-        fingerprint=DATA_FINGERPRINT,
+        preparation=DATA_PREPARATION,
     output:
         votes=f"{ITER}/{VOTES}",
         draw=DRAW,

@@ -140,7 +140,7 @@ rule plot:
         JOB_ENV
     params:
         job_files=job_files,
-        epsilon_labels=setting("epsilon_labels"),
+        sample_epsilons=setting("epsilon_labels", sample_epsilons),
         grid_iterations=setting("pe.iterations", grid_iteration_numbers),
         class_names=setting("dataset.class_names"),
         plot=section_options("plot"),
@@ -151,7 +151,7 @@ rule plot:
     shell:
         stage_command(
             "plot",
-            "epsilon_labels",
+            "sample_epsilons",
             "grid_iterations",
             "class_names",
             "plot",

@@ -9,8 +9,9 @@ about evaluation never reruns the private set's consumers, the vote chain.
 from __future__ import annotations
 
 from .. import PEError
-from ..datasets import FINGERPRINT_FIELD, fingerprint, load_dataset, split_private_heldout
+from ..datasets import PREPARATION_FIELD, load_dataset, split_private_heldout
 from ..io import save_images, write_json
+from ..ledger import next_preparation
 from . import logger
 
 
@@ -19,15 +20,22 @@ def prepare_private(
     private_path: str | None,
     heldout_path: str | None,
     validation_path: str | None = None,
-    fingerprint_path: str | None = None,
+    preparation_path: str | None = None,
+    ledger_private: str | None = None,
+    experiment: str | None = None,
 ) -> None:
     """Write the private split, the held-out test split and / or the validation split, and with
-    ``fingerprint_path`` (under private/) the loaded data set's fingerprint."""
+    ``preparation_path`` (under private/) the id of this preparation, counted in the data set's
+    ledger (``ledger_private``) for ``experiment`` (ledger.next_preparation): it names the votes'
+    draws, so that every preparation draws anew, whether or not the data changed."""
     data = load_dataset(dataset_cfg)
-    if fingerprint_path:
-        if "/private/" not in str(fingerprint_path).replace("\\", "/"):
-            raise ValueError(f"the data fingerprint identifies the private data: it belongs under private/, not '{fingerprint_path}'")
-        write_json(fingerprint_path, {FINGERPRINT_FIELD: fingerprint(data), "note": "identifies the private data: never publish"})
+    if preparation_path:
+        if "/private/" not in str(preparation_path).replace("\\", "/"):
+            raise ValueError(f"the preparation id names the private data's noise draws: it belongs under private/, not '{preparation_path}'")
+        if not (ledger_private and experiment):
+            raise ValueError("a preparation id is counted in the data set's ledger: give ledger_private and experiment")
+        preparation = next_preparation(ledger_private, experiment)
+        write_json(preparation_path, {PREPARATION_FIELD: preparation, "note": "names this preparation's noise draws: never publish"})
     if data.class_names != dataset_cfg["class_names"]:
         raise PEError(
             f"the data's classes {data.class_names} differ from dataset.class_names {dataset_cfg['class_names']}"

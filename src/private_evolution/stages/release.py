@@ -21,11 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import PEError
+from .. import PEError, PublicError
 from ..contract import DrawFields, ImageArrays, PrivacyFields, VoteArrays, run_folder
 from ..export import CARD, CLASS_NAMES, card_text, export_image_folder, read_labels_csv
 from ..io import file_sha256, load_images, load_votes, read_json, save_npz, write_json
-from ..ledger import composition, headline_relation, read_draws, record_release, released_draws, spend_summary
+from ..ledger import RELEASED_FILE, composition, headline_relation, read_draws, record_release, released, released_draws, spend_summary
 from ..noise import now
 from . import logger
 
@@ -156,6 +156,22 @@ def version_folder(content: list[str], versions_dir: str) -> str:
     return str(Path(versions_dir) / f"release_{max(numbers, default=0) + 1:03d}")
 
 
+def check_kept_releases_listed(versions_dir: str, ledger_private: str) -> None:
+    """Refuse to release while ``versions_dir`` keeps a release the data set's ledger does not
+    list: the ledger was lost, replaced or moved, and a new release's composed epsilon would
+    leave that earlier release out (each lists only what the ledger holds)."""
+    kept = sorted(Path(versions_dir).glob("release_[0-9][0-9][0-9]*")) if Path(versions_dir).is_dir() else []
+    listed = {Path(entry["folder"]).resolve() for entry in released(ledger_private)}
+    unlisted = [str(folder) for folder in kept if folder.resolve() not in listed]
+    if unlisted:
+        raise PublicError(
+            f"{', '.join(unlisted)}: an earlier release that the data set's ledger ({Path(ledger_private) / RELEASED_FILE}) "
+            "does not list, so the ledger was lost, replaced or moved. A new release's composed epsilon would leave it "
+            "out. Restore the ledger folder from a backup; only if that release was never shared, move it out of "
+            f"{versions_dir} and release again."
+        )
+
+
 def release(
     runs: dict[str, dict], output_dir: str, experiment: str, ledger_private: str, versions_dir: str,
     class_names: list[str], generator: str,
@@ -173,6 +189,7 @@ def release(
         label: {str(t): read_json(path)[DrawFields.KEY] for t, path in enumerate(files["draws"], start=1)}
         for label, files in runs.items()
     }
+    check_kept_releases_listed(versions_dir, ledger_private)
     out = Path(output_dir)
     _write_release(runs, out, list(class_names))
     version = version_folder(_content(out), versions_dir)

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..contract import PrivacyFields
 from ..io import load_clean_counts, load_computation, load_embeddings, read_json, save_clean_counts, save_votes, write_json
-from ..datasets import FINGERPRINT_FIELD
+from ..datasets import PREPARATION_FIELD
 from ..ledger import check_not_released, check_seed, find_draw, record_draw, record_label
 from ..noise import SEARCH_PREFIX, computation_key, draw_key, draw_record, noise_seed, query_digest
 from ..progress import Progress
@@ -86,7 +86,7 @@ def vote(
     experiment: str,
     iteration: int,
     ledger_private: str,
-    fingerprint_path: str,
+    preparation_path: str,
     private_path: str,
     output_path: str,
     draw_path: str,
@@ -99,7 +99,7 @@ def vote(
 
     The draw's key (:func:`noise.draw_key`) is made from what was asked before any count is
     looked at: the candidates (``population_embeddings_path``), privacy.json, ``private_path``
-    (the digest of the code and config on the private path) and the data set's fingerprint.
+    (the digest of the code and config on the private path) and the id of the data set's preparation.
     The draw is recorded in the data set's ledger (``ledger_private``) before the noise is
     added, so a vote that fails afterwards is still counted; ``draw_path`` (under private/)
     names the draw for the release. Same key: the same noise (a resume). ``split`` names the
@@ -112,7 +112,7 @@ def vote(
         _require_private(output_path, "the un-noised epsilon = inf vote")
     label = record_label(epsilon)
     candidates, synthetic_labels = load_embeddings(population_embeddings_path)
-    fingerprint = read_json(fingerprint_path)[FINGERPRINT_FIELD]
+    preparation = read_json(preparation_path)[PREPARATION_FIELD]
     if shard_counts_paths:
         progress = Progress(len(shard_counts_paths), "gathering the shards' counts", unit="shard files")
         shards = []
@@ -123,7 +123,7 @@ def vote(
     else:
         computation = counts_computation(private_embeddings_path, backend)
     key = draw_key(
-        experiment, privacy, iteration, query_digest(candidates, synthetic_labels), private_path, fingerprint,
+        experiment, privacy, iteration, query_digest(candidates, synthetic_labels), private_path, preparation,
         computation_key(computation),
     )
     del candidates
