@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from private_evolution.contract import ledger_spend, population_path, selected_path, votes_path
-from workflow_helpers import copy_repository, share_noise_seed, snakemake, tiny_config, write_config
+from workflow_helpers import copy_repository, snakemake, tiny_config, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -66,7 +66,6 @@ def same_arrays(a, b):
 def test_killed_run_resumes_to_the_same_result(finished_run, tmp_path, sig):
     workdir = copy_repository(tmp_path)
     write_config(workdir, tiny_config())
-    share_noise_seed(finished_run, workdir)
     start_and_kill(workdir, sig, votes_path(EXP, "1", 1))
     before = result_files(workdir)
     assert before, "nothing was finished before the kill"
@@ -76,7 +75,9 @@ def test_killed_run_resumes_to_the_same_result(finished_run, tmp_path, sig):
     redone = [p for p, mtime in before.items() if after.get(p) != mtime]
     # Only jobs that were running at the kill (at most 2 with --cores 2) may be redone.
     assert len(redone) <= 2, redone
-    for relative in [votes_path(EXP, "1", 2), votes_path(EXP, "inf", 2), population_path(EXP, "1", 2), population_path(EXP, "inf", 2)]:
+    # Without noise the result is the uninterrupted run's; at epsilon 1 the two folders' noise differs
+    # (a secret seed each, and each preparation's id holds random bits), so the draws are compared below.
+    for relative in [votes_path(EXP, "inf", 2), population_path(EXP, "inf", 2)]:
         assert same_arrays(workdir / relative, finished_run / relative), relative
     # The resumed run's ledger counts the same draws as the uninterrupted one: none twice, none lost
     # (its digest of the draws differs: they were made at other times).

@@ -379,7 +379,7 @@ def test_re_preparing_the_data_draws_anew_whether_or_not_it_changed(embeddings, 
                 dataset, str(folder / "private" / "set.npz"), None, None, str(folder / "private" / f"{preparation}.json"),
                 str(folder / "ledger" / "private"), "exp",
             )
-            ids.add((history, read_json(folder / "private" / f"{preparation}.json")["preparation_id"]))
+            ids.add((history, read_json(folder / "private" / f"{preparation}.json")["preparation_id"].split("-")[0]))
             private = "private_embed_plus_one.npz" if preparation == "second" and history == "edited" else "private_embed.npz"
             run_vote(folder, "exp", privacy="privacy_secret.json", name=preparation, private=private, preparation=f"private/{preparation}.json")
         outcomes[history] = {
@@ -388,6 +388,22 @@ def test_re_preparing_the_data_draws_anew_whether_or_not_it_changed(embeddings, 
         }
     assert outcomes["unchanged"] == outcomes["edited"] and outcomes["unchanged"]["draws"] == 2
     assert ids == {(history, f"exp#{n}") for history in outcomes for n in (1, 2)}  # counted, data changed or not
+
+
+def test_a_repeated_preparation_count_never_repeats_an_id(tmp_path):
+    """With a secret seed a preparation's id holds random bits beside its count: a ledger restored
+    from a backup (or copied and prepared in two places) repeats a count, never an id, so two
+    preparations never share noise. With a public seed (not DP) the count alone, for comparing runs."""
+    from private_evolution.ledger import PREPARATIONS_FILE, next_preparation
+
+    ledger = tmp_path / "ledger" / "private"
+    next_preparation(ledger, "a")
+    backup = (ledger / PREPARATIONS_FILE).read_text()
+    second = next_preparation(ledger, "a")
+    (ledger / PREPARATIONS_FILE).write_text(backup)  # the ledger restored from a backup
+    again = next_preparation(ledger, "a")
+    assert again.split("-")[0] == second.split("-")[0] == "a#2" and again != second
+    assert next_preparation(ledger, "b", secret=False) == "b#1" and next_preparation(ledger, "b", secret=False) == "b#2"
 
 
 def test_a_class_without_private_samples_gets_an_empty_histogram(embeddings):
@@ -725,7 +741,7 @@ def test_a_release_refuses_while_an_earlier_kept_release_is_not_in_the_ledger(tm
     """A lost ledger (moved away, or a new folder with the old results copied in) would let a new
     release state a composed epsilon that leaves the kept earlier release out: it refuses instead."""
     from private_evolution import PublicError
-    from private_evolution.stages.release import check_kept_releases_listed
+    from private_evolution.stages.release import check_kept_releases_listed, version_folder
 
     monkeypatch.chdir(tmp_path)  # the ledger lists kept releases by the path the workflow's jobs use
     ledger, versions = "results/_ledger/src/private", "results/x/releases"
@@ -733,6 +749,12 @@ def test_a_release_refuses_while_an_earlier_kept_release_is_not_in_the_ledger(tm
     (tmp_path / versions / "release_001").mkdir(parents=True)
     record_release(ledger, "x", {"1": {"1": "a" * 64}}, f"{versions}/release_001")
     check_kept_releases_listed(versions, ledger)  # kept and listed: fine
+    (tmp_path / versions / "release_002.tar.gz").write_text("")  # not a kept release: a file
+    check_kept_releases_listed(versions, ledger)
+    # a kept copy deleted by hand: its number is not given again (the ledger lists that folder)
+    shutil.rmtree(tmp_path / versions / "release_001")
+    assert version_folder(["a file"], versions, [f"{versions}/release_001"]) == f"{versions}/release_002"
+    (tmp_path / versions / "release_001").mkdir()
     (tmp_path / ledger / "released.json").unlink()  # the ledger lost its list of releases
     with pytest.raises(PublicError, match=r"release_001: an earlier release that the data set's ledger .* does not list.*Restore"):
         check_kept_releases_listed(versions, ledger)

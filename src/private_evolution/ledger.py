@@ -16,7 +16,7 @@ experiment's votes when it finds the file out of date (:func:`current_spend`), n
 vote. "Up to date" means: composes every draw record of this ledger, by this accountant;
 deleting records (or the ledger) loses them, which privacy_ledger and release detect from the
 experiments' own draw files. The number of draws is public: it depends only on what was asked
-(see :func:`noise.draw_key`).
+and how many times the data was prepared (see :func:`noise.draw_key`), never on the data.
 """
 
 from __future__ import annotations
@@ -77,18 +77,24 @@ def locked(ledger_private: str | os.PathLike):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def next_preparation(ledger_private: str | os.PathLike, experiment: str) -> str:
+def next_preparation(ledger_private: str | os.PathLike, experiment: str, secret: bool = True) -> str:
     """The id of a new preparation of ``experiment``'s private data (a run of prepare_private):
-    the experiment and its count of preparations, counted in the data set's ledger. It names the
-    votes' draws (noise.draw_key), so every preparation draws anew whether or not the data
-    changed, and nothing about the data decides it. A count, not a random id, so that two
-    folders given the same seed (a copy, a sharded against an unsharded run) draw the same noise."""
+    the experiment, its count of preparations in the data set's ledger and, with a secret noise
+    seed, 128 random bits. It names the votes' draws (noise.draw_key), so every preparation draws
+    anew whether or not the data changed, and nothing about the data decides it. The random part
+    keeps two preparations from sharing an id, and so their noise, when the count repeats under
+    the same seed: a ledger restored from a backup, a results folder copied with its ledger and
+    prepared again in both places, a lost count. With a public seed (not DP; for comparing runs
+    across folders) the id is the count alone, so that such runs draw the same noise."""
+    import secrets
+
     with locked(ledger_private):
         path = Path(ledger_private) / PREPARATIONS_FILE
         counts = read_json(path) if path.is_file() else {}
         counts[experiment] = int(counts.get(experiment, 0)) + 1
         write_json(path, counts)
-    return f"{experiment}#{counts[experiment]}"
+    count = f"{experiment}#{counts[experiment]}"
+    return f"{count}-{secrets.token_hex(16)}" if secret else count
 
 
 def record_label(epsilon) -> str:
@@ -320,8 +326,8 @@ def spend_summary(draws: list[dict]) -> dict:
             "experiment that reads it (tuning runs and reruns that drew new noise included), composed with "
             "dp-accounting's PLD accountant for the discrete Gaussian, at delta = the sum of the deltas of the "
             "runs that drew plus the noise sampler's total-variation bound. Every such vote's noisy histogram is "
-            "public, so this is what someone who sees every public output learns at most. A changed private set "
-            "shows as new draws. Draws that are not DP are counted apart: epsilon = inf votes stay private, but "
+            "public, so this is what someone who sees every public output learns at most. Every preparation "
+            "of the private set (a run of prepare_private, whether or not the data changed) shows as new draws. Draws that are not DP are counted apart: epsilon = inf votes stay private, but "
             "a finite-epsilon vote with a public seed is in the public results with noise anyone can remove, so "
             "while one exists (public_seed_votes) the headline is infinite; by_relation gives the DP draws' cost. "
             "Draws of different splits of one source are stated under replace-one (relation). The ledger lives in "
@@ -350,10 +356,11 @@ def check_not_released(ledger_private: str | os.PathLike, experiment: str, epsil
                 f"the vote of experiment '{experiment}', epsilon={epsilon_label}, iteration {iteration} was already "
                 f"released ({entry['folder']}), and this rerun would draw new noise (its public query, code, config or "
                 "data changed, or the private embeddings were computed otherwise: other run settings, library "
-                "versions, another kind of host or kernel variables, a GPU): that is a second release of the private "
-                "data, spending the budget again. To keep the "
-                "released result, undo the change that made the vote rerun; to release again on purpose, use a new "
-                "experiment name (every draw is counted in the data set's ledger either way). Nothing was drawn"
+                "versions, another kind of host or kernel variables, a GPU, or the private data was prepared again, "
+                "which cannot be undone): that is a second release of the private data, spending the budget again. "
+                "To keep the released result, undo the change that made the vote rerun (unless it was a new "
+                "preparation); to release again on purpose, use a new experiment name (every draw is counted in the "
+                "data set's ledger either way). Nothing was drawn"
             )
 
 

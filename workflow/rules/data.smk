@@ -53,13 +53,15 @@ rule prepare_private:
         JOB_ENV
     params:
         job_files=job_files,
-        # the private split does not depend on the held-out size: editing it reruns no vote
-        dataset=section_options("dataset", ignore=("num_heldout",)),
+        # the private split depends on neither held-out size (the held-out parts come after it in the
+        # permutation): editing them reruns no preparation, so no vote draws anew
+        dataset=section_options("dataset", ignore=("num_heldout", "num_validation")),
         # where each preparation is counted (ledger.next_preparation): its id names the votes' draws
         ledger=data_set_ledger,
+        seed_mode=setting("privacy.seed_mode"),
         code=code("prepare_private"),
     shell:
-        stage_command("prepare_private", "dataset", "ledger")
+        stage_command("prepare_private", "dataset", "ledger", "seed_mode")
 
 
 use rule prepare_private as prepare_heldout with:

@@ -146,13 +146,23 @@ def _content(out: Path) -> list[str]:
     return [line for line in _manifest(out) if not line.endswith(changing)]
 
 
-def version_folder(content: list[str], versions_dir: str) -> str:
-    """The kept copy of a release: an earlier one with the same content, else the next number."""
-    existing = sorted(Path(versions_dir).glob("release_[0-9][0-9][0-9]*")) if Path(versions_dir).is_dir() else []
+def _kept_releases(versions_dir: str) -> list[Path]:
+    folder = Path(versions_dir)
+    return sorted(p for p in folder.glob("release_[0-9][0-9][0-9]*") if p.is_dir()) if folder.is_dir() else []
+
+
+def version_folder(content: list[str], versions_dir: str, listed: list[str] = ()) -> str:
+    """The kept copy of a release: an earlier one with the same content, else the next number past
+    every kept copy and every folder of ``versions_dir`` the ledger lists (``listed``): the number of
+    a deleted copy is not given again, since the ledger keeps one entry per folder and would leave
+    the new release's draws out."""
+    existing = _kept_releases(versions_dir)
     for folder in existing:
         if _content(folder) == content:
             return str(folder)
-    numbers = [int(folder.name.split("_")[-1]) for folder in existing if folder.name.split("_")[-1].isdigit()]
+    here = Path(versions_dir).resolve()
+    names = [folder.name for folder in existing] + [Path(f).name for f in listed if Path(f).resolve().parent == here]
+    numbers = [int(name.split("_")[-1]) for name in names if name.split("_")[-1].isdigit()]
     return str(Path(versions_dir) / f"release_{max(numbers, default=0) + 1:03d}")
 
 
@@ -160,7 +170,7 @@ def check_kept_releases_listed(versions_dir: str, ledger_private: str) -> None:
     """Refuse to release while ``versions_dir`` keeps a release the data set's ledger does not
     list: the ledger was lost, replaced or moved, and a new release's composed epsilon would
     leave that earlier release out (each lists only what the ledger holds)."""
-    kept = sorted(Path(versions_dir).glob("release_[0-9][0-9][0-9]*")) if Path(versions_dir).is_dir() else []
+    kept = _kept_releases(versions_dir)
     listed = {Path(entry["folder"]).resolve() for entry in released(ledger_private)}
     unlisted = [str(folder) for folder in kept if folder.resolve() not in listed]
     if unlisted:
@@ -192,7 +202,7 @@ def release(
     check_kept_releases_listed(versions_dir, ledger_private)
     out = Path(output_dir)
     _write_release(runs, out, list(class_names))
-    version = version_folder(_content(out), versions_dir)
+    version = version_folder(_content(out), versions_dir, [entry["folder"] for entry in released(ledger_private)])
     # From now on a vote of these runs that would draw new noise refuses (ledger.check_not_released).
     releases = record_release(ledger_private, experiment, draws, version)
     summary = composition_summary(releases, ledger_private)
