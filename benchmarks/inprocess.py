@@ -55,7 +55,7 @@ def run_experiment(exp, workdir: Path, threads: int = 2) -> dict[str, float]:
     ledger = workdir / ledger_private(data_source(exp.section("dataset")))
     timed(
         "prepare_private", prepare_private, exp.section("dataset"), str(private / "private.npz"), str(private / "heldout.npz"),
-        validation and str(validation), str(preparation), str(ledger), exp.name, exp.privacy.seed_mode == "secret",
+        validation and str(validation), str(preparation), str(ledger), exp.name,
     )
     for split in ("private", "heldout"):
         timed("embed_real", embed, str(private / f"{split}.npz"), str(private / f"{split}_embed_{name}.npz"), embedder, threads)

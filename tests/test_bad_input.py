@@ -127,7 +127,7 @@ def test_nan_in_embeddings_stops_the_vote(tmp_path):
     from private_evolution.stages.calibrate import calibrate
 
     calibrate({"delta": 1e-5, "adjacency": "add_remove", "seed_mode": "secret", "seed": 0}, 1.0, 1, 1, {"votes": 0, "sigmas": 0}, str(tmp_path / "privacy.json"), bins=5)
-    write_json(tmp_path / "preparation.json", {"preparation_id": "0" * 32})
+    write_json(tmp_path / "preparation.json", {"preparation_id": "x#1", "random": "0" * 32})
     with pytest.raises(CorruptFileError, match=r"private_embed\.npz' holds 1 embeddings with NaN"):
         vote(
             str(tmp_path / "private_embed.npz"), str(tmp_path / "population.npz"), str(tmp_path / "privacy.json"),

@@ -106,7 +106,7 @@ def stage_inputs(tmp_path_factory):
     save_votes(folder / "votes.npz", np.arange(10), np.arange(10, dtype=float), np.repeat([0, 1], 5))
     calibrate({"delta": 1e-5, "adjacency": "add_remove", "seed_mode": "secret", "seed": 0}, 1.0, 1, 1,
               {"votes": 0, "sigmas": 0}, str(folder / "privacy.json"), bins=5)
-    write_json(folder / "preparation.json", {"preparation_id": "0" * 32})
+    write_json(folder / "preparation.json", {"preparation_id": "x#1", "random": "0" * 32})
     save_images(folder / "population_images.npz", rng.integers(0, 256, (20, 28, 28, 1), dtype=np.uint8), np.repeat([0, 1], 10))
     save_embeddings(folder / "heldout_classifier.npz", rng.random((20, 128), dtype=np.float32), np.repeat([0, 1], 10))
     save_feature_classifier(str(folder / "feature_classifier.npz"), rng.integers(0, 256, (8, 28, 28, 1), dtype=np.uint8),

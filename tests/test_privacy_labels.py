@@ -122,7 +122,7 @@ def write_privacy(path: Path, seed_mode: str = "public", epsilon: float = 1.0, a
 
 
 def write_preparation(path: Path, value: str) -> None:
-    write_json(path, {"preparation_id": value})
+    write_json(path, {"preparation_id": value, "random": value[::-1]})
 
 
 @pytest.fixture
@@ -391,10 +391,10 @@ def test_re_preparing_the_data_draws_anew_whether_or_not_it_changed(embeddings, 
 
 
 def test_a_repeated_preparation_count_never_repeats_an_id(tmp_path):
-    """With a secret seed a preparation's id holds random bits beside its count: a ledger restored
-    from a backup (or copied and prepared in two places) repeats a count, never an id, so two
-    preparations never share noise. With a public seed (not DP) the count alone, for comparing runs."""
-    from private_evolution.ledger import PREPARATIONS_FILE, next_preparation
+    """With a secret seed the draw key holds a preparation's random bits beside its count: a ledger
+    restored from a backup (or copied and prepared in two places) repeats a count, never a key, so
+    two preparations never share noise. With a public seed (not DP) the count alone, for comparing runs."""
+    from private_evolution.preparation import PREPARATIONS_FILE, next_preparation, preparation_key
 
     ledger = tmp_path / "ledger" / "private"
     next_preparation(ledger, "a")
@@ -402,8 +402,9 @@ def test_a_repeated_preparation_count_never_repeats_an_id(tmp_path):
     second = next_preparation(ledger, "a")
     (ledger / PREPARATIONS_FILE).write_text(backup)  # the ledger restored from a backup
     again = next_preparation(ledger, "a")
-    assert again.split("-")[0] == second.split("-")[0] == "a#2" and again != second
-    assert next_preparation(ledger, "b", secret=False) == "b#1" and next_preparation(ledger, "b", secret=False) == "b#2"
+    assert preparation_key(again, secret_seed=False) == preparation_key(second, secret_seed=False) == "a#2"
+    assert preparation_key(again, secret_seed=True) != preparation_key(second, secret_seed=True)
+    assert preparation_key(second, secret_seed=True).startswith("a#2-")
 
 
 def test_a_class_without_private_samples_gets_an_empty_histogram(embeddings):
@@ -756,7 +757,7 @@ def test_a_release_refuses_while_an_earlier_kept_release_is_not_in_the_ledger(tm
     assert version_folder(["a file"], versions, [f"{versions}/release_001"]) == f"{versions}/release_002"
     (tmp_path / versions / "release_001").mkdir()
     (tmp_path / ledger / "released.json").unlink()  # the ledger lost its list of releases
-    with pytest.raises(PublicError, match=r"release_001: an earlier release that the data set's ledger .* does not list.*Restore"):
+    with pytest.raises(PublicError, match=r"release_001: an earlier release that the data set.s ledger .* does not list.*Restore"):
         check_kept_releases_listed(versions, ledger)
 
 

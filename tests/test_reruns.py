@@ -260,7 +260,8 @@ def test_the_vote_embedders_edit_reruns_its_embeddings_and_what_follows(run_copy
     assert not (DATA | {"calibrate", "random_population", "evaluate_accuracy_ceiling"}) & set(planned), planned
 
 
-@pytest.mark.parametrize("module", ["stages/vote.py", "vote.py"])
+# ledger.py: the vote records its draws there; the data jobs must not rerun (nor prepare the data again)
+@pytest.mark.parametrize("module", ["stages/vote.py", "vote.py", "ledger.py"])
 def test_a_vote_edit_reruns_the_votes_and_what_follows(run_copy, module):
     add_statement(run_copy, module)
     planned = planned_jobs(run_copy)

@@ -31,7 +31,7 @@ def sharded_config(shards: int) -> dict:
     tiny["evaluation"] = {"accuracy": {"enabled": False}}
     tiny["compute"] = {"shards": shards}
     # a public seed, so that the two runs draw the same noise (with a secret one each preparation's
-    # id holds random bits: ledger.next_preparation)
+    # id holds random bits: preparation.preparation_key)
     tiny["privacy"]["seed_mode"] = "public"
     return config
 
@@ -203,7 +203,7 @@ def lookahead_config(shards: int, gpus: int = 0) -> dict:
     tiny["evaluation"] = {"accuracy": {"enabled": False}}
     tiny["compute"] = {"shards": shards, "gpus": gpus}
     # a public seed, so that the two runs draw the same noise (with a secret one each preparation's
-    # id holds random bits: ledger.next_preparation)
+    # id holds random bits: preparation.preparation_key)
     tiny["privacy"]["seed_mode"] = "public"
     return config
 

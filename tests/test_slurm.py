@@ -81,7 +81,7 @@ def slurm_test_config() -> dict:
     tiny["evaluation"] = {"accuracy": {"enabled": False}}
     tiny["compute"] = {"shards": 2, "gpus": 1}
     # a public seed, so that the two runs draw the same noise (with a secret one each preparation's
-    # id holds random bits: ledger.next_preparation)
+    # id holds random bits: preparation.preparation_key)
     tiny["privacy"]["seed_mode"] = "public"
     return config
 

@@ -75,7 +75,7 @@ FEATURE_CLASSIFIER = f"{PRIVATE}/feature_classifier.npz"
 # the dataset fields checked, so a failed check of a new config never removes the earlier one's file.
 SOURCE_CHECK = f"{RESULTS}/checks/source_{{check}}.json"
 # The id of this preparation of the private data set (the experiment and its count of runs of
-# prepare_private, kept in the data set's ledger: ledger.next_preparation): part of every noise draw's
+# prepare_private, kept in the data set's ledger, and random bits: preparation.py): part of every noise draw's
 # key, so that re-prepared data draws new noise whether or not it changed (a digest of the data would
 # resume the draws when unchanged: the draw count would tell). Private, as the keys.
 DATA_PREPARATION = f"{PRIVATE}/data_preparation.json"

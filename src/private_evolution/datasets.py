@@ -344,7 +344,6 @@ def load_dataset(dataset_cfg: dict) -> LabelledImages:
     return data
 
 
-PREPARATION_FIELD = "preparation_id"  # data_preparation.json: ledger.next_preparation
 
 
 def split_private_heldout(

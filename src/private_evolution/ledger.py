@@ -21,13 +21,11 @@ and how many times the data was prepared (see :func:`noise.draw_key`), never on 
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import math
 import os
 import re
-from contextlib import contextmanager
 from pathlib import Path
 
 from . import PEError
@@ -35,12 +33,11 @@ from .contract import DrawFields, LEDGER_PRIVATE, LEDGER_SPEND, SpendFields
 from .epsilons import epsilon_label
 from .io import read_json, write_json
 from .noise import now
+from .preparation import locked  # the ledger's lock (a module of its own: see preparation.py)
 
 DRAWS_FOLDER = "draws"
 _DRAW_NAME = re.compile(r"[0-9a-f]{64}\.json")
 RELEASED_FILE = "released.json"
-PREPARATIONS_FILE = "preparations.json"  # experiment -> how many times its private data was prepared
-LOCK_FILE = ".lock"
 RELATIONS = ("add_remove", "replace_one")
 
 
@@ -62,39 +59,6 @@ def split_id(dataset: dict) -> str:
     """Names the private split of the source (public: from the config), for the draw records."""
     fields = {"source": data_source(dataset), **{name: dataset.get(name) for name in SPLIT_FIELDS}}
     return hashlib.sha256(repr(sorted(fields.items())).encode()).hexdigest()[:16]
-
-
-@contextmanager
-def locked(ledger_private: str | os.PathLike):
-    """One writer at a time (parallel and cluster votes of several experiments share a ledger)."""
-    folder = Path(ledger_private)
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / LOCK_FILE, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def next_preparation(ledger_private: str | os.PathLike, experiment: str, secret: bool = True) -> str:
-    """The id of a new preparation of ``experiment``'s private data (a run of prepare_private):
-    the experiment, its count of preparations in the data set's ledger and, with a secret noise
-    seed, 128 random bits. It names the votes' draws (noise.draw_key), so every preparation draws
-    anew whether or not the data changed, and nothing about the data decides it. The random part
-    keeps two preparations from sharing an id, and so their noise, when the count repeats under
-    the same seed: a ledger restored from a backup, a results folder copied with its ledger and
-    prepared again in both places, a lost count. With a public seed (not DP; for comparing runs
-    across folders) the id is the count alone, so that such runs draw the same noise."""
-    import secrets
-
-    with locked(ledger_private):
-        path = Path(ledger_private) / PREPARATIONS_FILE
-        counts = read_json(path) if path.is_file() else {}
-        counts[experiment] = int(counts.get(experiment, 0)) + 1
-        write_json(path, counts)
-    count = f"{experiment}#{counts[experiment]}"
-    return f"{count}-{secrets.token_hex(16)}" if secret else count
 
 
 def record_label(epsilon) -> str:

@@ -110,7 +110,7 @@ def draw_key(
     """The name of one draw: equal keys are the same draw (its noise is reproduced), any
     other key is a new draw. ``private_path``: the digest of the code and config of every
     step between the data set and the counts (rule param); ``preparation``: the id of the
-    data set's preparation (data_preparation.json, ledger.next_preparation); ``computation``: how the private embeddings and the counts
+    data set's preparation (data_preparation.json, preparation.preparation_key); ``computation``: how the private embeddings and the counts
     were computed (:func:`computation_id` of each embedding file, the search backend). Never
     the counts or anything computed from them."""
     fields = {

@@ -15,5 +15,4 @@ with stage_logging(job.log[0], next(f"prepare_{split}" for split in ("private", 
         job.output.get("preparation"),
         getattr(job.params, "ledger", None),
         job.wildcards.exp,
-        getattr(job.params, "seed_mode", "secret") == "secret",
     )

@@ -58,10 +58,9 @@ rule prepare_private:
         dataset=section_options("dataset", ignore=("num_heldout", "num_validation")),
         # where each preparation is counted (ledger.next_preparation): its id names the votes' draws
         ledger=data_set_ledger,
-        seed_mode=setting("privacy.seed_mode"),
         code=code("prepare_private"),
     shell:
-        stage_command("prepare_private", "dataset", "ledger", "seed_mode")
+        stage_command("prepare_private", "dataset", "ledger")
 
 
 use rule prepare_private as prepare_heldout with:

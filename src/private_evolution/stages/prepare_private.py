@@ -9,9 +9,9 @@ about evaluation never reruns the private set's consumers, the vote chain.
 from __future__ import annotations
 
 from .. import PEError
-from ..datasets import PREPARATION_FIELD, load_dataset, split_private_heldout
+from ..datasets import load_dataset, split_private_heldout
 from ..io import save_images, write_json
-from ..ledger import next_preparation
+from ..preparation import next_preparation
 from . import logger
 
 
@@ -23,21 +23,19 @@ def prepare_private(
     preparation_path: str | None = None,
     ledger_private: str | None = None,
     experiment: str | None = None,
-    secret_seed: bool = True,
 ) -> None:
     """Write the private split, the held-out test split and / or the validation split, and with
     ``preparation_path`` (under private/) the id of this preparation, counted in the data set's
-    ledger (``ledger_private``) for ``experiment`` (ledger.next_preparation): it names the votes'
-    draws, so that every preparation draws anew, whether or not the data changed; with
-    ``secret_seed`` (privacy.seed_mode secret) it holds random bits too."""
+    ledger (``ledger_private``) for ``experiment``, with random bits (preparation.next_preparation): it names the votes'
+    draws, so that every preparation draws anew, whether or not the data changed."""
     data = load_dataset(dataset_cfg)
     if preparation_path:
         if "/private/" not in str(preparation_path).replace("\\", "/"):
             raise ValueError(f"the preparation id names the private data's noise draws: it belongs under private/, not '{preparation_path}'")
         if not (ledger_private and experiment):
             raise ValueError("a preparation id is counted in the data set's ledger: give ledger_private and experiment")
-        preparation = next_preparation(ledger_private, experiment, secret_seed)
-        write_json(preparation_path, {PREPARATION_FIELD: preparation, "note": "names this preparation's noise draws: never publish"})
+        preparation = next_preparation(ledger_private, experiment)
+        write_json(preparation_path, {**preparation, "note": "names this preparation's noise draws: never publish"})
     if data.class_names != dataset_cfg["class_names"]:
         raise PEError(
             f"the data's classes {data.class_names} differ from dataset.class_names {dataset_cfg['class_names']}"

@@ -176,9 +176,10 @@ def check_kept_releases_listed(versions_dir: str, ledger_private: str) -> None:
     if unlisted:
         raise PublicError(
             f"{', '.join(unlisted)}: an earlier release that the data set's ledger ({Path(ledger_private) / RELEASED_FILE}) "
-            "does not list, so the ledger was lost, replaced or moved. A new release's composed epsilon would leave it "
-            "out. Restore the ledger folder from a backup; only if that release was never shared, move it out of "
-            f"{versions_dir} and release again."
+            "does not list: the ledger was lost, replaced or moved, or the experiment now reads another data set "
+            "(another ledger). A new release's composed epsilon would leave it out. Restore the ledger folder from a "
+            "backup; for another data set, use a new experiment name; only if that release was never shared, move it "
+            f"out of {versions_dir} and release again."
         )
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..contract import PrivacyFields
 from ..io import load_clean_counts, load_computation, load_embeddings, read_json, save_clean_counts, save_votes, write_json
-from ..datasets import PREPARATION_FIELD
+from ..preparation import preparation_key
 from ..ledger import check_not_released, check_seed, find_draw, record_draw, record_label
 from ..noise import SEARCH_PREFIX, computation_key, draw_key, draw_record, noise_seed, query_digest
 from ..progress import Progress
@@ -112,7 +112,7 @@ def vote(
         _require_private(output_path, "the un-noised epsilon = inf vote")
     label = record_label(epsilon)
     candidates, synthetic_labels = load_embeddings(population_embeddings_path)
-    preparation = read_json(preparation_path)[PREPARATION_FIELD]
+    preparation = preparation_key(read_json(preparation_path), privacy[PrivacyFields.SEED_MODE] == "secret")
     if shard_counts_paths:
         progress = Progress(len(shard_counts_paths), "gathering the shards' counts", unit="shard files")
         shards = []
