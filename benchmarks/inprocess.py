@@ -17,7 +17,7 @@ import yaml
 
 from private_evolution.config import load_config
 from private_evolution.embedders import embedder_class
-from private_evolution.report import PLOT_FILES, collect_metrics, plot_all, privacy_ledger
+from private_evolution.report import PLOT_FILES, collect_metrics, plot_all, privacy_ledger, sample_epsilons
 from private_evolution.stages.calibrate import calibrate
 from private_evolution.stages.embed import embed
 from private_evolution.stages.evaluate import evaluate, evaluate_accuracy, evaluate_images
@@ -145,9 +145,10 @@ def run_experiment(exp, workdir: Path, threads: int = 2) -> dict[str, float]:
         str(ledger), str(root / "privacy_ledger.csv"), str(root / "privacy_draws.csv"), str(root / "privacy_spend.json"),
     )
     timed("collect_metrics", collect_metrics, exp.name, entries, str(root / "metrics.csv"))
-    finals = {eps: str(run_dir(eps, exp.pe.iterations) / "population.npz") for eps in exp.epsilon_labels}
+    shown = sample_epsilons(exp.epsilon_labels)  # as the plot rule: no epsilon = inf images in a figure
+    finals = {eps: str(run_dir(eps, exp.pe.iterations) / "population.npz") for eps in shown}
     T = exp.pe.iterations
-    grids = {(eps, t): str(run_dir(eps, t) / "population.npz") for eps in exp.epsilon_labels for t in sorted({0, T // 2, T})}
+    grids = {(eps, t): str(run_dir(eps, t) / "population.npz") for eps in shown for t in sorted({0, T // 2, T})}
     (root / "plots").mkdir(parents=True, exist_ok=True)
     timed(
         "plot", plot_all, str(root / "metrics.csv"), finals, grids, exp.dataset.class_names, exp.section("plot"), {name: str(root / "plots" / file) for name, file in PLOT_FILES.items()},

@@ -203,18 +203,21 @@ def _with_reference_note(note: str, shows_reference: bool, shows_ceiling: bool =
     return note
 
 
-def _short_dp_note(seed_mode: str, shows_reference: bool = True) -> str:
+def _short_dp_note(seed_mode: str) -> str:
     if seed_mode == "public":
-        note = "NOT DP: noise seed is public (privacy.seed_mode: public)"
-    else:
-        note = "finite ε: DP (secret noise seed)"
-    if shows_reference:
-        note += f"\nε = ∞: NOT DP, a {REFERENCE_NOTE}"
-    return note
+        return "NOT DP: noise seed is public (privacy.seed_mode: public)"
+    return "finite ε: DP (secret noise seed)"
 
 
 def _shows_reference(epsilons) -> bool:
     return any(math.isinf(float(epsilon)) for epsilon in epsilons)
+
+
+def sample_epsilons(labels: list[str]) -> list[str]:
+    """The epsilons (labels) whose samples the public sample grids show: the finite ones. The
+    epsilon = inf run's images come from un-noised votes: they stay under private/, out of every
+    public figure (the plot rule's inputs, and the in-process benchmark's figures alike)."""
+    return [label for label in labels if not math.isinf(float(label))]
 
 
 def plot_metric_vs_epsilon(table, metrics: list[str], output_path: str, dpi: int, vote_metric: str | None = None) -> None:
@@ -478,6 +481,6 @@ def plot_all(
     plot_metric_vs_epsilon(table, distances, outputs["fd_vs_epsilon"], plot_cfg["dpi"], vote_metric=vote_metric)
     plot_metric_vs_iteration(table, distances[0], outputs["fd_vs_iteration"], plot_cfg["dpi"])
     plot_accuracy_vs_epsilon(table, outputs["accuracy_vs_epsilon"], plot_cfg["dpi"])
-    note = _short_dp_note(seed_mode, _shows_reference(finals))
+    note = _short_dp_note(seed_mode)
     plot_samples(finals, class_names, plot_cfg["samples_per_class"], outputs["samples"], plot_cfg["dpi"], note)
     plot_samples_by_iteration(grids, class_names, outputs["samples_by_iteration"], plot_cfg["dpi"], note)

@@ -35,7 +35,6 @@ from private_evolution.contract import (
     PRIVACY_SPEND,
     PRIVATE,
     PRIVATE_ITER,
-    REFERENCE_EPSILON,
     REFERENCE_RUN,
     RUN_ITER,
     LEDGER_BENCHMARK,
@@ -422,13 +421,6 @@ def experiment_draws(wildcards):
         for eps in exp.epsilon_labels
         for t in range(1, exp.pe.iterations + 1)
     ]
-
-
-def sample_epsilons(labels):
-    """The epsilons whose samples the public sample grids show: the finite ones. The epsilon = inf
-    run's images come from un-noised votes: they stay under private/, out of every public figure.
-    """
-    return [eps for eps in labels if eps != REFERENCE_EPSILON]
 
 
 def grid_populations(wildcards):
