@@ -54,14 +54,24 @@ def test_evaluation_config_errors(sections, message, tmp_path):
         experiment(**sections)
 
 
-def test_validation_is_disjoint_and_changes_no_other_part():
+def test_parts_are_disjoint_and_keep_their_places():
+    """Private from the permutation's start, validation from its end, the test part just before it:
+    the private part stays when an evaluation size changes, and both evaluation parts stay when
+    num_private changes, so experiments of every private size share them (and never evaluate on
+    each other's private records)."""
     images = np.arange(200, dtype=np.uint8).reshape(200, 1, 1, 1).repeat(2, axis=1).repeat(2, axis=2)
     data = LabelledImages(images, np.arange(200) % 2, ["a", "b"])
-    private, test, validation = split_private_heldout(data, 100, 40, 7, num_validation=30)
-    ids = [set(part.images[:, 0, 0, 0].tolist()) for part in (private, test, validation)]
-    assert [len(i) for i in ids] == [100, 40, 30] and not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])
-    private_alone, test_alone = split_private_heldout(data, 100, 40, 7)
-    assert np.array_equal(private_alone.images, private.images) and np.array_equal(test_alone.images, test.images)
+
+    def ids(*args, **options):
+        return [set(part.images[:, 0, 0, 0].tolist()) for part in split_private_heldout(data, *args, **options)]
+
+    private, test, validation = ids(100, 40, 7, num_validation=30)
+    assert [len(i) for i in (private, test, validation)] == [100, 40, 30]
+    assert not (private & test or private & validation or test & validation)
+    assert ids(100, 40, 7)[0] == private and ids(100, 10, 7, num_validation=5)[0] == private
+    smaller = ids(20, 40, 7, num_validation=30)
+    assert smaller[0] < private and smaller[1:] == [test, validation]
+    assert ids(100, 60, 7, num_validation=30)[2] == validation
 
 
 def test_headline_order_of_distance_panels():

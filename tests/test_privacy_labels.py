@@ -407,6 +407,116 @@ def test_a_repeated_preparation_count_never_repeats_an_id(tmp_path):
     assert preparation_key(second, secret_seed=True).startswith("a#2-")
 
 
+def digits_source(tmp_path: Path, **fields) -> dict:
+    """A 60-image npz data set's section, split 30 / 10 / 10 unless ``fields`` say otherwise."""
+    path = tmp_path / "digits.npz"
+    if not path.exists():  # image i holds i in its first pixel
+        images = np.random.default_rng(2).integers(0, 256, size=(60, 4, 4, 1), dtype=np.uint8)
+        images[:, 0, 0, 0] = np.arange(60)
+        np.savez(path, images=images, labels=np.arange(60) % 2)
+    return {
+        "name": "npz", "path": str(path), "class_names": ["0", "1"], "image_size": 4, "channels": 1, "split": "random",
+        "num_private": 30, "num_heldout": 10, "num_validation": 10, "split_seed": 0, **fields,
+    }
+
+
+def prepare_all(dataset: dict, folder: Path, ledger: Path, experiment: str) -> None:
+    """The three data jobs of an experiment, as the workflow runs them (private, held-out, validation)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    prepare_private(dataset, str(folder / "private.npz"), None, None, str(folder / "private" / "prep.json"), str(ledger), experiment)
+    prepare_private(dataset, None, str(folder / "heldout.npz"), None, None, str(ledger), experiment)
+    prepare_private(dataset, None, None, str(folder / "validation.npz"), None, str(ledger), experiment)
+
+
+def test_no_record_is_private_in_one_experiment_and_evaluated_in_another(tmp_path):
+    """Experiments on one data set (and one experiment's successive splits): another split seed
+    puts this experiment's private records into the other's evaluation parts, whose metrics are
+    published without noise, so the second split is refused before it writes or counts anything,
+    whichever role comes first. Other private sizes with the same seed and evaluation sizes share
+    the evaluation parts and are accepted."""
+    from private_evolution.preparation import PREPARATIONS_FILE
+
+    ledger = tmp_path / "ledger" / "private"
+    prepare_all(digits_source(tmp_path), tmp_path / "a", ledger, "a")
+    prepare_all(digits_source(tmp_path, num_private=10), tmp_path / "small", ledger, "small")
+
+    def records(folder: Path, part: str) -> set[int]:
+        return set(load_npz(folder / f"{part}.npz")["images"][:, 0, 0, 0].tolist())
+
+    parts = {part: records(tmp_path / "a", part) for part in ("private", "heldout", "validation")}
+    assert [len(p) for p in parts.values()] == [30, 10, 10] and len(set().union(*parts.values())) == 50  # disjoint
+    assert records(tmp_path / "small", "heldout") == parts["heldout"] and records(tmp_path / "small", "validation") == parts["validation"]
+    assert records(tmp_path / "small", "private") < parts["private"]
+
+    other_seed = digits_source(tmp_path, split_seed=1)
+    (tmp_path / "b").mkdir()
+    with pytest.raises(PEError, match=r"experiment 'b' would use \d+ records of its data set as evaluation .* private data: 'a' \(\d+\)"):
+        prepare_private(other_seed, None, str(tmp_path / "b" / "heldout.npz"), None, None, str(ledger), "b")
+    assert not (tmp_path / "b" / "heldout.npz").exists()
+    with pytest.raises(PEError, match=r"as private data .* use as evaluation data: 'a' \(\d+\), 'small'"):
+        prepare_private(other_seed, str(tmp_path / "b" / "private.npz"), None, None, str(tmp_path / "b" / "prep.json"), str(ledger), "b")
+    assert not (tmp_path / "b" / "private.npz").exists() and not (tmp_path / "b" / "prep.json").exists()
+    assert read_json(ledger / PREPARATIONS_FILE) == {"a": 1, "small": 1}  # the refused preparation was not counted
+    # the same experiment, split again with another seed: its earlier private part stays private
+    with pytest.raises(PEError, match=r"experiment 'a' would use .* 'a' \(\d+\)"):
+        prepare_private(other_seed, None, str(tmp_path / "a" / "again.npz"), None, None, str(ledger), "a")
+    # the refusal depends on the config and the number of images only, not on the pixels
+    np.savez(tmp_path / "digits.npz", images=np.zeros((60, 4, 4, 1), dtype=np.uint8), labels=np.arange(60) % 2)
+    with pytest.raises(PEError, match="would use"):
+        prepare_private(other_seed, None, str(tmp_path / "b" / "heldout.npz"), None, None, str(ledger), "b")
+
+
+def test_an_image_folders_records_are_its_files_whatever_the_class_order(tmp_path):
+    """The loaded order of an image folder follows dataset.class_names: by position, a second
+    experiment listing the classes in another order passed a test part made of the first one's
+    private files, and one reading a single class was refused over positions naming other files.
+    The ledger names an image folder's records by their files."""
+    from PIL import Image
+
+    root = tmp_path / "folder"
+    for name in ("a", "b"):
+        (root / name).mkdir(parents=True)
+        for i in range(30):
+            Image.fromarray(np.full((4, 4), 3 * i + (name == "b"), dtype=np.uint8)).save(root / name / f"{i:02d}.png")
+    section = {"name": "image_folder", "path": str(root), "image_size": 4, "channels": 1, "split": "random", "split_seed": 0}
+    ledger = tmp_path / "ledger" / "private"
+    first = {**section, "class_names": ["a", "b"], "num_private": 30, "num_heldout": 10, "num_validation": 0}
+    prepare_private(first, str(tmp_path / "first.npz"), None, None, str(tmp_path / "private" / "p.json"), str(ledger), "first")
+    reordered = {**section, "class_names": ["b", "a"], "num_private": 30, "num_heldout": 10, "num_validation": 0}
+    with pytest.raises(PEError, match="experiment 'reordered' would use"):
+        prepare_private(reordered, None, str(tmp_path / "reordered.npz"), None, None, str(ledger), "reordered")
+    # one class: the same seed's positions, other files; accepted or refused by the files alone
+    single = {**section, "class_names": ["b"], "num_private": 20, "num_heldout": 5, "num_validation": 0}
+    first_private = set(load_npz(tmp_path / "first.npz")["images"][:, 0, 0, 0].tolist())
+    order = np.random.default_rng(0).permutation(30)
+    held_files = {3 * int(i) + 1 for i in order[25:30]}  # the single class's test part: the end of its permutation
+    if held_files & first_private:
+        with pytest.raises(PEError, match="experiment 'single' would use"):
+            prepare_private(single, None, str(tmp_path / "single.npz"), None, None, str(ledger), "single")
+    else:
+        prepare_private(single, None, str(tmp_path / "single.npz"), None, None, str(ledger), "single")
+        assert not set(load_npz(tmp_path / "single.npz")["images"][:, 0, 0, 0].tolist()) & first_private
+
+
+def test_the_workflow_refuses_to_evaluate_on_another_experiments_private_records(tmp_path):
+    """Two experiments of one config on the shipped digits, another split seed each: the second's
+    data job stops with a message that says how to fix the config, and the first's parts stay."""
+    from workflow_helpers import copy_repository
+
+    workdir = copy_repository(tmp_path)
+    config = tiny_config()
+    tiny = config["experiments"].pop(EXP)
+    config["experiments"] = {"a": tiny, "b": {**tiny, "dataset": {**tiny["dataset"], "split_seed": 1}}}
+    write_config(workdir, config)
+    snakemake(workdir, "--cores", "1", "results/a/private/private.npz", "results/a/private/heldout.npz")
+    result = snakemake(workdir, "--cores", "1", "results/b/private/heldout.npz", check=False)
+    assert result.returncode != 0
+    said = result.stdout + result.stderr  # on the terminal: the refusal quotes the config, nothing of the data
+    assert "experiment 'b' would use" in said and "same dataset.split, dataset.split_seed" in said
+    assert not (workdir / "results" / "b" / "private" / "heldout.npz").exists()
+    assert (workdir / "results" / "a" / "private" / "heldout.npz").exists()
+
+
 def test_a_class_without_private_samples_gets_an_empty_histogram(embeddings):
     arrays = load_npz(embeddings / "private_embed.npz")
     only_class_0 = arrays["labels"] == 0
@@ -759,6 +869,19 @@ def test_a_release_refuses_while_an_earlier_kept_release_is_not_in_the_ledger(tm
     (tmp_path / ledger / "released.json").unlink()  # the ledger lost its list of releases
     with pytest.raises(PublicError, match=r"release_001: an earlier release that the data set.s ledger .* does not list.*Restore"):
         check_kept_releases_listed(versions, ledger)
+
+
+def test_a_folder_the_ledger_lists_is_never_recorded_with_other_draws(tmp_path):
+    """Recording a release twice (a retried job) is one entry; the same folder with other draws is
+    refused, where keeping the first entry silently left the new draws out of the released ones."""
+    from private_evolution.ledger import released
+
+    ledger, folder = tmp_path / "ledger" / "private", "results/x/releases/release_001"
+    record_release(ledger, "x", {"1": {"1": "a" * 64}}, folder)
+    assert len(record_release(ledger, "x", {"1": {"1": "a" * 64}}, folder)) == 1
+    with pytest.raises(PEError, match="already lists a release kept in results/x/releases/release_001 with other draws"):
+        record_release(ledger, "x", {"1": {"1": "b" * 64}}, folder)
+    assert [entry["draws"] for entry in released(ledger)] == [{"1": {"1": "a" * 64}}]
 
 
 def test_two_experiments_on_overlapping_splits_share_one_ledger(tmp_path):

@@ -24,6 +24,9 @@ class LabelledImages:
     labels: np.ndarray
     class_names: list[str]
     in_test: np.ndarray | None = None  # a published dataset's official split: True for its test images
+    # Stable names of the records where the loader has them (an image folder's "class/file"), for
+    # the data set's ledger of parts (split_ledger.py); None: a record is its position in the source.
+    record_names: list[str] | None = None
 
     def __post_init__(self) -> None:
         if self.images.ndim != 4 or self.images.dtype != np.uint8:
@@ -306,7 +309,8 @@ def load_image_folder(dataset_cfg: dict) -> LabelledImages:
             "converted %d of %d images to %dx%d with %d channel(s) (dataset.image_size / dataset.channels)",
             converted, len(images), dataset_cfg["image_size"], dataset_cfg["image_size"], dataset_cfg["channels"],
         )
-    return LabelledImages(np.stack(images), np.asarray(labels, dtype=np.int64), list(class_names))
+    names = [f"{class_names[label]}/{path.name}" for path, label in listed]
+    return LabelledImages(np.stack(images), np.asarray(labels, dtype=np.int64), list(class_names), record_names=names)
 
 
 def _published_loader(dataset_cfg: dict) -> LabelledImages:
@@ -346,20 +350,23 @@ def load_dataset(dataset_cfg: dict) -> LabelledImages:
 
 
 
-def split_private_heldout(
-    data: LabelledImages, num_private: int, num_heldout: int, seed: int, num_validation: int = 0, official: bool = False
-) -> tuple[LabelledImages, LabelledImages] | tuple[LabelledImages, LabelledImages, LabelledImages]:
-    """Disjoint random private, held-out test and (with ``num_validation``) validation subsets.
+def split_indices(
+    num_images: int, num_private: int, num_heldout: int, seed: int, num_validation: int = 0, in_test: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The indices (into the loaded data) of the private, held-out test and validation parts: public,
+    since they follow from the config and the number of images alone.
 
-    One seeded permutation: private first, then the test part, then validation, so each
-    part stays the same when a later part's size changes. With ``official`` (a published
-    dataset's own split) the private set comes from its train images and the test and
-    validation parts from its test images. The test and validation parts are for
-    evaluation only; with ``num_validation`` > 0 the three parts are returned.
+    One seeded permutation: the private part is its start, the validation part its end and the
+    test part just before that. So experiments on one data set with the same seed and evaluation
+    sizes keep their private parts (of any size that fits) apart from their evaluation parts
+    (split_ledger.py refuses an overlap), the private part stays when an evaluation size changes,
+    and the test and validation parts stay when num_private changes. With ``in_test`` (a
+    published dataset's official split) the private set comes from its train images and the test
+    and validation parts from its test images.
     """
     rng = np.random.default_rng(seed)
-    if official and data.in_test is not None:
-        train_pool, test_pool = np.flatnonzero(~data.in_test), np.flatnonzero(data.in_test)
+    if in_test is not None:
+        train_pool, test_pool = np.flatnonzero(~in_test), np.flatnonzero(in_test)
         if num_private > len(train_pool) or num_heldout + num_validation > len(test_pool):
             raise PEError(
                 f"the official split has {len(train_pool)} train images (dataset.num_private is {num_private}) and "
@@ -368,16 +375,27 @@ def split_private_heldout(
             )
         private_ids = rng.permutation(train_pool)[:num_private]
         held = rng.permutation(test_pool)
-        heldout_ids, validation_ids = held[:num_heldout], held[num_heldout : num_heldout + num_validation]
-    else:
-        if num_private + num_heldout + num_validation > len(data.images):
-            raise PEError(
-                f"dataset.num_private ({num_private}) + dataset.num_heldout ({num_heldout}) + dataset.num_validation "
-                f"({num_validation}) exceeds the {len(data.images)} images available"
-            )
-        order = rng.permutation(len(data.images))
-        private_ids, heldout_ids = order[:num_private], order[num_private : num_private + num_heldout]
-        validation_ids = order[num_private + num_heldout : num_private + num_heldout + num_validation]
+        return private_ids, held[:num_heldout], held[num_heldout : num_heldout + num_validation]
+    if num_private + num_heldout + num_validation > num_images:
+        raise PEError(
+            f"dataset.num_private ({num_private}) + dataset.num_heldout ({num_heldout}) + dataset.num_validation "
+            f"({num_validation}) exceeds the {num_images} images available"
+        )
+    order = rng.permutation(num_images)
+    validation_start = num_images - num_validation
+    heldout_ids = order[validation_start - num_heldout : validation_start]
+    return order[:num_private], heldout_ids, order[validation_start:]
+
+
+def split_private_heldout(
+    data: LabelledImages, num_private: int, num_heldout: int, seed: int, num_validation: int = 0, official: bool = False
+) -> tuple[LabelledImages, LabelledImages] | tuple[LabelledImages, LabelledImages, LabelledImages]:
+    """Disjoint random private, held-out test and (with ``num_validation``) validation subsets, as
+    :func:`split_indices` chooses them (``official``: a published dataset's own split, where it has
+    one). The test and validation parts are for evaluation only; with ``num_validation`` > 0 the
+    three parts are returned."""
+    in_test = data.in_test if official else None
+    private_ids, heldout_ids, validation_ids = split_indices(len(data.images), num_private, num_heldout, seed, num_validation, in_test)
     # A class with no private sample is not an error: its candidates get an empty histogram and
     # the vote runs as for any other. Checking would make the run's fate (and a message naming the
     # class) depend on the private labels.

@@ -4,7 +4,9 @@ One ledger per data set, not per experiment: every experiment whose ``dataset`` 
 names the same source (:func:`data_source`: the loader and its files or path; the split,
 its sizes and seed, the cache folder do not matter, since overlapping splits are the same
 people) records its draws in ``results/_ledger/<source>/private/draws/`` and its releases
-in ``.../private/released.json``. Tuning runs count like any other.
+in ``.../private/released.json``. Tuning runs count like any other. Which records each
+experiment has used as private and as evaluation data is kept beside them
+(``split_ledger.py``), so that no record is both.
 
 The headline figure is :data:`LEDGER_SPEND` of the data set: every DP draw ever made from
 it, composed, because every finite-epsilon vote's noisy histogram is written to the public
@@ -331,10 +333,18 @@ def check_not_released(ledger_private: str | os.PathLike, experiment: str, epsil
 def record_release(ledger_private: str | os.PathLike, experiment: str, draws: dict[str, dict[str, str]], folder: str) -> list[dict]:
     """Add a release (epsilon label -> iteration -> draw key, and the folder it is kept in) to the
     ledger, once per folder; returns every release. Its cost is that of its draws: a release of
-    draws an earlier one published costs nothing more (released_draws counts each once)."""
+    draws an earlier one published costs nothing more (released_draws counts each once). A folder
+    the ledger lists with other draws is refused: keeping the first entry would leave the new
+    draws out of the released ones (release.version_folder never hands out a listed folder)."""
     with locked(ledger_private):
         entries = released(ledger_private)
-        if not any(e["folder"] == folder for e in entries):
+        listed = [e for e in entries if e["folder"] == folder]
+        if any(e["experiment"] != experiment or e["draws"] != draws for e in listed):
+            raise PEError(
+                f"the ledger already lists a release kept in {folder} with other draws: a new release needs a "
+                "folder of its own (run the release rule again; it takes the next free number). Nothing was recorded"
+            )
+        if not listed:
             entries.append({"experiment": experiment, "folder": folder, "time": now(), "draws": draws})
             write_json(Path(ledger_private) / RELEASED_FILE, {"releases": entries})
     return entries

@@ -1,17 +1,22 @@
 """Stage prepare_private: load the private data set and split off the held-out set.
 
 The two splits are written by separate jobs (rules prepare_private and prepare_heldout):
-the private split does not depend on ``num_heldout`` (the held-out images come after the
-private ones in the same seeded permutation), so changing the held-out size or anything
-about evaluation never reruns the private set's consumers, the vote chain.
+the private split does not depend on ``num_heldout`` (the held-out images come from the end of
+the seeded permutation, the private ones from its start), so changing the held-out size or
+anything about evaluation never reruns the private set's consumers, the vote chain. Each job
+records its part's indices in the data set's ledger (split_ledger.py), which refuses a private
+record that any experiment evaluates on, or the reverse.
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import PEError
-from ..datasets import load_dataset, split_private_heldout
+from ..datasets import LabelledImages, load_dataset, split_indices
 from ..io import save_images, write_json
 from ..preparation import next_preparation
+from ..split_ledger import EVALUATION, PRIVATE, record_names, record_part
 from . import logger
 
 
@@ -24,11 +29,34 @@ def prepare_private(
     ledger_private: str | None = None,
     experiment: str | None = None,
 ) -> None:
-    """Write the private split, the held-out test split and / or the validation split, and with
+    """Write the private split, the held-out test split and / or the validation split (with
+    ``ledger_private`` and ``experiment``, each part's indices checked and recorded in the data
+    set's ledger first: split_ledger.record_part), and with
     ``preparation_path`` (under private/) the id of this preparation, counted in the data set's
     ledger (``ledger_private``) for ``experiment``, with random bits (preparation.next_preparation): it names the votes'
     draws, so that every preparation draws anew, whether or not the data changed."""
     data = load_dataset(dataset_cfg)
+    if data.class_names != dataset_cfg["class_names"]:
+        raise PEError(
+            f"the data's classes {data.class_names} differ from dataset.class_names {dataset_cfg['class_names']}"
+        )
+    # Every evaluation job splits with both evaluation sizes, whichever part it writes: the test
+    # part lies just before the validation part, so it depends on num_validation. The private job
+    # takes neither (its part is the permutation's start; its rule ignores them).
+    evaluates = bool(heldout_path or validation_path)
+    num_heldout = dataset_cfg["num_heldout"] if evaluates else 0
+    num_validation = dataset_cfg.get("num_validation", 0) if evaluates else 0
+    in_test = data.in_test if dataset_cfg.get("split", "official") == "official" else None
+    private_ids, heldout_ids, validation_ids = split_indices(
+        len(data.images), dataset_cfg["num_private"], num_heldout, dataset_cfg["split_seed"], num_validation, in_test
+    )
+    if ledger_private and experiment:
+        # before this job counts a preparation or writes a file (split_ledger.py)
+        if private_path:
+            record_part(ledger_private, experiment, PRIVATE, record_names(private_ids, data.record_names))
+        if evaluates:
+            written = [ids for ids, path in ((heldout_ids, heldout_path), (validation_ids, validation_path)) if path]
+            record_part(ledger_private, experiment, EVALUATION, record_names(np.concatenate(written), data.record_names))
     if preparation_path:
         if "/private/" not in str(preparation_path).replace("\\", "/"):
             raise ValueError(f"the preparation id names the private data's noise draws: it belongs under private/, not '{preparation_path}'")
@@ -36,15 +64,8 @@ def prepare_private(
             raise ValueError("a preparation id is counted in the data set's ledger: give ledger_private and experiment")
         preparation = next_preparation(ledger_private, experiment)
         write_json(preparation_path, {**preparation, "note": "names this preparation's noise draws: never publish"})
-    if data.class_names != dataset_cfg["class_names"]:
-        raise PEError(
-            f"the data's classes {data.class_names} differ from dataset.class_names {dataset_cfg['class_names']}"
-        )
-    num_heldout = dataset_cfg["num_heldout"] if heldout_path or validation_path else 0
-    num_validation = dataset_cfg.get("num_validation", 0) if validation_path else 0
-    private, heldout, *validation = split_private_heldout(
-        data, dataset_cfg["num_private"], num_heldout, dataset_cfg["split_seed"], num_validation,
-        official=dataset_cfg.get("split", "official") == "official",
+    private, heldout, validation = (
+        LabelledImages(data.images[ids], data.labels[ids], data.class_names) for ids in (private_ids, heldout_ids, validation_ids)
     )
     if private_path:
         save_images(private_path, private.images, private.labels)
@@ -53,5 +74,5 @@ def prepare_private(
         save_images(heldout_path, heldout.images, heldout.labels)
         logger.info("held-out test set: %d images", len(heldout.images))
     if validation_path:
-        save_images(validation_path, validation[0].images, validation[0].labels)
-        logger.info("held-out validation set: %d images", len(validation[0].images))
+        save_images(validation_path, validation.images, validation.labels)
+        logger.info("held-out validation set: %d images", len(validation.images))
