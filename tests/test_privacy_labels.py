@@ -460,6 +460,14 @@ def test_no_record_is_private_in_one_experiment_and_evaluated_in_another(tmp_pat
     # the same experiment, split again with another seed: its earlier private part stays private
     with pytest.raises(PEError, match=r"experiment 'a' would use .* 'a' \(\d+\)"):
         prepare_private(other_seed, None, str(tmp_path / "a" / "again.npz"), None, None, str(ledger), "a")
+    # a split that does not fit is refused by the private job too, before its part is recorded
+    with pytest.raises(PEError, match=r"dataset.num_private \(45\) \+ dataset.num_heldout \(10\) \+ dataset.num_validation \(10\) exceeds"):
+        prepare_private(digits_source(tmp_path, num_private=45), str(tmp_path / "a" / "private.npz"), None, None,
+                        str(tmp_path / "a" / "prep.json"), str(ledger), "a")
+    # a job writing a private and an evaluation part checks both before it records either
+    with pytest.raises(PEError, match="would use"):
+        prepare_private(other_seed, str(tmp_path / "c.npz"), str(tmp_path / "c_heldout.npz"), None, None, str(ledger), "c")
+    assert "c" not in read_json(ledger / "splits.json")
     # the refusal depends on the config and the number of images only, not on the pixels
     np.savez(tmp_path / "digits.npz", images=np.zeros((60, 4, 4, 1), dtype=np.uint8), labels=np.arange(60) % 2)
     with pytest.raises(PEError, match="would use"):
@@ -511,8 +519,10 @@ def test_the_workflow_refuses_to_evaluate_on_another_experiments_private_records
     snakemake(workdir, "--cores", "1", "results/a/private/private.npz", "results/a/private/heldout.npz")
     result = snakemake(workdir, "--cores", "1", "results/b/private/heldout.npz", check=False)
     assert result.returncode != 0
-    said = result.stdout + result.stderr  # on the terminal: the refusal quotes the config, nothing of the data
-    assert "experiment 'b' would use" in said and "same dataset.split, dataset.split_seed" in said
+    # the reason is in the job's private log (its counts tell the number of images); the terminal names the log
+    assert "results/b/private/logs/prepare_heldout.log" in result.stdout + result.stderr
+    said = (workdir / "results" / "b" / "private" / "logs" / "prepare_heldout.log").read_text()
+    assert "experiment 'b' would use" in said and "the same dataset.split_seed, dataset.num_heldout" in said
     assert not (workdir / "results" / "b" / "private" / "heldout.npz").exists()
     assert (workdir / "results" / "a" / "private" / "heldout.npz").exists()
 

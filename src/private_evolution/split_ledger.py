@@ -8,11 +8,12 @@ never be another's evaluation record, or that experiment's public metrics would 
 first one's private records, and the first's DP label would be false for anyone who sees every
 public output. Equally, a record already used for published metrics cannot become private.
 
-Each data job checks its part against ``results/_ledger/<source>/private/splits.json`` and records
-it there, under the ledger's lock, before it counts a preparation or writes its file; it refuses a
-part that meets a part of the other role (a :class:`PublicError`, shown on the terminal: which
-records a part holds follows from the config, the number of images and, for an image folder, its
-file names, never from the pixels). Records are named by :func:`record_names`. Parts are kept as
+Each data job checks its parts against ``results/_ledger/<source>/private/splits.json`` and
+records them there, under the ledger's lock, before it counts a preparation or writes a file; it
+refuses a part that meets a part of the other role. Which records a part holds follows from the
+config, the number of images and, for an image folder, its file names, never from the pixels;
+the message (with counts, which tell the number of images) stays in the job's private log, as
+other messages that depend on that number do. Records are named by :func:`record_names`. Parts are kept as
 the union over every split an experiment has had: an earlier private part stays private whatever
 the config says now. Snakemake removes a data job's outputs when it starts, so a refused split
 has already cost that experiment's finished part (see README).
@@ -26,7 +27,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import PublicError
+from . import PEError
 from .io import read_json, write_json
 from .preparation import locked
 
@@ -57,30 +58,34 @@ def overlaps(used: dict, role: str, names: set[str]) -> dict[str, set[str]]:
     return found
 
 
-def record_part(ledger_private: str | os.PathLike, experiment: str, role: str, names: list[str]) -> None:
-    """Record that ``experiment`` uses the records ``names`` (:func:`record_names`) in ``role``
-    (private or evaluation), after checking that no experiment of this data set uses one of them
-    in the other role."""
-    if role not in ROLES:
-        raise ValueError(f"a part's role is one of {ROLES}, not {role!r}")
-    names = set(map(str, names))
+def record_parts(ledger_private: str | os.PathLike, experiment: str, parts: dict[str, list[str]]) -> None:
+    """Record that ``experiment`` uses the records of each part (role -> names, as
+    :func:`record_names` gives them), after checking, for all of them before any is recorded,
+    that no experiment of this data set uses one of them in the other role."""
+    unknown = set(parts) - set(ROLES)
+    if unknown:
+        raise ValueError(f"a part's role is one of {ROLES}, not {sorted(unknown)}")
+    parts = {role: set(map(str, names)) for role, names in parts.items()}
     with locked(ledger_private):
         path = Path(ledger_private) / SPLITS_FILE
         used = read_json(path) if path.is_file() else {}
-        clashes = overlaps(used, role, names)
-        if clashes:
-            where = ", ".join(f"'{name}' ({len(shared)})" for name, shared in clashes.items())
-            # only the config and the data's listing decide it: the terminal may show it
-            raise PublicError(
-                f"experiment '{experiment}' would use {len(set().union(*clashes.values()))} records of its data set as "
-                f"{'private' if role == PRIVATE else 'evaluation (held-out test or validation)'} data that these "
-                f"experiments use as {'evaluation' if role == PRIVATE else 'private'} data: {where}. A private record must "
-                "never be evaluation data (whose metrics are published without noise), in any experiment on the data set, "
-                "nor in an earlier split of this one. Give every experiment on this data set the same dataset.split, "
-                "dataset.split_seed, dataset.num_heldout and dataset.num_validation (the private part is the start of "
-                "the shuffled images, the evaluation parts their end, so private parts of any size that fits stay apart "
-                f"from them). The ledger that remembers every part used: {path}"
-            )
-        entry = used.setdefault(experiment, {})
-        entry[role] = sorted(names.union(entry.get(role, [])))
+        for role, names in parts.items():
+            clashes = overlaps(used, role, names)
+            if clashes:
+                where = ", ".join(f"'{name}' ({len(shared)})" for name, shared in clashes.items())
+                # a PEError, kept in the job's private log: how many records meet depends on the
+                # number of images, which the terminal does not show (progress.py)
+                raise PEError(
+                    f"experiment '{experiment}' would use {len(set().union(*clashes.values()))} records of its data set as "
+                    f"{'private' if role == PRIVATE else 'evaluation (held-out test or validation)'} data that these "
+                    f"experiments use as {'evaluation' if role == PRIVATE else 'private'} data: {where}. A private record "
+                    "must never be evaluation data (whose metrics are published without noise), in any experiment on the "
+                    "data set, nor in an earlier split of this one. With dataset.split: random, give every experiment on "
+                    "this data set the same dataset.split_seed, dataset.num_heldout and dataset.num_validation (the private "
+                    "part is the start of the shuffled images, the evaluation parts their end, so private parts of any size "
+                    f"that fits stay apart from them). The ledger that remembers every part used: {path}"
+                )
+        for role, names in parts.items():
+            entry = used.setdefault(experiment, {})
+            entry[role] = sorted(names.union(entry.get(role, [])))
         write_json(path, used)

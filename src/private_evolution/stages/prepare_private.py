@@ -16,7 +16,7 @@ from .. import PEError
 from ..datasets import LabelledImages, load_dataset, split_indices
 from ..io import save_images, write_json
 from ..preparation import next_preparation
-from ..split_ledger import EVALUATION, PRIVATE, record_names, record_part
+from ..split_ledger import EVALUATION, PRIVATE, record_names, record_parts
 from . import logger
 
 
@@ -40,23 +40,24 @@ def prepare_private(
         raise PEError(
             f"the data's classes {data.class_names} differ from dataset.class_names {dataset_cfg['class_names']}"
         )
-    # Every evaluation job splits with both evaluation sizes, whichever part it writes: the test
-    # part lies just before the validation part, so it depends on num_validation. The private job
-    # takes neither (its part is the permutation's start; its rule ignores them).
-    evaluates = bool(heldout_path or validation_path)
-    num_heldout = dataset_cfg["num_heldout"] if evaluates else 0
-    num_validation = dataset_cfg.get("num_validation", 0) if evaluates else 0
+    # Every job splits with all three sizes (the private job too: its part, the permutation's
+    # start, does not depend on the others, which its rule leaves out of its rerun key, but a split
+    # that does not fit is refused before any part is recorded); the test part lies just before
+    # the validation part, so it depends on num_validation.
     in_test = data.in_test if dataset_cfg.get("split", "official") == "official" else None
     private_ids, heldout_ids, validation_ids = split_indices(
-        len(data.images), dataset_cfg["num_private"], num_heldout, dataset_cfg["split_seed"], num_validation, in_test
+        len(data.images), dataset_cfg["num_private"], dataset_cfg["num_heldout"], dataset_cfg["split_seed"],
+        dataset_cfg.get("num_validation", 0), in_test,
     )
     if ledger_private and experiment:
         # before this job counts a preparation or writes a file (split_ledger.py)
+        parts = {}
         if private_path:
-            record_part(ledger_private, experiment, PRIVATE, record_names(private_ids, data.record_names))
-        if evaluates:
-            written = [ids for ids, path in ((heldout_ids, heldout_path), (validation_ids, validation_path)) if path]
-            record_part(ledger_private, experiment, EVALUATION, record_names(np.concatenate(written), data.record_names))
+            parts[PRIVATE] = record_names(private_ids, data.record_names)
+        written = [ids for ids, path in ((heldout_ids, heldout_path), (validation_ids, validation_path)) if path]
+        if written:
+            parts[EVALUATION] = record_names(np.concatenate(written), data.record_names)
+        record_parts(ledger_private, experiment, parts)
     if preparation_path:
         if "/private/" not in str(preparation_path).replace("\\", "/"):
             raise ValueError(f"the preparation id names the private data's noise draws: it belongs under private/, not '{preparation_path}'")
