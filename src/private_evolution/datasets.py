@@ -387,6 +387,16 @@ def split_indices(
     return order[:num_private], heldout_ids, order[validation_start:]
 
 
+def split_of(data: LabelledImages, dataset_cfg: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The private, test and validation indices of ``data`` as the config splits it (all three
+    sizes, whichever part a job writes: a split that does not fit is refused by every job)."""
+    in_test = data.in_test if dataset_cfg.get("split", "official") == "official" else None
+    return split_indices(
+        len(data.images), dataset_cfg["num_private"], dataset_cfg["num_heldout"], dataset_cfg["split_seed"],
+        dataset_cfg.get("num_validation", 0), in_test,
+    )
+
+
 def split_private_heldout(
     data: LabelledImages, num_private: int, num_heldout: int, seed: int, num_validation: int = 0, official: bool = False
 ) -> tuple[LabelledImages, LabelledImages] | tuple[LabelledImages, LabelledImages, LabelledImages]:

@@ -49,6 +49,7 @@ from private_evolution.contract import (
     SELECTED,
     SHARED_RUN,
     SOURCE_CHECK,
+    SPLIT_CHECK,
     VOTE_COUNTS,
     VOTES,
     accuracy_path,
@@ -73,6 +74,7 @@ from private_evolution.job import stage_command as job_command
 from private_evolution.ledger import data_source, split_id
 from private_evolution.metrics import REGISTRY as METRIC_REGISTRY
 from private_evolution.stages.check_source import CHECKED_FIELDS, check_id
+from private_evolution.stages.check_split import checked_fields, split_check_id
 
 FINITE_EPS = r"[0-9]+(\.[0-9]+)?(e[+-]?[0-9]+)?"  # every epsilon label but inf
 # The {run} folder (contract.RUN_DIR) of a finite epsilon: eps_<label>. The un-noised reference's
@@ -753,6 +755,30 @@ def source_check(wildcards):
     """
     dataset = exp_cfg(wildcards).section("dataset")
     return ancient(SOURCE_CHECK.format(exp=wildcards.exp, check=check_id(dataset)))
+
+
+def split_check(part):
+    """The check of the experiment's ``part`` (private or evaluation) against the data set's
+    ledger of parts, named by the fields that decide the part's records; ancient, as source_check.
+    """
+
+    def path(wildcards):
+        dataset = exp_cfg(wildcards).section("dataset")
+        return ancient(
+            SPLIT_CHECK.format(
+                exp=wildcards.exp, part=part, check=split_check_id(dataset, part)
+            )
+        )
+
+    return path
+
+
+def split_checked_dataset(wildcards):
+    """check_split reruns when a field its part's name follows changes; it still receives every value."""
+    dataset = exp_cfg(wildcards).section("dataset")
+    return JobOptions(
+        dataset, ignore=set(dataset) - set(checked_fields(wildcards.part))
+    )
 
 
 def data_source_of(wildcards):

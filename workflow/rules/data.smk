@@ -36,9 +36,41 @@ rule check_source:
         stage_command("check_source", "dataset")
 
 
+# Which records the split makes private or evaluation data, checked against the data set's ledger
+# of parts (split_ledger.py) before the data jobs start: a refusal in a data job would come after
+# Snakemake removed its finished split. It loads the data (its number of images, an image folder's
+# file names), so its log and output are private. No code digest, as for check_source: its output's
+# name follows the fields that decide the part, so a split change makes a new check, planned with
+# the data jobs that take it, and nothing else reruns it.
+rule check_split:
+    input:
+        source_check,
+    output:
+        SPLIT_CHECK,
+    log:
+        job_log("check_split_{part}_{check}", private=True),
+    benchmark:
+        job_benchmark("check_split_{part}_{check}", private=True)
+    wildcard_constraints:
+        part="private|evaluation",
+        check=r"[0-9a-f]+",
+    priority: PRIORITY_PRIVATE
+    group:
+        cluster_group(None, iteration="data")
+    conda:
+        JOB_ENV
+    params:
+        job_files=job_files,
+        dataset=split_checked_dataset,
+        ledger=data_set_ledger,
+    shell:
+        stage_command("check_split", "dataset", "ledger")
+
+
 rule prepare_private:
     input:
         source_check,
+        split_check("private"),
     output:
         private=fill(REAL_SET, split="private"),
         preparation=DATA_PREPARATION,
@@ -53,8 +85,8 @@ rule prepare_private:
         JOB_ENV
     params:
         job_files=job_files,
-        # the private split depends on neither held-out size (the held-out parts come after it in the
-        # permutation): editing them reruns no preparation, so no vote draws anew
+        # the private split depends on neither held-out size (the private part is the permutation's
+        # start, the held-out parts its end): editing them reruns no preparation, so no vote draws anew
         dataset=section_options("dataset", ignore=("num_heldout", "num_validation")),
         # where each preparation is counted (ledger.next_preparation): its id names the votes' draws
         ledger=data_set_ledger,
@@ -64,6 +96,9 @@ rule prepare_private:
 
 
 use rule prepare_private as prepare_heldout with:
+    input:
+        source_check,
+        split_check("evaluation"),
     output:
         heldout=fill(REAL_SET, split="heldout"),
     log:
@@ -77,6 +112,9 @@ use rule prepare_private as prepare_heldout with:
 
 
 use rule prepare_private as prepare_validation with:
+    input:
+        source_check,
+        split_check("evaluation"),
     output:
         validation=fill(REAL_SET, split="validation"),
     log:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import PEError
-from ..datasets import LabelledImages, load_dataset, split_indices
+from ..datasets import LabelledImages, load_dataset, split_of
 from ..io import save_images, write_json
 from ..preparation import next_preparation
 from ..split_ledger import EVALUATION, PRIVATE, record_names, record_parts
@@ -40,17 +40,12 @@ def prepare_private(
         raise PEError(
             f"the data's classes {data.class_names} differ from dataset.class_names {dataset_cfg['class_names']}"
         )
-    # Every job splits with all three sizes (the private job too: its part, the permutation's
-    # start, does not depend on the others, which its rule leaves out of its rerun key, but a split
-    # that does not fit is refused before any part is recorded); the test part lies just before
-    # the validation part, so it depends on num_validation.
-    in_test = data.in_test if dataset_cfg.get("split", "official") == "official" else None
-    private_ids, heldout_ids, validation_ids = split_indices(
-        len(data.images), dataset_cfg["num_private"], dataset_cfg["num_heldout"], dataset_cfg["split_seed"],
-        dataset_cfg.get("num_validation", 0), in_test,
-    )
+    # All three sizes (the private job receives them, though its rerun key leaves the evaluation
+    # sizes out: its part, the permutation's start, does not depend on them)
+    private_ids, heldout_ids, validation_ids = split_of(data, dataset_cfg)
     if ledger_private and experiment:
-        # before this job counts a preparation or writes a file (split_ledger.py)
+        # checked by check_split before this job started; again here, before this job counts a
+        # preparation or writes a file, for a ledger changed since (split_ledger.py)
         parts = {}
         if private_path:
             parts[PRIVATE] = record_names(private_ids, data.record_names)
