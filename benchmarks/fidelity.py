@@ -16,6 +16,8 @@
                                                 # (benchmarks/VARIANT_FIDELITY.md)
     python benchmarks/fidelity.py --variation   # how VARIATION_API moves: font switch probability 0, 0.1, 0.3
                                                 # (default), 0.6; displacement up to 0.12 (benchmarks/VARIATION_FIDELITY.md)
+    python benchmarks/fidelity.py --shapes      # the default, and with pen_shapes: each pen sample's own control
+                                                # points, varied like the other parameters (benchmarks/SHAPE_FIDELITY.md)
     python benchmarks/fidelity.py --framings    # free and MNIST framing on the shipped MNIST digits and on a
                                                 # second digit set, sklearn_digits (benchmarks/FRAMING_FIDELITY.md)
 
@@ -288,6 +290,8 @@ def paired_variants(kind: str) -> dict[str, dict]:
         wider = {f"warp_{axis}{mode}": [-0.12, 0.12] for axis in "xy" for mode in range(1, 5)}
         rows["displacement up to 0.12 (default 0.06)"] = {**default, "api.glyph_simulator.ranges": wider}
         return rows
+    if kind == "shapes":  # each pen-drawn sample's own control points, varied like the other parameters
+        return {"default (pen shapes off)": dict(default), "pen shapes": {**default, "api.glyph_simulator.pen_shapes": True}}
     if kind == "small":  # 1,000 private digits: the default N, and N for the default's votes per candidate
         small = {**default, "dataset.num_private": 1000}
         return {f"N = {n:,}": {**small, "pe.num_samples": n} for n in (3000, 1500, 750)}
@@ -325,6 +329,13 @@ PAIRED = {  # kind: (the output's title, what differs from the default, the defa
         " the font, uniformly, with probability 0.3 d) and with each displacement mode up to 0.12 (default 0.06) of the"
         " glyph's box",
         "VARIATION_FIDELITY.md",
+    ),
+    "shapes": (
+        "Pen shapes: each pen-drawn sample's control points moved by its own coefficients, varied like the other parameters",
+        " and with api.glyph_simulator.pen_shapes: true (pen_1..pen_6 weigh seeded offset patterns of the style's"
+        " control points: continuous shapes the vote moves from each style's form, where RANDOM_API leaves them, beside"
+        " the 20 fixed variants of each style)",
+        "SHAPE_FIDELITY.md",
     ),
     "small": (
         "1,000 private digits: the population size N",
@@ -527,6 +538,7 @@ def main() -> None:
     parser.add_argument("--pens", action="store_true", help="the default config with pen styles beside its fonts, and pens only")
     parser.add_argument("--small", action="store_true", help="the default config with 1,000 private digits at N = 3,000, 1,500, 750")
     parser.add_argument("--variants", action="store_true", help="the default config, and with 5, 10 or 20 variants of each pen style beside it")
+    parser.add_argument("--shapes", action="store_true", help="the default config, and with pen_shapes (continuous pen shapes)")
     parser.add_argument("--variation", action="store_true", help="font switch probability 0, 0.1, 0.3 (default), 0.6, and displacement up to 0.12")
     parser.add_argument("--iterations", action="store_true", help="T = 5, 3, 2 at 4,000, 1,000 and 500 private digits")
     parser.add_argument("--framings", action="store_true", help="free and MNIST framing on the shipped MNIST digits and on sklearn_digits")
@@ -540,7 +552,7 @@ def main() -> None:
         compare_framings(args, sizes, started)
         return
     judge = Judge(args.workdir / "split", quick=args.quick)
-    for kind in ("renderers", "pens", "small", "sizes", "variants", "iterations", "variation"):
+    for kind in ("renderers", "pens", "small", "sizes", "variants", "iterations", "variation", "shapes"):
         if getattr(args, kind):
             compare_paired(args, kind, judge, sizes, started)
             return

@@ -226,3 +226,19 @@ def test_variation_study_varies_only_the_variation_settings_of_the_default(monke
     warps = {name: bounds for name, bounds in wider["ranges"].items() if name.startswith("warp_")}
     assert len(warps) == 8 and all(list(bounds) == [-0.12, 0.12] for bounds in warps.values())
     assert {**wider, "ranges": default["ranges"]} == default  # nothing else differs
+
+
+def test_shape_study_turns_on_pen_shapes_and_nothing_else(monkeypatch):
+    """fidelity.py --shapes: the default, and the default with pen_shapes on, as the schema reads them."""
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import fidelity
+
+    from private_evolution.config import load_config
+
+    def simulator_options(edits):
+        config = fidelity.configured(edits, [1, "inf"], 0)
+        return load_config({"experiments": {"study": config}})["study"].api_options()["glyph_simulator"]
+
+    default, shaped = (simulator_options(edits) for edits in fidelity.paired_variants("shapes").values())
+    assert default == simulator_options(fidelity.ROWS[fidelity.DEFAULT_ROW]) and default["pen_shapes"] is False
+    assert shaped == {**default, "pen_shapes": True}

@@ -117,3 +117,63 @@ def test_variants_are_named_like_fonts_cached_apart_and_drawn_as_other_hands():
             pen_field(pen_font(wrong), "1", 3)
         with pytest.raises(PEError, match="not found"):
             resolve_fonts([wrong])
+
+
+def _shape_columns():
+    from private_evolution.simulator import PARAMETER_NAMES
+
+    return [i for i, name in enumerate(PARAMETER_NAMES) if name.startswith("pen_")]
+
+
+def test_a_shaped_pen_sample_is_drawn_from_its_own_curves_in_the_style_glyphs_place():
+    """With pen_k coefficients a pen sample is drawn from its own curves, not the stored field: at
+    (nearly) zero coefficients it looks like the stored glyph (the same strokes; its box is found
+    from the curves, not from whole pixels, so edges may move by a fraction of a pixel); larger
+    coefficients move its strokes; fonts ignore the coefficients; a sample's pixels do not
+    depend on its batch."""
+    from private_evolution.glyph_render import render_population
+    from private_evolution.simulator import PARAMETER_NAMES, parameter_bounds
+
+    fonts = resolve_fonts(["pen_plain", "pen_formal~3", "DejaVuSans"], DIGITS)
+    low, high = parameter_bounds({})
+    count = 60
+    labels, font = np.arange(count) % 10, np.arange(count) % 3
+    params = np.random.default_rng(0).uniform(low, high, size=(count, len(PARAMETER_NAMES)))
+    params[:, _shape_columns()] = 0.0
+    stored = render_population(DIGITS, fonts, labels, font, params, 28, threads=1).astype(int)
+    tiny = params.copy()
+    tiny[:, _shape_columns()] = 1e-9
+    own = render_population(DIGITS, fonts, labels, font, tiny, 28, threads=1).astype(int)
+    pens = font < 2
+    assert np.abs(own[pens] - stored[pens]).mean() < 3 and np.corrcoef(own[pens].ravel(), stored[pens].ravel())[0, 1] > 0.98
+    assert np.array_equal(own[~pens], stored[~pens])
+    moved = params.copy()
+    moved[:, _shape_columns()] = np.random.default_rng(1).uniform(-1, 1, size=(count, len(_shape_columns())))
+    shaped = render_population(DIGITS, fonts, labels, font, moved, 28, threads=1).astype(int)
+    assert np.array_equal(shaped[~pens], stored[~pens])
+    assert np.abs(shaped[pens] - stored[pens]).mean() > 3 * np.abs(own[pens] - stored[pens]).mean()
+    alone = render_population(DIGITS, fonts, labels[:7], font[:7], moved[:7], 28, threads=1).astype(int)
+    assert np.array_equal(alone, shaped[:7])
+
+
+def test_pen_shapes_are_drawn_after_every_other_number_and_only_when_asked():
+    """pen_shapes varies the pen_k coefficients after every other random number, so the fonts and
+    other parameters are those of a population without it; RANDOM_API leaves them 0 (each style's
+    own form), and without the option they stay 0."""
+    seeds = per_sample_seeds(3, 40, "shapes")
+    labels = np.arange(40) % 10
+    off = GlyphSimulator(DIGITS, 28, 1, {})
+    on = GlyphSimulator(DIGITS, 28, 1, {"pen_shapes": True})
+    first, second = off.random_api(labels, seeds), on.random_api(labels, seeds)
+    others = [i for i in range(first.state["params"].shape[1]) if i not in _shape_columns()]
+    assert np.array_equal(first.state["font"], second.state["font"])
+    assert np.array_equal(first.state["params"][:, others], second.state["params"][:, others])
+    assert np.array_equal(first.state["params"], second.state["params"]) and not second.state["params"][:, _shape_columns()].any()
+    second = on.variation_api(second, 1.0, seeds + 2)  # parents with shapes of their own
+    assert np.all(second.state["params"][:, _shape_columns()] != 0)
+    varied_off, varied_on = off.variation_api(second, 0.5, seeds + 1), on.variation_api(second, 0.5, seeds + 1)
+    assert np.array_equal(varied_off.state["font"], varied_on.state["font"])
+    assert np.array_equal(varied_off.state["params"][:, others], varied_on.state["params"][:, others])
+    assert np.array_equal(varied_off.state["params"][:, _shape_columns()], second.state["params"][:, _shape_columns()])
+    step = varied_on.state["params"][:, _shape_columns()] - second.state["params"][:, _shape_columns()]
+    assert 0.05 < np.abs(step).mean() < 0.3  # degree 0.5 times the step 0.3, clipped at +-1

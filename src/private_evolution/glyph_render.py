@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .glyph_atlas import font_glyphs, max_stroke_px
+from .pen_glyphs import SHAPE_MODES, curves_field, curves_outline, is_pen, shaped_curves
 from .progress import Progress
 from .simulator import GLYPH_FONT_SIZE, MNIST_BOX, PARAMETER_NAMES
 
@@ -40,6 +41,7 @@ def available_cpus() -> int:
 _INDEX = {name: i for i, name in enumerate(PARAMETER_NAMES)}
 _WARP_X = [_INDEX[f"warp_x{k}"] for k in range(1, 5)]
 _WARP_Y = [_INDEX[f"warp_y{k}"] for k in range(1, 5)]
+_PEN_SHAPE = [_INDEX[f"pen_{k}"] for k in range(1, SHAPE_MODES + 1)]
 
 
 def render_population(
@@ -91,6 +93,39 @@ class _Atlas:
         for k, g in enumerate(glyphs):
             padded[k, : len(g.outline)] = g.outline
         self.points = padded[entry]
+
+    def shape(self, texts, font_paths, labels, fonts, coefficients) -> None:
+        """Samples of a pen style with a shape of their own (any pen_k coefficient not 0) are drawn
+        from their own curves: their ink box and outline points replace the style's, and
+        :meth:`distance` reads their curves. Their frame: the curves' pixels, edges from 0."""
+        shaped = np.array([is_pen(font_paths[f]) for f in fonts], dtype=bool) & np.any(coefficients != 0, axis=1)
+        self.shaped = []
+        if not shaped.any():
+            return
+        outlines = []
+        for font, label in sorted({(int(f), int(t)) for f, t in zip(fonts[shaped], labels[shaped])}):
+            chosen = np.flatnonzero(shaped & (fonts == font) & (labels == label))
+            curves = shaped_curves(font_paths[font], texts[label], coefficients[chosen])
+            outline = curves_outline(curves).astype(np.float32)
+            self.ink_box[chosen] = np.concatenate([outline.min(axis=1), outline.max(axis=1)], axis=1)
+            self.shaped.append((chosen, curves))
+            outlines.append((chosen, outline))
+        longest = max(self.points.shape[1], max(o.shape[1] for _, o in outlines))
+        if longest > self.points.shape[1]:
+            padded = np.full((len(self.points), longest, 2), np.nan, dtype=np.float32)
+            padded[:, : self.points.shape[1]] = self.points
+            self.points = padded
+        for chosen, outline in outlines:
+            self.points[chosen] = np.nan
+            self.points[chosen, : outline.shape[1]] = outline
+
+    def distance(self, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
+        """The signed distance at glyph coordinates (n, ...): the stored fields', the shaped
+        samples' from their curves (coordinates from the first pixel's centre, so + 0.5)."""
+        distance = self.sample(gx, gy)
+        for chosen, curves in self.shaped:
+            distance[chosen] = curves_field(gx[chosen] + 0.5, gy[chosen] + 0.5, curves)
+        return distance
 
     def sample(self, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
         """Bilinear reading of each sample's field at glyph coordinates (n, ...) measured from the
@@ -180,6 +215,7 @@ def _render_chunk(texts, font_paths, labels, fonts, params, image_size, framing,
     value = {name: params[:, i] for name, i in _INDEX.items()}
     stroke_px = np.clip(value["stroke"] * GLYPH_FONT_SIZE, 0.0, max_stroke_px())
     atlas = _Atlas(texts, font_paths, labels, fonts)
+    atlas.shape(texts, font_paths, labels, fonts, params[:, _PEN_SHAPE])
     warp_x, warp_y = params[:, _WARP_X], params[:, _WARP_Y]
 
     # glyph -> canvas ([0, 1] squared): rotation . shear . stretch . scale about the glyph box's centre
@@ -229,7 +265,7 @@ def _render_chunk(texts, font_paths, labels, fonts, params, image_size, framing,
     row_y = (offsets[None, :] / zoom[:, None] + centre[:, 1:2]).astype(np.float32)
     # glyph coordinates from the first pixel's centre, as the field is stored
     gx, gy = _glyph_coordinates(column_x, row_y, field_box, warp_x, warp_y, canvas_centre, inverse, glyph_centre - 0.5)
-    distance = atlas.sample(gx, gy)
+    distance = atlas.distance(gx, gy)
     # one output sample spans this many glyph pixels: the edge ramps over it (anti-aliasing)
     footprint = 1.0 / (zoom * supersampling * np.sqrt(np.abs(np.linalg.det(forward))))
     slope = (-1.0 / footprint).astype(np.float32)[:, None, None]

@@ -18,6 +18,7 @@ share moves once, so strokes that meet stay joined.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import numpy as np
@@ -230,3 +231,83 @@ def pen_field(font_path: str, text: str, margin: int) -> np.ndarray:
     for curve, closed in curves:
         field = np.minimum(field, _stroke_field(px, py, curve, radius, taper=not closed))
     return field.astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- continuous shapes
+# A pen-drawn sample may carry its own shape: SHAPE_MODES coefficients (simulator parameters
+# pen_1.. pen_K, in [-1, 1]) weigh fixed, seeded offset patterns of the style's control points, so
+# the vote moves loops, bars and curls continuously, as it moves every other parameter. With all
+# coefficients 0 a sample is its style's (cached) glyph. Coefficients drawn uniformly give each
+# control point the jitter of a variant: sd VARIANT_JITTER.
+SHAPE_MODES = 6
+SHAPE_MODE_SD = VARIANT_JITTER * float(np.sqrt(3.0 / SHAPE_MODES))
+SHAPED_POINTS_PER_SEGMENT = 6  # curve points between control points when each sample is drawn on its own
+
+
+@functools.lru_cache(maxsize=2048)
+def shape_basis(name: str, text: str) -> tuple[np.ndarray, np.ndarray, tuple[tuple[np.ndarray, bool], ...]]:
+    """For the style or variant ``name`` and digit ``text``: its distinct control points (p, 2) and
+    the offset modes (SHAPE_MODES, p, 2), in pixels of the field (DIGIT_HEIGHT); per stroke, the
+    matrix (curve points, p) that gives its curve from the control points (Catmull-Rom is linear
+    in them) and whether it is closed."""
+    drawn = strokes(name, text)
+    points = sorted({point for stroke_points, _ in drawn for point in stroke_points})
+    index = {point: i for i, point in enumerate(points)}
+    control = np.array(points, dtype=np.float64) * DIGIT_HEIGHT
+    seed = int.from_bytes(hashlib.sha256(f"shape {name} {text}".encode()).digest()[:8], "little")
+    modes = np.random.default_rng(seed).normal(0.0, SHAPE_MODE_SD * DIGIT_HEIGHT, size=(SHAPE_MODES, len(points), 2))
+    matrices = []
+    for stroke_points, closed in drawn:
+        chosen = [index[point] for point in stroke_points]
+        # the curve through unit vectors gives each control point's weight in every curve point
+        unit = np.eye(len(chosen))
+        weights = np.stack([catmull_rom(unit[:, [k]].repeat(2, axis=1), closed, SHAPED_POINTS_PER_SEGMENT)[:, 0] for k in range(len(chosen))], axis=1)
+        matrix = np.zeros((len(weights), len(points)))
+        for column, point in enumerate(chosen):
+            matrix[:, point] += weights[:, column]
+        matrices.append((matrix, closed))
+    return control, modes, tuple(matrices)
+
+
+def shaped_curves(font_path: str, text: str, coefficients: np.ndarray) -> list[tuple[np.ndarray, bool]]:
+    """Per stroke, the curves (n, m, 2) of n samples of a pen style (``pen:<style>``) with shape
+    ``coefficients`` (n, SHAPE_MODES), in pixels of the field (DIGIT_HEIGHT)."""
+    control, modes, matrices = shape_basis(_style(font_path), text)
+    moved = control[None] + np.tensordot(np.asarray(coefficients, dtype=np.float64), modes, axes=1)  # (n, p, 2)
+    return [(np.einsum("cp,npd->ncd", matrix, moved), closed) for matrix, closed in matrices]
+
+
+_AROUND = np.stack([np.cos(np.arange(8) * np.pi / 4), np.sin(np.arange(8) * np.pi / 4)], axis=1) / np.cos(np.pi / 8)
+
+
+def curves_outline(curves: list[tuple[np.ndarray, bool]]) -> np.ndarray:
+    """Points (n, q, 2) around each sample's ink: about each curve point an octagon that encloses
+    the pen's disc there (tapered along open strokes, as :func:`curves_field` draws it), for the
+    ink's box under any affine map."""
+    grown = []
+    for curve, closed in curves:
+        segments = curve.shape[1] - 1
+        press = np.ones(curve.shape[1]) if closed else TAPER + (1 - TAPER) * np.sin(np.pi * np.arange(curve.shape[1]) / segments)
+        radius = PEN_RADIUS * DIGIT_HEIGHT * press[None, :, None, None]
+        grown.append((curve[:, :, None, :] + radius * _AROUND[None, None]).reshape(len(curve), -1, 2))
+    return np.concatenate(grown, axis=1)
+
+
+def curves_field(px: np.ndarray, py: np.ndarray, curves: list[tuple[np.ndarray, bool]]) -> np.ndarray:
+    """The signed distance (as pen_field's) at points px, py (n, ...) of each sample's own curves
+    (n, m, 2) per stroke: the pen's radius, tapered along open strokes."""
+    radius = PEN_RADIUS * DIGIT_HEIGHT
+    field = np.full(px.shape, np.inf, dtype=np.float32)
+    shape = (-1,) + (1,) * (px.ndim - 1)
+    for curve, closed in curves:
+        curve = curve.astype(np.float32)
+        segments = curve.shape[1] - 1
+        for i in range(segments):
+            sx, sy = curve[:, i, 0].reshape(shape), curve[:, i, 1].reshape(shape)
+            dx, dy = (curve[:, i + 1, 0] - curve[:, i, 0]).reshape(shape), (curve[:, i + 1, 1] - curve[:, i, 1]).reshape(shape)
+            length2 = np.maximum(dx * dx + dy * dy, 1e-12)
+            s = np.clip(((px - sx) * dx + (py - sy) * dy) / length2, 0.0, 1.0)
+            distance = np.hypot(px - (sx + s * dx), py - (sy + s * dy))
+            press = 1.0 if closed else TAPER + (1 - TAPER) * np.sin(np.pi * (i + s) / segments)
+            np.minimum(field, distance - radius * press, out=field)
+    return field

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 from . import PEError
+from .pen_glyphs import SHAPE_MODES
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,9 @@ PARAMETERS: tuple[Parameter, ...] = (
         for axis in ("x", "y")
         for k in range(1, 5)
     ),
+    # A pen style's own shape (pen_glyphs.SHAPE_MODES seeded offset patterns of its control points),
+    # drawn and varied only with api.glyph_simulator.pen_shapes; fonts do not read them.
+    *(Parameter(f"pen_{k}", -1.0, 1.0, 0.3, f"pen styles: weight of control-point offset pattern {k}") for k in range(1, SHAPE_MODES + 1)),
 )
 PARAMETER_NAMES = tuple(p.name for p in PARAMETERS)
 _LOW = np.array([p.low for p in PARAMETERS])
