@@ -474,6 +474,30 @@ def test_no_record_is_private_in_one_experiment_and_evaluated_in_another(tmp_pat
         prepare_private(other_seed, None, str(tmp_path / "b" / "heldout.npz"), None, None, str(ledger), "b")
 
 
+def test_each_split_check_checks_both_parts_and_records_its_own(tmp_path):
+    """The private and evaluation checks are separate jobs: had each checked only its own part, the
+    evaluation check could pass, be recorded and let its data jobs replace finished parts while
+    the private check was refused. Each checks both under the ledger's lock and records its own."""
+    from private_evolution.datasets import load_dataset, split_of
+    from private_evolution.split_ledger import EVALUATION, record_names, record_parts
+    from private_evolution.stages.check_split import check_split
+
+    ledger = tmp_path / "ledger" / "private"
+    dataset = digits_source(tmp_path)
+    private_ids, heldout_ids, validation_ids = split_of(load_dataset(dataset), dataset)
+    # another experiment evaluated on this split's private records (and on nothing of its evaluation part)
+    record_parts(ledger, "other", {EVALUATION: record_names(private_ids[:3])})
+    before = read_json(ledger / "splits.json")
+    with pytest.raises(PEError, match=r"experiment 'a' would use 3 records .* as private data .* 'other' \(3\)"):
+        check_split(dataset, "evaluation", str(ledger), "a", str(tmp_path / "a" / "check.json"))
+    assert read_json(ledger / "splits.json") == before and not (tmp_path / "a" / "check.json").exists()
+    # a split that meets nothing: the evaluation check records the evaluation part only
+    fresh = tmp_path / "fresh" / "private"
+    check_split(dataset, "evaluation", str(fresh), "a", str(tmp_path / "a" / "check.json"))
+    recorded = read_json(fresh / "splits.json")["a"]
+    assert list(recorded) == [EVALUATION] and len(recorded[EVALUATION]) == len(heldout_ids) + len(validation_ids)
+
+
 def test_an_image_folders_records_are_its_files_whatever_the_class_order(tmp_path):
     """The loaded order of an image folder follows dataset.class_names: by position, a second
     experiment listing the classes in another order passed a test part made of the first one's

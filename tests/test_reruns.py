@@ -280,6 +280,8 @@ def test_an_edit_the_check_and_the_data_jobs_share_reruns_the_data_jobs_in_one_i
     add_statement(run_copy, "datasets.py")
     planned = planned_jobs(run_copy)
     assert planned.get("prepare_private") == planned.get("prepare_heldout") == 1 and "check_source" not in planned, planned
+    # the split checks are named by the data jobs' code: an edit that may move records is checked first
+    assert planned.get("check_split") == 2, planned
     add_statement(run_copy, "stages/check_source.py")  # the check's own code: nothing more
     assert planned_jobs(run_copy) == planned
 

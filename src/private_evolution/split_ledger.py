@@ -58,10 +58,13 @@ def overlaps(used: dict, role: str, names: set[str]) -> dict[str, set[str]]:
     return found
 
 
-def record_parts(ledger_private: str | os.PathLike, experiment: str, parts: dict[str, list[str]]) -> None:
+def record_parts(
+    ledger_private: str | os.PathLike, experiment: str, parts: dict[str, list[str]], record: tuple[str, ...] | None = None
+) -> None:
     """Record that ``experiment`` uses the records of each part (role -> names, as
     :func:`record_names` gives them), after checking, for all of them before any is recorded,
-    that no experiment of this data set uses one of them in the other role."""
+    that no experiment of this data set uses one of them in the other role. ``record``: the roles
+    to record (default: every part given); the others are checked only."""
     unknown = set(parts) - set(ROLES)
     if unknown:
         raise ValueError(f"a part's role is one of {ROLES}, not {sorted(unknown)}")
@@ -86,6 +89,8 @@ def record_parts(ledger_private: str | os.PathLike, experiment: str, parts: dict
                     f"that fits stay apart from them). The ledger that remembers every part used: {path}"
                 )
         for role, names in parts.items():
+            if record is not None and role not in record:
+                continue
             entry = used.setdefault(experiment, {})
             entry[role] = sorted(names.union(entry.get(role, [])))
         write_json(path, used)

@@ -757,18 +757,20 @@ def source_check(wildcards):
     return ancient(SOURCE_CHECK.format(exp=wildcards.exp, check=check_id(dataset)))
 
 
+# the data jobs' code digest (loading and splitting), in the split checks' names
+SPLIT_CODE = code("prepare_private")
+
+
 def split_check(part):
     """The check of the experiment's ``part`` (private or evaluation) against the data set's
-    ledger of parts, named by the fields that decide the part's records; ancient, as source_check.
+    ledger of parts, named by the fields that decide the part's records and the data jobs' code;
+    ancient, as source_check.
     """
 
     def path(wildcards):
         dataset = exp_cfg(wildcards).section("dataset")
-        return ancient(
-            SPLIT_CHECK.format(
-                exp=wildcards.exp, part=part, check=split_check_id(dataset, part)
-            )
-        )
+        check = split_check_id(dataset, part, SPLIT_CODE)
+        return ancient(SPLIT_CHECK.format(exp=wildcards.exp, part=part, check=check))
 
     return path
 

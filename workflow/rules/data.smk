@@ -40,8 +40,12 @@ rule check_source:
 # of parts (split_ledger.py) before the data jobs start: a refusal in a data job would come after
 # Snakemake removed its finished split. It loads the data (its number of images, an image folder's
 # file names), so its log and output are private. No code digest, as for check_source: its output's
-# name follows the fields that decide the part, so a split change makes a new check, planned with
-# the data jobs that take it, and nothing else reruns it.
+# name follows the fields that decide the part and the data jobs' code digest, so a split change
+# (or a code edit that reruns the data jobs) makes a new check, planned with the data jobs that
+# take it, and nothing else reruns it. Each check checks both parts and records its own. In no
+# group: a failed group job has Snakemake remove the outputs of every job in it, the data jobs'
+# finished splits included. (As for check_source, Snakemake 9.27.1 plans the data jobs only on
+# the next invocation after a --forcerun of this rule alone.)
 rule check_split:
     input:
         source_check,
@@ -55,8 +59,6 @@ rule check_split:
         part="private|evaluation",
         check=r"[0-9a-f]+",
     priority: PRIORITY_PRIVATE
-    group:
-        cluster_group(None, iteration="data")
     conda:
         JOB_ENV
     params:

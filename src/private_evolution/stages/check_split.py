@@ -37,9 +37,12 @@ def checked_fields(part: str) -> tuple[str, ...]:
     return (*CHECKED_FIELDS, *PART_FIELDS[part])
 
 
-def split_check_id(dataset_cfg: dict, part: str) -> str:
+def split_check_id(dataset_cfg: dict, part: str, split_code: str) -> str:
+    """The check's name: the fields that decide the part, and ``split_code``, the code digest of
+    the data jobs (loading and splitting: an edit there that moves records is checked before those
+    jobs rerun, and they rerun for it anyway, so the new name reruns nothing else)."""
     fields = {name: dataset_cfg.get(name) for name in checked_fields(part)}
-    named = json.dumps({"part": part, "fields": fields, "format": CHECK_FORMAT}, sort_keys=True, default=str)
+    named = json.dumps({"part": part, "fields": fields, "code": split_code, "format": CHECK_FORMAT}, sort_keys=True, default=str)
     return hashlib.sha256(named.encode()).hexdigest()[:16]
 
 
@@ -48,7 +51,12 @@ def check_split(dataset_cfg: dict, part: str, ledger_private: str, experiment: s
         raise ValueError(f"a split check is of part {sorted(PART_FIELDS)}, not {part!r}")
     data = load_dataset(dataset_cfg)
     private_ids, heldout_ids, validation_ids = split_of(data, dataset_cfg)
-    ids = private_ids if part == PRIVATE else np.concatenate([heldout_ids, validation_ids])
-    record_parts(ledger_private, experiment, {part: record_names(ids, data.record_names)})
-    logger.info("the %s part of '%s' meets no part of the other role in the data set's ledger", part, experiment)
+    # both parts are checked (under one lock), this job's recorded: the two checks run as separate
+    # jobs, and one part must not pass, be recorded and have its data job run while the other is refused
+    parts = {
+        PRIVATE: record_names(private_ids, data.record_names),
+        EVALUATION: record_names(np.concatenate([heldout_ids, validation_ids]), data.record_names),
+    }
+    record_parts(ledger_private, experiment, parts, record=(part,))
+    logger.info("the split of '%s' meets no part of the other role in the data set's ledger; %s part recorded", experiment, part)
     write_json(output_path, {"part": part, "fields": {name: dataset_cfg.get(name) for name in checked_fields(part)}, "time": now()})
