@@ -76,7 +76,8 @@ FEATURE_CLASSIFIER = f"{PRIVATE}/feature_classifier.npz"
 SOURCE_CHECK = f"{RESULTS}/checks/source_{{check}}.json"
 # The split checked against the data set's ledger of parts (split_ledger.py) by check_split, before
 # the data jobs: ``{part}`` is private or evaluation, ``{check}`` a digest of the fields that decide
-# that part's records. Under private/: it loads the data (its log tells the number of images).
+# that part's records and of the data jobs' code. Under private/: it loads the data (its log tells
+# the number of images).
 SPLIT_CHECK = f"{PRIVATE}/checks/split_{{part}}_{{check}}.json"
 # The id of this preparation of the private data set (the experiment and its count of runs of
 # prepare_private, kept in the data set's ledger, and random bits: preparation.py): part of every noise draw's

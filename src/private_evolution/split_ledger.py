@@ -15,8 +15,9 @@ config, the number of images and, for an image folder, its file names, never fro
 the message (with counts, which tell the number of images) stays in the job's private log, as
 other messages that depend on that number do. Records are named by :func:`record_names`. Parts are kept as
 the union over every split an experiment has had: an earlier private part stays private whatever
-the config says now. Snakemake removes a data job's outputs when it starts, so a refused split
-has already cost that experiment's finished part (see README).
+the config says now. The check_split job checks and records before the data jobs start (a
+refusal there costs nothing); the data jobs check again, for a ledger changed since, after
+Snakemake has removed their earlier outputs (see README).
 
 Imports only ``preparation`` (the ledger's lock) and ``io``: prepare_private imports this, and an
 edit of the vote's code must not rerun the data jobs (see preparation.py).
@@ -58,13 +59,10 @@ def overlaps(used: dict, role: str, names: set[str]) -> dict[str, set[str]]:
     return found
 
 
-def record_parts(
-    ledger_private: str | os.PathLike, experiment: str, parts: dict[str, list[str]], record: tuple[str, ...] | None = None
-) -> None:
+def record_parts(ledger_private: str | os.PathLike, experiment: str, parts: dict[str, list[str]]) -> None:
     """Record that ``experiment`` uses the records of each part (role -> names, as
     :func:`record_names` gives them), after checking, for all of them before any is recorded,
-    that no experiment of this data set uses one of them in the other role. ``record``: the roles
-    to record (default: every part given); the others are checked only."""
+    that no experiment of this data set uses one of them in the other role."""
     unknown = set(parts) - set(ROLES)
     if unknown:
         raise ValueError(f"a part's role is one of {ROLES}, not {sorted(unknown)}")
@@ -89,8 +87,6 @@ def record_parts(
                     f"that fits stay apart from them). The ledger that remembers every part used: {path}"
                 )
         for role, names in parts.items():
-            if record is not None and role not in record:
-                continue
             entry = used.setdefault(experiment, {})
             entry[role] = sorted(names.union(entry.get(role, [])))
         write_json(path, used)

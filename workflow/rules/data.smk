@@ -42,7 +42,7 @@ rule check_source:
 # file names), so its log and output are private. No code digest, as for check_source: its output's
 # name follows the fields that decide the part and the data jobs' code digest, so a split change
 # (or a code edit that reruns the data jobs) makes a new check, planned with the data jobs that
-# take it, and nothing else reruns it. Each check checks both parts and records its own. In no
+# take it, and nothing else reruns it. Each check checks and records both parts. In no
 # group: a failed group job has Snakemake remove the outputs of every job in it, the data jobs'
 # finished splits included. (As for check_source, Snakemake 9.27.1 plans the data jobs only on
 # the next invocation after a --forcerun of this rule alone.)

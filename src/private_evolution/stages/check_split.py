@@ -4,10 +4,11 @@ the data set's ledger of parts (split_ledger.py) before any data job starts.
 Snakemake removes a job's outputs when it starts: a split refused by prepare_private itself has
 already cost the experiment's finished part, and preparing it again draws every vote anew. This
 job runs first instead (an ancient input of the data jobs, as check_source is), loads the data to
-know its number of images and, for an image folder, its file names, checks the part and records
-it. Its output is named by the fields that decide the part (:func:`split_check_id`) and its rule
-holds no code digest, so it runs when, and only when, that part's records may change: a split
-change makes a new file, which the data jobs' new input names, and they are planned with it.
+know its number of images and, for an image folder, its file names, checks both parts and records
+them. Its output is named by the fields that decide the part and by the data jobs' code digest
+(:func:`split_check_id`), and its rule holds no code param, so it runs when that part's data job
+would rerun for its split (a field or the code that decides it): the new file, which the data
+jobs' new input names, is planned with them, and nothing else reruns it.
 """
 
 from __future__ import annotations
@@ -51,12 +52,13 @@ def check_split(dataset_cfg: dict, part: str, ledger_private: str, experiment: s
         raise ValueError(f"a split check is of part {sorted(PART_FIELDS)}, not {part!r}")
     data = load_dataset(dataset_cfg)
     private_ids, heldout_ids, validation_ids = split_of(data, dataset_cfg)
-    # both parts are checked (under one lock), this job's recorded: the two checks run as separate
-    # jobs, and one part must not pass, be recorded and have its data job run while the other is refused
+    # both parts are checked and recorded under one lock: the two checks run as separate jobs, and
+    # a part that passed but was not recorded would protect nothing from a check of another
+    # experiment running between them (recording the other part early is conservative: it passed)
     parts = {
         PRIVATE: record_names(private_ids, data.record_names),
         EVALUATION: record_names(np.concatenate([heldout_ids, validation_ids]), data.record_names),
     }
-    record_parts(ledger_private, experiment, parts, record=(part,))
-    logger.info("the split of '%s' meets no part of the other role in the data set's ledger; %s part recorded", experiment, part)
+    record_parts(ledger_private, experiment, parts)
+    logger.info("the split of '%s' (checked for its %s part) meets no part of the other role in the data set's ledger", experiment, part)
     write_json(output_path, {"part": part, "fields": {name: dataset_cfg.get(name) for name in checked_fields(part)}, "time": now()})

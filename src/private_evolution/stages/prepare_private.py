@@ -30,8 +30,8 @@ def prepare_private(
     experiment: str | None = None,
 ) -> None:
     """Write the private split, the held-out test split and / or the validation split (with
-    ``ledger_private`` and ``experiment``, each part's indices checked and recorded in the data
-    set's ledger first: split_ledger.record_part), and with
+    ``ledger_private`` and ``experiment``, each part's records checked and recorded in the data
+    set's ledger first: split_ledger.record_parts), and with
     ``preparation_path`` (under private/) the id of this preparation, counted in the data set's
     ledger (``ledger_private``) for ``experiment``, with random bits (preparation.next_preparation): it names the votes'
     draws, so that every preparation draws anew, whether or not the data changed."""
