@@ -11,7 +11,7 @@ import yaml
 from private_evolution import PEError
 from private_evolution.audit import dry_run_jobs, job_privacy_violations
 from private_evolution.config import load_config
-from private_evolution.datasets import LabelledImages, split_private_heldout
+from private_evolution.datasets import split_indices
 from private_evolution.report import ordered_distances
 from workflow_helpers import copy_repository, snakemake, tiny_config, write_config
 
@@ -59,11 +59,9 @@ def test_parts_are_disjoint_and_keep_their_places():
     the private part stays when an evaluation size changes, and both evaluation parts stay when
     num_private changes, so experiments of every private size share them (and never evaluate on
     each other's private records)."""
-    images = np.arange(200, dtype=np.uint8).reshape(200, 1, 1, 1).repeat(2, axis=1).repeat(2, axis=2)
-    data = LabelledImages(images, np.arange(200) % 2, ["a", "b"])
 
     def ids(*args, **options):
-        return [set(part.images[:, 0, 0, 0].tolist()) for part in split_private_heldout(data, *args, **options)]
+        return [set(part.tolist()) for part in split_indices(200, *args, **options)]
 
     private, test, validation = ids(100, 40, 7, num_validation=30)
     assert [len(i) for i in (private, test, validation)] == [100, 40, 30]

@@ -395,24 +395,3 @@ def split_of(data: LabelledImages, dataset_cfg: dict) -> tuple[np.ndarray, np.nd
         len(data.images), dataset_cfg["num_private"], dataset_cfg["num_heldout"], dataset_cfg["split_seed"],
         dataset_cfg.get("num_validation", 0), in_test,
     )
-
-
-def split_private_heldout(
-    data: LabelledImages, num_private: int, num_heldout: int, seed: int, num_validation: int = 0, official: bool = False
-) -> tuple[LabelledImages, LabelledImages] | tuple[LabelledImages, LabelledImages, LabelledImages]:
-    """Disjoint random private, held-out test and (with ``num_validation``) validation subsets, as
-    :func:`split_indices` chooses them (``official``: a published dataset's own split, where it has
-    one). The test and validation parts are for evaluation only; with ``num_validation`` > 0 the
-    three parts are returned."""
-    in_test = data.in_test if official else None
-    private_ids, heldout_ids, validation_ids = split_indices(len(data.images), num_private, num_heldout, seed, num_validation, in_test)
-    # A class with no private sample is not an error: its candidates get an empty histogram and
-    # the vote runs as for any other. Checking would make the run's fate (and a message naming the
-    # class) depend on the private labels.
-    parts = (
-        LabelledImages(data.images[private_ids], data.labels[private_ids], data.class_names),
-        LabelledImages(data.images[heldout_ids], data.labels[heldout_ids], data.class_names),
-    )
-    if num_validation:
-        parts += (LabelledImages(data.images[validation_ids], data.labels[validation_ids], data.class_names),)
-    return parts

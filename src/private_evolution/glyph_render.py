@@ -98,8 +98,11 @@ class _Atlas:
         """Samples of a pen style with a shape of their own (any pen_k coefficient not 0) are drawn
         from their own curves: their ink box and outline points replace the style's, and
         :meth:`distance` reads their curves. Their frame: the curves' pixels, edges from 0."""
-        shaped = np.array([is_pen(font_paths[f]) for f in fonts], dtype=bool) & np.any(coefficients != 0, axis=1)
         self.shaped = []
+        shaped = np.any(coefficients != 0, axis=1)
+        if not shaped.any():  # every chunk without pen_shapes: no per-sample work
+            return
+        shaped &= np.array([is_pen(font_paths[f]) for f in fonts], dtype=bool)
         if not shaped.any():
             return
         outlines = []

@@ -60,6 +60,9 @@ def prepare_private(
             raise ValueError("a preparation id is counted in the data set's ledger: give ledger_private and experiment")
         preparation = next_preparation(ledger_private, experiment)
         write_json(preparation_path, {**preparation, "note": "names this preparation's noise draws: never publish"})
+    # A class with no private sample is not an error: its candidates get an empty histogram and
+    # the vote runs as for any other. Checking would make the run's fate (and a message naming the
+    # class) depend on the private labels.
     private, heldout, validation = (
         LabelledImages(data.images[ids], data.labels[ids], data.class_names) for ids in (private_ids, heldout_ids, validation_ids)
     )
