@@ -169,8 +169,17 @@ def run_row(name: str, edits: dict, epsilons: list, seed: int, workdir: Path, ju
         # inprocess.run_experiment's layout: every epsilon's run under results/<exp>/eps_<label>
         final = load_population(folder / "results" / "fidelity" / f"eps_{label}" / f"iter_{exp.pe.iterations}" / "population.npz")
         result["scores"][label] = judge(final)
-    # epsilon = 0, the zero-privacy baseline: the random population (iteration 0), made without private data
-    result["scores"][BASELINE] = judge(load_population(folder / population_path("fidelity", None, 0)))
+    # epsilon = 0, the zero-privacy baseline: the random population (iteration 0), made without private
+    # data; with pe.final_samples, RANDOM_API of the final size (as the workflow's random_baseline)
+    baseline = folder / population_path("fidelity", None, 0)
+    if exp.final_size != exp.pe.num_samples:
+        from private_evolution.stages.random_population import random_population
+
+        target = {"class_names": exp.dataset.class_names, "image_size": exp.dataset.image_size, "channels": exp.dataset.channels}
+        baseline = folder / "random_baseline.npz"
+        random_population(exp.api_options(), target, exp.final_size, exp.pe.seed, str(baseline), threads=2)
+    result["scores"][BASELINE] = judge(load_population(baseline))
+    result["final_samples"] = exp.final_size
     return result
 
 
@@ -292,6 +301,10 @@ def paired_variants(kind: str) -> dict[str, dict]:
         return rows
     if kind == "shapes":  # each pen-drawn sample's own control points, varied like the other parameters
         return {"default (pen shapes off)": dict(default), "pen shapes": {**default, "api.glyph_simulator.pen_shapes": True}}
+    if kind == "final":  # the synthetic set's size: the last selection draws M ids (post-processing), N = 3,000
+        rows = {f"4,000 private, final {m:,}": {**default, "pe.final_samples": m} for m in (3000, 12000, 24000)}
+        small = {**default, "dataset.num_private": 1000}
+        return {**rows, **{f"1,000 private, final {m:,}": {**small, "pe.final_samples": m} for m in (3000, 12000)}}
     if kind == "small":  # 1,000 private digits: the default N, and N for the default's votes per candidate
         small = {**default, "dataset.num_private": 1000}
         return {f"N = {n:,}": {**small, "pe.num_samples": n} for n in (3000, 1500, 750)}
@@ -302,7 +315,7 @@ def paired_variants(kind: str) -> dict[str, dict]:
     }
 
 
-SIZE_STUDIES = ("sizes", "iterations")  # studies over the private set's size: a row per size, epsilons 1, 4 and inf
+SIZE_STUDIES = ("sizes", "iterations", "final")  # a row per size: epsilons 1, 4 and inf (final: 1 and inf)
 PAIRED = {  # kind: (the output's title, what differs from the default, the default output file)
     "renderers": ("Renderer fidelity: the batched glyph renderer against the first (PIL) one", "", "RENDERER_FIDELITY.md"),
     "pens": ("Pen-drawn digits: the glyph simulator with pen styles beside its fonts", "", "PEN_FIDELITY.md"),
@@ -336,6 +349,14 @@ PAIRED = {  # kind: (the output's title, what differs from the default, the defa
         " control points: continuous shapes the vote moves from each style's form, where RANDOM_API leaves them, beside"
         " the 20 fixed variants of each style)",
         "SHAPE_FIDELITY.md",
+    ),
+    "final": (
+        "The synthetic set's size: the last selection draws M ids from the last vote's noisy histogram",
+        " with pe.final_samples M = 3,000 (= N: as before), 12,000 and 24,000 at 4,000 private digits and 3,000 and 12,000"
+        " at 1,000 (post-processing of the last vote: no privacy cost; the M samples are VARIATION_API of the selected"
+        " candidates at the last degree). The row's ε = 0 baseline is RANDOM_API of the same size M, so each gain compares"
+        " two sets of M samples (the downstream CNN trains 5 epochs whatever the size: a larger set is also more steps)",
+        "FINAL_SIZE_FIDELITY.md",
     ),
     "small": (
         "1,000 private digits: the population size N",
@@ -377,7 +398,7 @@ def compare_paired(args, kind: str, judge: Judge, sizes: dict, started: float) -
     and inf and the random population (epsilon 0): does a variant gain or lose accuracy? Choices
     are made on the validation part; the test part is reported."""
     variants = paired_variants(kind)
-    epsilons = [1, 4, "inf"] if kind in SIZE_STUDIES else [1, "inf"]
+    epsilons = [1, 4, "inf"] if kind in SIZE_STUDIES and kind != "final" else [1, "inf"]
     runs = {}
     for name, edits in variants.items():
         runs[name] = [run_row(name, edits, epsilons, seed, args.workdir, judge, sizes) for seed in range(args.seeds)]
@@ -421,33 +442,39 @@ def write_size_curve(output: Path, kind: str, title: str, differs: str, variants
     """A size study's table (one row per private set size and setting; accuracy at epsilon 0, 1, 4
     and inf with the gain over epsilon 0, paired by seed) and, for ``sizes``, its plot (``output``
     with .png): test accuracy against the private set's size, the random population beside it."""
+    with_4 = all("4" in r["scores"] for rows in runs.values() for r in rows)
+    baseline = ("RANDOM_API of the row's synthetic set size" if kind == "final" else "the row's random population") + (
+        " (no private data)" if kind == "final" else " (no private data; the same for every size)")
     lines = [
         f"# {title}",
         "",
         f"Made by `python benchmarks/fidelity.py --{kind}{' --quick' if args.quick else ''}` in "
         f"{(time.time() - started) / 60:.0f} minutes on {__import__('os').cpu_count()} cores ({time.strftime('%Y-%m-%d')}).",
         f"The default configuration (config/config.yaml){differs}; {args.seeds} PE seeds per row, the same seeds for each;"
-        " each run at ε = 1 and 4 draws its own secret noise; ε = 0 is the row's random population (no private data; the"
-        " same for every size). Accuracy of the downstream CNN trained on the final synthetic set, on the validation"
+        f" each run at ε = 1{' and 4' if with_4 else ''} draws its own secret noise; ε = 0 is {baseline}. Accuracy of the downstream CNN trained on the final synthetic set, on the validation"
         " part (what choices are made by) and the test part (reported); gains paired by seed; mean ± sd over the seeds."
         " A smaller private set is the first num_private digits of the same shuffled split, so every row is tested on the"
         " same validation and test parts.",
         "",
-        "| private set | votes per candidate | test ε=0 | validation ε=1 | test ε=1 | gain ε=1 | validation ε=4 | test ε=4 "
-        "| gain ε=4 | test ε=∞ | FD ε=0 | FD ε=1 |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    four = ("| validation ε=4 | test ε=4 | gain ε=4 " if with_4 else "")
+    lines += [
+        f"| {'synthetic set' if kind == 'final' else 'private set'} | votes per candidate | test ε=0 | validation ε=1 | test ε=1 | gain ε=1 "
+        f"{four}| validation ε=∞ | test ε=∞ | gain ε=∞ | FD ε=0 | FD ε=1 |",
+        "|---|" + "---:|" * (10 + 3 * with_4),
     ]
     for name, edits in variants.items():
         rows = runs[name]
         score = lambda label, part: [r["scores"][label][part] for r in rows]  # noqa: E731
         gain = lambda label: [r["scores"][label]["test"] - r["scores"][BASELINE]["test"] for r in rows]  # noqa: E731
         votes = rows[0]["votes_per_candidate"]
-        lines.append(
-            f"| {name} | {votes:g} | {mean_spread(score(BASELINE, 'test'))} | {mean_spread(score('1', 'validation'))} "
-            f"| {mean_spread(score('1', 'test'))} | {mean_spread(gain('1'), sign='+')} | {mean_spread(score('4', 'validation'))} "
-            f"| {mean_spread(score('4', 'test'))} | {mean_spread(gain('4'), sign='+')} | {mean_spread(score('inf', 'test'))} "
-            f"| {mean_spread(score(BASELINE, 'fd'), digits=1)} | {mean_spread(score('1', 'fd'), digits=1)} |"
-        )
+        cells = [mean_spread(score(BASELINE, "test")), mean_spread(score("1", "validation")), mean_spread(score("1", "test")),
+                 mean_spread(gain("1"), sign="+")]
+        if with_4:
+            cells += [mean_spread(score("4", "validation")), mean_spread(score("4", "test")), mean_spread(gain("4"), sign="+")]
+        cells += [mean_spread(score("inf", "validation")), mean_spread(score("inf", "test")), mean_spread(gain("inf"), sign="+"),
+                  mean_spread(score(BASELINE, "fd"), digits=1), mean_spread(score("1", "fd"), digits=1)]
+        lines.append(f"| {name} | {votes:g} | " + " | ".join(cells) + " |")
     if kind == "sizes":
         lines += ["", f"![test accuracy against the private set's size]({output.with_suffix('.png').name})"]
         plot_size_curve(output.with_suffix(".png"), variants, runs)
@@ -539,6 +566,7 @@ def main() -> None:
     parser.add_argument("--small", action="store_true", help="the default config with 1,000 private digits at N = 3,000, 1,500, 750")
     parser.add_argument("--variants", action="store_true", help="the default config, and with 5, 10 or 20 variants of each pen style beside it")
     parser.add_argument("--shapes", action="store_true", help="the default config, and with pen_shapes (continuous pen shapes)")
+    parser.add_argument("--final", action="store_true", help="the synthetic set's size: pe.final_samples 3,000, 12,000, 24,000 (4,000 private) and 3,000, 12,000 (1,000)")
     parser.add_argument("--variation", action="store_true", help="font switch probability 0, 0.1, 0.3 (default), 0.6, and displacement up to 0.12")
     parser.add_argument("--iterations", action="store_true", help="T = 5, 3, 2 at 4,000, 1,000 and 500 private digits")
     parser.add_argument("--framings", action="store_true", help="free and MNIST framing on the shipped MNIST digits and on sklearn_digits")
@@ -552,7 +580,7 @@ def main() -> None:
         compare_framings(args, sizes, started)
         return
     judge = Judge(args.workdir / "split", quick=args.quick)
-    for kind in ("renderers", "pens", "small", "sizes", "variants", "iterations", "variation", "shapes"):
+    for kind in ("renderers", "pens", "small", "sizes", "variants", "iterations", "variation", "shapes", "final"):
         if getattr(args, kind):
             compare_paired(args, kind, judge, sizes, started)
             return

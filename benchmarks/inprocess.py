@@ -122,7 +122,7 @@ def run_experiment(exp, workdir: Path, threads: int = 2) -> dict[str, float]:
                 exp.name, t, str(ledger), str(preparation), "in-process benchmark", str(votes),
                 str(private / f"eps_{eps}" / f"iter_{t}" / "draw.json"),
             )
-            timed("select", select, str(votes), t, epsilon, exp.pe.seed, str(here / "selected.npz"))
+            timed("select", select, str(votes), t, epsilon, exp.pe.seed, str(here / "selected.npz"), exp.population_size(t), len(exp.dataset.class_names))
             timed("vary", vary, exp.api_options(), target, str(previous / "population.npz"), str(here / "selected.npz"), exp.degrees[t - 1], t, epsilon, exp.pe.seed, str(here / "population.npz"), threads=1)
             embed_and_evaluate(here, t)
             entries += [{"epsilon": eps, "iteration": t, "path": str(here / f"metrics_{space}.json")} for space in exp.evaluation_embedders if t in evaluated[space]]
@@ -130,9 +130,13 @@ def run_experiment(exp, workdir: Path, threads: int = 2) -> dict[str, float]:
     accuracy = exp.evaluation.accuracy
     num_classes = len(exp.dataset.class_names)
     if accuracy["enabled"]:
-        # the zero-privacy baseline: the random population alone
+        # the zero-privacy baseline: the random population alone, of the final population's size
         path = zero.parent / "accuracy.json"
-        timed("evaluate_accuracy", evaluate_accuracy, str(zero / "population.npz"), str(private / "heldout.npz"), num_classes, accuracy["epochs"], accuracy["seed"], str(path))
+        baseline = zero / "population.npz"
+        if exp.final_size != exp.pe.num_samples:  # as the workflow's random_baseline
+            baseline = zero.parent / "random_baseline.npz"
+            timed("random_population", random_population, exp.api_options(), target, exp.final_size, exp.pe.seed, str(baseline), threads=1)
+        timed("evaluate_accuracy", evaluate_accuracy, str(baseline), str(private / "heldout.npz"), num_classes, accuracy["epochs"], accuracy["seed"], str(path))
         entries.append({"epsilon": 0.0, "iteration": 0, "path": str(path)})
         for eps in exp.epsilon_labels:
             path = root / f"eps_{eps}" / "accuracy.json"

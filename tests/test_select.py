@@ -54,3 +54,44 @@ def test_streams_are_keyed_by_meaning_not_by_folder_names(tmp_path):
     assert not np.array_equal(one, ids(2.0, 1, "eps_2"))
     assert not np.array_equal(one, ids(1.0, 2, "eps_1_again"))
     assert not np.array_equal(ids(float("inf"), 1, "eps_inf"), one)
+
+
+def test_a_larger_selection_keeps_balanced_classes_and_the_weights(rng):
+    """pe.final_samples: the last selection draws M ids for a population of balanced labels
+    (arange(M) % classes, as RANDOM_API labels); each id is a candidate of its place's class,
+    drawn in proportion to the weights; no output labels: the candidates' own (as before)."""
+    from private_evolution.apis import balanced_labels
+
+    labels = balanced_labels(30, 3)
+    weights = np.where(np.arange(30) < 15, 1.0, 3.0)
+    weights[labels == 2] = 0.0  # a class with no vote left: uniform, and reported
+    out_labels = balanced_labels(3000, 3)
+    ids, uniform = resample_ids(weights, labels, rng, out_labels)
+    assert len(ids) == 3000 and (labels[ids] == out_labels).all() and uniform == [2]
+    for label in (0, 1):  # the ids of the class's upper half are three times as likely
+        picked = ids[out_labels == label]
+        assert (picked >= 15).mean() == pytest.approx(0.75, abs=0.05)
+    assert set(ids[out_labels == 2]) == set(np.flatnonzero(labels == 2))  # uniform: every candidate
+    same = resample_ids(weights, labels, np.random.default_rng(3))[0]
+    assert np.array_equal(same, resample_ids(weights, labels, np.random.default_rng(3), labels)[0])
+
+
+def test_a_class_without_candidates_is_refused(rng):
+    with pytest.raises(ValueError, match="candidates of that class"):
+        resample_ids(np.ones(4), np.array([0, 0, 1, 1]), rng, np.array([0, 1, 2]))
+
+
+def test_the_stage_draws_the_size_it_is_given(tmp_path):
+    """The select stage with ``size``: that many ids; with size N (or none): the same ids as before."""
+    from private_evolution.io import load_selection, save_votes
+    from private_evolution.stages.select import select
+
+    votes = tmp_path / "votes.npz"
+    labels = np.arange(40) % 4
+    save_votes(votes, np.ones(40), np.linspace(0.1, 1.0, 40), labels)
+    select(str(votes), 2, 1.0, 7, str(tmp_path / "n.npz"))
+    select(str(votes), 2, 1.0, 7, str(tmp_path / "same.npz"), size=40, num_classes=4)
+    select(str(votes), 2, 1.0, 7, str(tmp_path / "m.npz"), size=130, num_classes=4)
+    assert np.array_equal(load_selection(tmp_path / "n.npz"), load_selection(tmp_path / "same.npz"))
+    larger = load_selection(tmp_path / "m.npz")
+    assert len(larger) == 130 and (labels[larger] == np.arange(130) % 4).all()

@@ -60,6 +60,7 @@ class EmbedderConfig:
 class PEConfig:
     iterations: int
     num_samples: int
+    final_samples: int | None  # the last selection's size (None: num_samples); see final_size
     k: int
     nn_backend: str
     threshold: dict
@@ -125,6 +126,17 @@ class ExperimentConfig:
     @property
     def epsilon_labels(self) -> list[str]:
         return [epsilon_label(e) for e in self.privacy.epsilons]
+
+    @property
+    def final_size(self) -> int:
+        """The size of the final population (the synthetic set): the last iteration's selection
+        draws this many ids from the last vote's noisy histogram (pe.final_samples; by default
+        pe.num_samples). Post-processing of a vote already counted: it costs no privacy."""
+        return self.pe.final_samples or self.pe.num_samples
+
+    def population_size(self, t: int) -> int:
+        """Samples of iteration t's population: N, and final_size at the last iteration."""
+        return self.final_size if t == self.pe.iterations else self.pe.num_samples
 
     @property
     def degrees(self) -> list[float]:
@@ -391,6 +403,8 @@ def check_experiment(exp: ExperimentConfig) -> list[str]:
             f"{where}.pe.k: each private sample votes for k={exp.pe.k} synthetic samples of its class, "
             f"but a class has only {exp.pe.num_samples // num_classes}"
         )
+    if exp.final_size < num_classes:
+        problems.append(f"{where}.pe.final_samples: {exp.final_size} is smaller than the number of classes ({num_classes})")
     try:
         degrees = exp.degrees
     except PEError as err:

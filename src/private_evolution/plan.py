@@ -43,6 +43,7 @@ from .contract import (
     POPULATION_SHARD,
     REAL_EMBEDDING,
     REAL_EMBEDDING_SHARD,
+    RANDOM_BASELINE,
     REAL_SET,
     SELECTED,
     VOTE_COUNTS,
@@ -281,9 +282,10 @@ def plan_experiment(exp, rates: dict | None = None, parallel: int | None = None)
     # ---- the loop
     def population_files(eps, t):
         run = run_of(eps)
-        add_file(iteration_file(exp.name, eps or labels[0], t, POPULATION), population_arrays(exp, N), run, t)
+        n = exp.population_size(t)
+        add_file(iteration_file(exp.name, eps or labels[0], t, POPULATION), population_arrays(exp, n), run, t)
         if S > 1:
-            for shard, (begin, end) in enumerate(shard_bounds(N, S, api_batch)):
+            for shard, (begin, end) in enumerate(shard_bounds(n, S, api_batch)):
                 # an empty RANDOM_API shard holds no state arrays; an empty VARIATION_API shard does
                 arrays = population_arrays(exp, end - begin, state=bool(end - begin) or t > 0)
                 add_file(iteration_file(exp.name, eps or labels[0], t, POPULATION_SHARD, shard=shard), arrays, run, t)
@@ -299,9 +301,10 @@ def plan_experiment(exp, rates: dict | None = None, parallel: int | None = None)
         whole = iteration_file(exp.name, eps or labels[0], t, EMBEDDING, embedder=name)
         # the embed stage names its computation in what it writes under private/ (the reference's run)
         private = PRIVATE_FOLDER in Path(whole).parts
-        bounds = shard_bounds(N, S, embedder_batch(exp, name)) if S > 1 else []
+        n = exp.population_size(t)
+        bounds = shard_bounds(n, S, embedder_batch(exp, name)) if S > 1 else []
         ids = (sum(end > begin for begin, end in bounds) or 1) if private else 0
-        add_file(whole, embedding_arrays(N, dim, ids), run, t)
+        add_file(whole, embedding_arrays(n, dim, ids), run, t)
         for shard, (begin, end) in enumerate(bounds):
             path = iteration_file(exp.name, eps or labels[0], t, EMBEDDING_SHARD, embedder=name, shard=shard)
             add_file(path, embedding_arrays(end - begin, dim, int(private)), run, t)
@@ -337,6 +340,7 @@ def plan_experiment(exp, rates: dict | None = None, parallel: int | None = None)
             work("lookahead: VARIATION_API", run, t, "api", exp.api.name, api_device, L * N, L * N * steps, L * share * steps, S, lookahead_device)
             work("lookahead: embedding", run, t, "embed", vote_embedder, embed_device(vote_embedder), L * N, L * N, L * share, S, lookahead_device)
             lookahead_files(eps, t)
+        n = exp.population_size(t)
         for name in dict.fromkeys([vote_embedder, *exp.evaluation_embedders]):
             for_vote = name == vote_embedder and t < T and L == 0
             if not for_vote and t not in evaluated.get(name, []):
@@ -344,8 +348,8 @@ def plan_experiment(exp, rates: dict | None = None, parallel: int | None = None)
             # a space the validation CNN defines: embedded in memory by the population's evaluate job
             in_evaluation = embedder_class(name).uses_validation_classifier
             stage = "embedding: vote features" if for_vote else "embedding: evaluation"
-            share = N if in_evaluation else largest_share(N, embedder_batch(exp, name))
-            work(stage, run, t, "embed", name, embed_device(name), N, N, share, 1 if in_evaluation else S, chain=for_vote)
+            share = n if in_evaluation else largest_share(n, embedder_batch(exp, name))
+            work(stage, run, t, "embed", name, embed_device(name), n, n, share, 1 if in_evaluation else S, chain=for_vote)
             if not in_evaluation:
                 embedding_files(eps, t, name)
 
@@ -353,6 +357,11 @@ def plan_experiment(exp, rates: dict | None = None, parallel: int | None = None)
     work("RANDOM_API", "shared", 0, "api", exp.api.name, api_device, N, N * steps0, largest_share(N, api_batch) * steps0, S)
     population_files(None, 0)
     features_of(None, 0)
+    M = exp.final_size
+    if M != N and exp.evaluation.accuracy["enabled"]:
+        # the baseline's training set: RANDOM_API of the final size (one job, not sharded)
+        work("RANDOM_API", "shared", 0, "api", exp.api.name, api_device, M, M * steps0, M * steps0, 1, chain=False)
+        add_file(RANDOM_BASELINE.format(exp=exp.name), population_arrays(exp, M), "shared", 0)
     backend = exp.pe.nn_backend
     for label in labels:
         run = f"eps_{label}"
@@ -365,9 +374,10 @@ def plan_experiment(exp, rates: dict | None = None, parallel: int | None = None)
                 path = VOTE_COUNTS.format(exp=exp.name, eps=label, t=t, shard=shard)
                 add_file(path, {"counts": ((N,), "<i8"), "labels": ((N,), "<i8"), "computation": ((2,), COMPUTATION_ID)}, run, t)
             add_file(iteration_file(exp.name, label, t, VOTES), {"noisy_counts": ((N,), "<i8"), "weights": ((N,), "<f8"), "labels": ((N,), "<i8")}, run, t)
-            add_file(iteration_file(exp.name, label, t, SELECTED), {"parent_ids": ((N,), "<i8")}, run, t)
+            n = exp.population_size(t)  # the last selection draws the synthetic set's size
+            add_file(iteration_file(exp.name, label, t, SELECTED), {"parent_ids": ((n,), "<i8")}, run, t)
             steps = variation_steps(exp, degrees[t - 1], api)
-            work("VARIATION_API", run, t, "api", exp.api.name, api_device, N, N * steps, largest_share(N, api_batch) * steps, S)
+            work("VARIATION_API", run, t, "api", exp.api.name, api_device, n, n * steps, largest_share(n, api_batch) * steps, S)
             population_files(label, t)
             features_of(label, t)
 
@@ -431,7 +441,7 @@ def plan_experiment(exp, rates: dict | None = None, parallel: int | None = None)
     calls = {
         "random_api": N,
         "variation_api_per_iteration": N,
-        "variation_api": N * T * len(labels),
+        "variation_api": (N * (T - 1) + exp.final_size) * len(labels) if T else 0,
         "lookahead_per_iteration": L * N,
         "lookahead": L * N * (1 + len(labels) * (T - 1)) if L and T else 0,
     }
@@ -465,6 +475,7 @@ def plan_experiment(exp, rates: dict | None = None, parallel: int | None = None)
     ]
     plan.summary = {
         "num_samples": N,
+        "final_samples": exp.final_size,
         "iterations": T,
         "lookahead": L,
         "epsilons": labels,
@@ -543,7 +554,9 @@ def format_plan(plan: ExperimentPlan) -> str:
     c, v, d, time = s["calls"], s["votes"], s["disk"], s["time"]
     T, diffusion = s["iterations"], s["variation_image_steps"] is not None
     lines = [
-        f"Experiment {plan.name}: N = {s['num_samples']:,}, T = {T}, lookahead L = {s['lookahead']}, "
+        f"Experiment {plan.name}: N = {s['num_samples']:,}"
+        + (f" (final population {s['final_samples']:,})" if s["final_samples"] != s["num_samples"] else "")
+        + f", T = {T}, lookahead L = {s['lookahead']}, "
         f"epsilons {', '.join(s['epsilons'])}, {s['shards']} shard{'s' * (s['shards'] > 1)}, "
         f"{s['gpus_per_network_job']} GPU per network job",
         f"  API {s['api']} on {s['api_device']} (batch {s['api_batch']}; {s['steps']}); "

@@ -24,7 +24,8 @@ INF_NOTE = f"epsilon = inf (no noise): {REFERENCE_NOTE}; "
 CEILING_NOTE = f"classifier trained on the real private set (ceiling): {REFERENCE_NOTE}; not differentially private"
 # epsilon = 0 rows: what the simulator or model gives with no private data at all. The gain of a
 # run over it is what the private vote adds.
-BASELINE_NOTE = "zero-privacy baseline: the random population (iteration 0, RANDOM_API), made without private data; "
+# its accuracy is trained on as many RANDOM_API samples as a final population holds (pe.final_samples)
+BASELINE_NOTE = "zero-privacy baseline: the random population (iteration 0, RANDOM_API; its accuracy on the final population's size), made without private data; "
 BASELINE_LABEL = "random population (ε = 0: no private data)"
 
 

@@ -6,4 +6,7 @@ from private_evolution.job import stage_job
 job = stage_job()
 
 with stage_logging(job.log[0], f"select {job.wildcards.run} t={job.wildcards.t}"):
-    select(job.input.votes, int(job.wildcards.t), job.params.epsilon, job.params.seed, job.output[0])
+    select(
+        job.input.votes, int(job.wildcards.t), job.params.epsilon, job.params.seed, job.output[0],
+        size=job.params.size, num_classes=job.params.num_classes,
+    )

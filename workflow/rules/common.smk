@@ -35,6 +35,7 @@ from private_evolution.contract import (
     PRIVACY_SPEND,
     PRIVATE,
     PRIVATE_ITER,
+    RANDOM_BASELINE,
     REFERENCE_RUN,
     RUN_ITER,
     LEDGER_BENCHMARK,
@@ -391,10 +392,15 @@ def metrics_entries(exp_name):
 
 def accuracy_training_set(wildcards):
     """What evaluate_accuracy trains on: an epsilon's final population, or for the shared run
-    the random population (iteration 0: the zero-privacy baseline)."""
+    the random population (iteration 0: the zero-privacy baseline), of the final population's
+    size (RANDOM_BASELINE when pe.final_samples differs from N)."""
+    exp = exp_cfg(wildcards)
     label = run_label(wildcards)
-    t = 0 if label is None else exp_cfg(wildcards).pe.iterations
-    return population_path(wildcards.exp, label, t)
+    if label is not None:
+        return population_path(wildcards.exp, label, exp.pe.iterations)
+    if exp.final_size != exp.pe.num_samples:
+        return RANDOM_BASELINE.format(exp=wildcards.exp)
+    return population_path(wildcards.exp, None, 0)
 
 
 def accuracy_group(wildcards):
@@ -655,6 +661,11 @@ def vary_inputs(wildcards):
         "population": population_path(wildcards.exp, eps, int(wildcards.t) - 1),
         "selected": selected_path(wildcards.exp, eps, wildcards.t),
     }
+
+
+def selection_size(wildcards):
+    """The ids select draws at iteration t: the size of population t (pe.final_samples at the last)."""
+    return exp_cfg(wildcards).population_size(int(wildcards.t))
 
 
 def variation_degree(wildcards):

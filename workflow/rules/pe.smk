@@ -79,6 +79,24 @@ use rule random_population_shard as random_population with:
         shard=None,
 
 
+# The zero-privacy baseline's training set when pe.final_samples differs from N: RANDOM_API
+# of the final population's size (evaluate_accuracy judges both on as many samples).
+use rule random_population_shard as random_baseline with:
+    output:
+        RANDOM_BASELINE,
+    log:
+        job_log("random_baseline"),
+    benchmark:
+        job_benchmark("random_baseline")
+    group:
+        cluster_group("generate", iteration="zero")
+    resources:
+        gpu=gpu_request("random_population", gathering=True),
+    params:
+        num_samples=setting("final_size"),
+        shard=None,
+
+
 rule embed_shard:
     input:
         f"{ANY_ITER}/{POPULATION}",
@@ -269,9 +287,12 @@ rule select:
         job_files=job_files,
         epsilon=run_epsilon,
         seed=setting("pe.seed"),
+        # ids to draw: N, and the synthetic set's size (pe.final_samples) at the last iteration
+        size=selection_size,
+        num_classes=setting("dataset.class_names", len),
         code=code("select"),
     shell:
-        stage_command("select", "epsilon", "seed")
+        stage_command("select", "epsilon", "seed", "size", "num_classes")
 
 
 rule vary_shard:
