@@ -56,6 +56,15 @@ def test_the_final_population_has_the_final_size_and_costs_no_new_draw(tmp_path)
     assert len(baseline["labels"]) == M and np.array_equal(baseline["images"][:N], zero["images"])
     assert json.loads((workdir / accuracy_path(EXP, None)).read_text())["num_train"] == M
     assert json.loads((workdir / accuracy_path(EXP, "1")).read_text())["num_train"] == M
+    # the metrics table says which set each figure is of: M at the last iteration and for the
+    # baseline's accuracy, N for iteration 0's distances; none for the ceiling (real data)
+    import pandas as pd
+
+    table = pd.read_csv(results / "metrics.csv")
+    sizes = table.set_index(["metric", "epsilon", "iteration"]).synthetic_samples
+    assert sizes[("accuracy_cnn", 0.0, 0)] == M and sizes[("accuracy_cnn", 1.0, 2)] == M
+    assert sizes[("fd_pixels", 0.0, 0)] == N and sizes[("fd_pixels", 1.0, 1)] == N and sizes[("fd_pixels", 1.0, 2)] == M
+    assert table[table.epsilon.isna()].synthetic_samples.isna().all()
     # every npz the run wrote is one the plan sizes, at its size
     plan = plan_experiment(build_experiments(validate_with_schema(config(M)))[EXP], rates={})
     written = sum(path.stat().st_size for path in results.rglob("*.npz"))

@@ -94,7 +94,8 @@ BASELINE_EPSILON = 0.0
 ACCURACY_CEILING = f"{PRIVATE}/accuracy_ceiling.json"  # the same classifier trained on the private set
 # The baseline's training set when pe.final_samples differs from N: RANDOM_API of the final size
 # (no private data), so that the baseline is judged on as many samples as each epsilon's final
-# population; its first N samples are iteration 0's (per-sample seeds and labels are prefix-stable).
+# population; its first N samples have iteration 0's seeds and labels (both are prefix-stable), so the
+# glyph simulator's are iteration 0's pixel for pixel (a network API's, up to batch-dependent rounding).
 RANDOM_BASELINE = f"{RESULTS}/{SHARED_RUN}/random_baseline.npz"
 
 # Files of one iteration, relative to its folder (ITER_ZERO, ITER or ANY_ITER)

@@ -24,8 +24,9 @@ INF_NOTE = f"epsilon = inf (no noise): {REFERENCE_NOTE}; "
 CEILING_NOTE = f"classifier trained on the real private set (ceiling): {REFERENCE_NOTE}; not differentially private"
 # epsilon = 0 rows: what the simulator or model gives with no private data at all. The gain of a
 # run over it is what the private vote adds.
-# its accuracy is trained on as many RANDOM_API samples as a final population holds (pe.final_samples)
-BASELINE_NOTE = "zero-privacy baseline: the random population (iteration 0, RANDOM_API; its accuracy on the final population's size), made without private data; "
+# With pe.final_samples its accuracy is trained on RANDOM_API of the final size (random_baseline),
+# which extends iteration 0's seeds: the synthetic_samples column tells each row's set size.
+BASELINE_NOTE = "zero-privacy baseline: the random population (RANDOM_API: iteration 0, or as many samples as a final population for accuracy), made without private data; "
 BASELINE_LABEL = "random population (ε = 0: no private data)"
 
 
@@ -46,7 +47,10 @@ def collect_metrics(experiment: str, entries: list[dict], output_path: str) -> N
             note = INF_NOTE + note  # iteration 0 is the shared random population: no private data
         if not ceiling and float(entry["epsilon"]) == BASELINE_EPSILON:
             note = BASELINE_NOTE + note
-        for metric, value in read_json(entry["path"]).items():
+        values = read_json(entry["path"])
+        # the synthetic set a figure was computed on (the ceiling's training set is real: none)
+        synthetic = None if ceiling else values.get("num_synthetic", values.get("num_train"))
+        for metric, value in values.items():
             if metric.startswith("num_"):
                 continue
             rows.append(
@@ -57,10 +61,11 @@ def collect_metrics(experiment: str, entries: list[dict], output_path: str) -> N
                     "metric": metric,
                     "value": float(value),
                     "features": entry.get("features", ""),
+                    "synthetic_samples": pd.NA if synthetic is None else int(synthetic),
                     "note": note,
                 }
             )
-    table = pd.DataFrame(rows).astype({"iteration": "Int64"}).sort_values(["metric", "epsilon", "iteration"])
+    table = pd.DataFrame(rows).astype({"iteration": "Int64", "synthetic_samples": "Int64"}).sort_values(["metric", "epsilon", "iteration"])
     Path(output_path).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(output_path, index=False)
 

@@ -80,7 +80,8 @@ use rule random_population_shard as random_population with:
 
 
 # The zero-privacy baseline's training set when pe.final_samples differs from N: RANDOM_API
-# of the final population's size (evaluate_accuracy judges both on as many samples).
+# of the final population's size (evaluate_accuracy judges both on as many samples). One job of
+# its own, with the GPU a RANDOM_API job asks for.
 use rule random_population_shard as random_baseline with:
     output:
         RANDOM_BASELINE,
@@ -88,10 +89,6 @@ use rule random_population_shard as random_baseline with:
         job_log("random_baseline"),
     benchmark:
         job_benchmark("random_baseline")
-    group:
-        cluster_group("generate", iteration="zero")
-    resources:
-        gpu=gpu_request("random_population", gathering=True),
     params:
         num_samples=setting("final_size"),
         shard=None,
