@@ -18,6 +18,9 @@
                                                 # (default), 0.6; displacement up to 0.12 (benchmarks/VARIATION_FIDELITY.md)
     python benchmarks/fidelity.py --shapes      # the default, and with pen_shapes: each pen sample's own control
                                                 # points, varied like the other parameters (benchmarks/SHAPE_FIDELITY.md)
+    python benchmarks/fidelity.py --final       # pe.final_samples 3,000, 12,000, 24,000 (4,000 private) and 3,000,
+                                                # 12,000 (1,000), each beside RANDOM_API of its size
+                                                # (benchmarks/FINAL_SIZE_FIDELITY.md, ~30 min)
     python benchmarks/fidelity.py --framings    # free and MNIST framing on the shipped MNIST digits and on a
                                                 # second digit set, sklearn_digits (benchmarks/FRAMING_FIDELITY.md)
 
@@ -398,6 +401,9 @@ def compare_paired(args, kind: str, judge: Judge, sizes: dict, started: float) -
     and inf and the random population (epsilon 0): does a variant gain or lose accuracy? Choices
     are made on the validation part; the test part is reported."""
     variants = paired_variants(kind)
+    if kind == "final" and "pe.num_samples" in sizes:  # --quick: the same multiples of its smaller N
+        scale = lambda m: m * sizes["pe.num_samples"] // ROWS[DEFAULT_ROW]["pe.num_samples"]  # noqa: E731
+        variants = {name: {**edits, "pe.final_samples": scale(edits["pe.final_samples"])} for name, edits in variants.items()}
     epsilons = [1, 4, "inf"] if kind in SIZE_STUDIES and kind != "final" else [1, "inf"]
     runs = {}
     for name, edits in variants.items():

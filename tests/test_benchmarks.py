@@ -244,3 +244,23 @@ def test_shape_study_turns_on_pen_shapes_and_nothing_else(monkeypatch):
     default, shaped = (simulator_options(edits) for edits in fidelity.paired_variants("shapes").values())
     assert default == simulator_options(fidelity.ROWS[fidelity.DEFAULT_ROW]) and default["pen_shapes"] is False
     assert shaped == {**default, "pen_shapes": True}
+
+
+def test_final_size_study_judges_each_size_beside_a_random_population_of_that_size(tmp_path):
+    """fidelity.py --final: each row's epsilon-0 baseline is RANDOM_API of the row's own synthetic set
+    size (--quick: the same multiples of its N = 100), and each gain is against it."""
+    text = run_benchmark("fidelity.py", tmp_path, "--quick", "--final", "--seeds", "1")
+    table = [[cell.strip() for cell in line.split("|")[1:-1]] for line in text.splitlines() if line.startswith("| ")]
+    header, rows = table[0], table[1:]
+    assert [row[0] for row in rows] == [
+        "4,000 private, final 3,000", "4,000 private, final 12,000", "4,000 private, final 24,000",
+        "1,000 private, final 3,000", "1,000 private, final 12,000",
+    ]
+    cells = [dict(zip(header, row)) for row in rows]
+    # the baseline depends on the size only (no private data): equal for equal sizes, not otherwise
+    assert cells[0]["test ε=0"] == cells[3]["test ε=0"] and cells[1]["test ε=0"] == cells[4]["test ε=0"]
+    assert len({c["test ε=0"] for c in cells[:3]}) == 3
+    for c in cells:
+        for epsilon in ("1", "∞"):
+            assert abs(float(c[f"gain ε={epsilon}"]) - (float(c[f"test ε={epsilon}"]) - float(c["test ε=0"]))) < 0.0015
+    assert "RANDOM_API of the row's synthetic set size" in text
